@@ -1,0 +1,167 @@
+//! Wiring: configuration in, a bound listener and a running server out.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use rand::RngCore;
+use tokio::net::TcpListener;
+
+use crate::auth::{PasswordHasher, TokenKeys};
+use crate::config::{Config, ConfigError, Secret};
+use crate::http::{self, AppState};
+use crate::store::{self, Store};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const GENERATED_SECRET_FILE: &str = "jwt_secret";
+
+/// A built application: its store is open and migrated and its port is bound.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Arc<dyn Store>,
+}
+
+impl Application {
+    /// Every failure here is a configuration problem reported as one line naming the setting.
+    pub async fn build(config: &Config) -> Result<Self, ConfigError> {
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => load_or_generate_secret(&config.data_dir)?,
+        };
+        let store = store::open(&config.database, config.db_pool_size)
+            .await
+            .map_err(|e| store::open_error(&config.database, &e))?;
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            ConfigError::new("PORT", format!("cannot listen on {}: {e}", config.listen))
+        })?;
+        let state = AppState {
+            store: Arc::clone(&store),
+            hasher: PasswordHasher::for_this_machine(),
+            tokens: Arc::new(TokenKeys::new(&secret, config.jwt_ttl)),
+        };
+        Ok(Self {
+            listener,
+            router: http::router(state),
+            store,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests up to
+    /// [`SHUTDOWN_GRACE`] to finish, and closes the database pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let addr = self.local_addr()?;
+        tracing::info!(%addr, backend = self.store.backend(), "securevote listening");
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stopping_tx.send(());
+        });
+        let grace_expired = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = server.into_future() => outcome,
+            () = grace_expired => {
+                tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+                Ok(())
+            }
+        };
+        self.store.close().await;
+        tracing::info!("stopped");
+        outcome
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+/// The zero-setup secret: generated once, kept in DATA_DIR readable by the owner only, and
+/// reused so tokens survive a restart.
+fn load_or_generate_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
+    let path = data_dir.join(GENERATED_SECRET_FILE);
+    let problem = |what: &str, e: io::Error| {
+        ConfigError::new("DATA_DIR", format!("{what} {}: {e}", path.display()))
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let secret = text.trim();
+            if secret.len() < crate::config::MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError::new(
+                    "DATA_DIR",
+                    format!(
+                        "{} holds a secret shorter than 32 bytes; delete it to generate a new one",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(Secret::new(secret.as_bytes().to_vec()))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir).map_err(|e| problem("cannot create", e))?;
+            let mut bytes = [0u8; 48];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(&path, &secret).map_err(|e| problem("cannot write", e))?;
+            tracing::info!(path = %path.display(), "generated a JWT secret");
+            Ok(Secret::new(secret.into_bytes()))
+        }
+        Err(e) => Err(problem("cannot read", e)),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}

@@ -1,0 +1,147 @@
+use std::time::Duration;
+
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::Secret;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: Uuid,
+    iat: i64,
+    exp: i64,
+}
+
+/// A freshly issued bearer token and its lifetime in seconds.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_in: u64,
+}
+
+/// HS256 signing and verification with the algorithm pinned: a token claiming any other
+/// algorithm (including `none`) is refused.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &Secret, ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose()),
+            decoding: DecodingKey::from_secret(secret.expose()),
+            validation,
+            ttl,
+        }
+    }
+
+    pub fn issue(&self, user_id: Uuid) -> IssuedToken {
+        let now = Utc::now().timestamp();
+        let ttl = self.ttl.as_secs();
+        let claims = Claims {
+            sub: user_id,
+            iat: now,
+            exp: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+        };
+        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 encoding of plain claims cannot fail");
+        IssuedToken {
+            token,
+            expires_in: ttl,
+        }
+    }
+
+    /// The user id of a valid, unexpired token; `None` for anything else.
+    pub fn verify(&self, token: &str) -> Option<Uuid> {
+        decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|data| data.claims.sub)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64_url_engine as b64;
+
+    mod base64_url_engine {
+        /// Minimal unpadded base64url, enough to forge test tokens.
+        pub fn encode(bytes: &[u8]) -> String {
+            const ALPHABET: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let b = [
+                    chunk[0],
+                    *chunk.get(1).unwrap_or(&0),
+                    *chunk.get(2).unwrap_or(&0),
+                ];
+                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+                for i in 0..=chunk.len() {
+                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+    }
+
+    fn keys(secret: &str) -> TokenKeys {
+        TokenKeys::new(
+            &Secret::new(secret.as_bytes().to_vec()),
+            Duration::from_secs(60),
+        )
+    }
+
+    #[test]
+    fn round_trips_the_user_id() {
+        let keys = keys("0123456789abcdef0123456789abcdef");
+        let id = Uuid::new_v4();
+        assert_eq!(keys.verify(&keys.issue(id).token), Some(id));
+    }
+
+    #[test]
+    fn refuses_foreign_secret_tampering_expiry_and_alg_none() {
+        let keys = keys("0123456789abcdef0123456789abcdef");
+        let id = Uuid::new_v4();
+        let foreign = super::tests::keys("another-secret-another-secret-xx")
+            .issue(id)
+            .token;
+        assert_eq!(keys.verify(&foreign), None, "foreign secret");
+
+        let token = keys.issue(id).token;
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged_payload = b64::encode(
+            format!(r#"{{"sub":"{}","iat":0,"exp":9999999999}}"#, Uuid::new_v4()).as_bytes(),
+        );
+        parts[1] = &forged_payload;
+        assert_eq!(keys.verify(&parts.join(".")), None, "tampered payload");
+
+        let none_header = b64::encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let payload =
+            b64::encode(format!(r#"{{"sub":"{id}","iat":0,"exp":9999999999}}"#).as_bytes());
+        assert_eq!(
+            keys.verify(&format!("{none_header}.{payload}.")),
+            None,
+            "alg none"
+        );
+
+        let past = Claims {
+            sub: id,
+            iat: 1,
+            exp: Utc::now().timestamp() - 1,
+        };
+        let expired = encode(&Header::new(Algorithm::HS256), &past, &keys.encoding).unwrap();
+        assert_eq!(keys.verify(&expired), None, "expired");
+        assert_eq!(keys.verify("garbage"), None);
+    }
+}

@@ -1,0 +1,105 @@
+//! Command-line interface: subcommands and the settings they share.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{Application, shutdown_signal};
+use crate::config::{Config, ConfigError};
+use crate::store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "securevote",
+    version,
+    about = "A secure, highly available online voting service",
+    long_about = "A secure, highly available online voting service.\n\n\
+        Every setting can be given as an option or as the environment variable shown, and is also \
+        read from a .env file in the working directory. With no database settings, an embedded \
+        SQLite database in DATA_DIR is used."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: crate::config::Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default when no subcommand is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage the candidates on the ballot.
+    Candidates {
+        #[command(subcommand)]
+        action: CandidatesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CandidatesCommand {
+    /// Add candidates from a JSON file: an array of {"name", "party", "description"}.
+    Import {
+        /// Path to the JSON file.
+        file: PathBuf,
+    },
+}
+
+/// A failure of a command: bad configuration (exit code 2) or a failure while running (1).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Failed(_) => 1,
+        }
+    }
+}
+
+pub async fn run(command: Option<Command>, config: Config) -> Result<(), CliError> {
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(&config).await?;
+            app.run_until(shutdown_signal())
+                .await
+                .map_err(|e| CliError::Failed(format!("server error: {e}")))
+        }
+        Command::Migrate => {
+            let store = store::open(&config.database, 1)
+                .await
+                .map_err(|e| store::open_error(&config.database, &e))?;
+            let version = store.schema_version().await.map_err(failed)?;
+            store.close().await;
+            println!("database schema is at version {version}");
+            Ok(())
+        }
+        Command::Candidates {
+            action: CandidatesCommand::Import { file },
+        } => {
+            let json = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", file.display())))?;
+            let candidates = store::parse_candidates(&json)
+                .map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
+            let store = store::open(&config.database, 1)
+                .await
+                .map_err(|e| store::open_error(&config.database, &e))?;
+            let inserted = store.add_candidates(&candidates).await.map_err(failed)?;
+            store.close().await;
+            println!("imported {inserted} candidates from {}", file.display());
+            Ok(())
+        }
+    }
+}
+
+fn failed(error: store::StoreError) -> CliError {
+    CliError::Failed(store::error_chain(&error))
+}

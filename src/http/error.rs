@@ -1,0 +1,137 @@
+//! The one error type at the HTTP edge: every failure becomes `{"error": {"code", "message"}}`
+//! with a stable code. Internal details go to the log, never to the client.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::auth::HasherBusy;
+use crate::store::{StoreError, error_chain};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidEmail(&'static str),
+    #[error("{0}")]
+    InvalidPassword(&'static str),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("request body must be JSON with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("request body is larger than 16 KiB")]
+    PayloadTooLarge,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("candidate not found")]
+    CandidateNotFound,
+    #[error("this user has already voted")]
+    AlreadyVoted,
+    #[error("this user has not voted yet")]
+    NotVoted,
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+    #[error("no such resource")]
+    NotFound,
+    #[error("method not allowed on this resource")]
+    MethodNotAllowed,
+    /// Too much work queued (password hashing); the client should retry shortly.
+    #[error("the service is busy; retry shortly")]
+    Busy,
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::InvalidEmail(_) => (StatusCode::BAD_REQUEST, "invalid_email"),
+            Self::InvalidPassword(_) => (StatusCode::BAD_REQUEST, "invalid_password"),
+            Self::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::CandidateNotFound => (StatusCode::NOT_FOUND, "candidate_not_found"),
+            Self::AlreadyVoted => (StatusCode::CONFLICT, "already_voted"),
+            Self::NotVoted => (StatusCode::NOT_FOUND, "not_voted"),
+            Self::IdempotencyKeyReused => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Busy | Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match &self {
+            Self::Internal(cause) => {
+                tracing::error!(error = %error_chain(cause.as_ref()), "internal error")
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %error_chain(cause.as_ref()), "database unavailable")
+            }
+            _ => {}
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: self.to_string(),
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::EmailTaken => Self::EmailTaken,
+            StoreError::AlreadyVoted => Self::AlreadyVoted,
+            StoreError::CandidateNotFound => Self::CandidateNotFound,
+            StoreError::UserNotFound => Self::Unauthorized("this account no longer exists"),
+            StoreError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<HasherBusy> for ApiError {
+    fn from(_: HasherBusy) -> Self {
+        Self::Busy
+    }
+}

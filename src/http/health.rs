@@ -1,0 +1,32 @@
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+
+/// How long the database may take to answer before the instance reports itself degraded.
+const DATABASE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// For load balancers: 200 while the database (the writable primary) answers, 503 otherwise.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    match tokio::time::timeout(DATABASE_DEADLINE, state.store.ping()).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "database": "ok"})),
+        ),
+        outcome => {
+            let reason = match outcome {
+                Ok(Err(e)) => crate::store::error_chain(&e),
+                _ => format!("no answer within {DATABASE_DEADLINE:?}"),
+            };
+            tracing::warn!(%reason, "health check: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "degraded", "database": "unavailable"})),
+            )
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! securevote: a secure, highly available online voting service.
+//!
+//! The binary is a thin shell around this library: [`cli`] parses the command line,
+//! [`config`] turns settings into a validated [`config::Config`], [`app::Application`] wires a
+//! [`store::Store`] to the [`http`] router and serves it.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,43 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use securevote::cli::{self, Cli};
+use securevote::config::Config;
+
+fn main() -> ExitCode {
+    // A .env file in the working directory fills in settings the environment does not set.
+    if let Err(error) = dotenvy::dotenv()
+        && !error.not_found()
+    {
+        eprintln!("securevote: .env: {error}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    let config = match Config::from_settings(&cli.settings) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("securevote: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    securevote::telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("securevote: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let kind = if error.exit_code() == 2 {
+                "configuration error: "
+            } else {
+                ""
+            };
+            eprintln!("securevote: {kind}{error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Persistence behind one trait, with an embedded SQLite and a PostgreSQL implementation.
+//!
+//! Invariants live in the database: one vote per user is a UNIQUE constraint, emails are unique
+//! in their lowercase form, and a vote cannot reference a missing candidate. The stores map
+//! constraint violations to [`StoreError`] variants; handlers never check-then-insert.
+
+mod migrations;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::config::{ConfigError, DatabaseConfig};
+use crate::domain::{Candidate, Email, IdempotencyKey, NewCandidate, Tally, User, Vote};
+
+pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// The four candidates of the original design, inserted into an empty embedded database so the
+/// zero-setup quick start has a ballot.
+pub const DEMO_CANDIDATES_JSON: &str = include_str!("../../deploy/candidates.example.json");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("email is already registered")]
+    EmailTaken,
+    #[error("user has already voted")]
+    AlreadyVoted,
+    #[error("candidate does not exist")]
+    CandidateNotFound,
+    #[error("user does not exist")]
+    UserNotFound,
+    #[error("idempotency key was used for a different vote")]
+    IdempotencyKeyReused,
+    /// The database cannot be reached (or refused to accept writes) right now.
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("database error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The user's stored credentials, for login.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user_id: Uuid,
+    pub password_hash: String,
+}
+
+/// A user with whether they have voted, for `GET /api/auth/me`.
+#[derive(Debug, Clone)]
+pub struct UserProfile {
+    pub user: User,
+    pub has_voted: bool,
+}
+
+/// A vote request: who, for whom, and the client's retry key if any.
+#[derive(Debug, Clone)]
+pub struct Ballot {
+    pub user_id: Uuid,
+    pub candidate_id: Uuid,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// The stored vote, and whether it was stored by an earlier request with the same key.
+#[derive(Debug, Clone)]
+pub struct CastVote {
+    pub vote: Vote,
+    pub replayed: bool,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and health output.
+    fn backend(&self) -> &'static str;
+    /// Highest applied migration version.
+    async fn schema_version(&self) -> Result<i64, StoreError>;
+    /// Cheap round trip proving the database answers (and, for PostgreSQL, accepts writes).
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn create_user(&self, email: &Email, password_hash: &str) -> Result<User, StoreError>;
+    async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError>;
+    async fn user_profile(&self, user_id: Uuid) -> Result<Option<UserProfile>, StoreError>;
+    /// All candidates ordered by name.
+    async fn candidates(&self) -> Result<Vec<Candidate>, StoreError>;
+    async fn candidate(&self, id: Uuid) -> Result<Option<Candidate>, StoreError>;
+    /// Inserts candidates in one transaction; returns how many were inserted.
+    async fn add_candidates(&self, candidates: &[NewCandidate]) -> Result<u64, StoreError>;
+    /// Records the user's one and only vote, or replays it for a retried idempotency key.
+    async fn cast_vote(&self, ballot: &Ballot) -> Result<CastVote, StoreError>;
+    async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError>;
+    async fn tally(&self) -> Result<Tally, StoreError>;
+    /// Closes the pool; in-flight work finishes first.
+    async fn close(&self);
+}
+
+/// Decides what a vote by a user who already has one means: a replay of the stored vote when the
+/// retry key matches (422 when the same key now names another candidate), otherwise a second vote.
+fn outcome_for_existing_vote(
+    existing: Vote,
+    existing_key: Option<&str>,
+    ballot: &Ballot,
+) -> Result<CastVote, StoreError> {
+    let same_key = matches!((existing_key, &ballot.idempotency_key), (Some(stored), Some(sent)) if stored == sent.as_str());
+    match (same_key, existing.candidate_id == ballot.candidate_id) {
+        (true, true) => Ok(CastVote {
+            vote: existing,
+            replayed: true,
+        }),
+        (true, false) => Err(StoreError::IdempotencyKeyReused),
+        (false, _) => Err(StoreError::AlreadyVoted),
+    }
+}
+
+/// Why a store could not be opened at start-up, as one line naming the setting.
+pub fn open_error(database: &DatabaseConfig, cause: &StoreError) -> ConfigError {
+    let chain = error_chain(cause);
+    match database {
+        DatabaseConfig::Sqlite { path } => ConfigError::new(
+            "DATA_DIR",
+            format!(
+                "cannot open the SQLite database {}: {chain}",
+                path.display()
+            ),
+        ),
+        DatabaseConfig::Postgres(pg) => ConfigError::new(
+            "DATABASE_URL",
+            format!("cannot use PostgreSQL at {}: {chain}", pg.hosts_display()),
+        ),
+    }
+}
+
+/// `outer: inner: innermost`, on one line.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// Opens the configured store and brings its schema up to date.
+pub async fn open(
+    database: &DatabaseConfig,
+    pool_size: usize,
+) -> Result<Arc<dyn Store>, StoreError> {
+    match database {
+        DatabaseConfig::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path, pool_size).await?)),
+        DatabaseConfig::Postgres(pg) => Ok(Arc::new(PostgresStore::open(pg, pool_size).await?)),
+    }
+}
+
+/// Parses a candidates import file: a JSON array of `{name, party, description}`.
+pub fn parse_candidates(json: &str) -> Result<Vec<NewCandidate>, String> {
+    let candidates: Vec<NewCandidate> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    for (index, candidate) in candidates.iter().enumerate() {
+        if candidate.name.trim().is_empty() {
+            return Err(format!("candidate #{} has an empty name", index + 1));
+        }
+    }
+    Ok(candidates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_candidates_are_the_four_of_the_original_design() {
+        let candidates = parse_candidates(DEMO_CANDIDATES_JSON).unwrap();
+        let names: Vec<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["John Doe", "Jane Smith", "Alex Johnson", "Chris Lee"]
+        );
+    }
+
+    #[test]
+    fn import_file_errors_are_explained() {
+        assert!(parse_candidates("{}").is_err());
+        assert!(
+            parse_candidates(r#"[{"name":" "}]"#)
+                .unwrap_err()
+                .contains("#1")
+        );
+        assert!(parse_candidates(r#"[{"name":"A","colour":"red"}]"#).is_err());
+    }
+}

@@ -1,0 +1,506 @@
+//! PostgreSQL through tokio-postgres and deadpool, always on the writable host of a multi-host
+//! configuration, so a failover needs no configuration change and no restart.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use deadpool::Runtime;
+use deadpool::managed::{self, Metrics, PoolError, RecycleResult};
+use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use super::migrations::{CREATE_MIGRATIONS_TABLE, POSTGRES_MIGRATIONS};
+use super::{
+    Ballot, CastVote, Credentials, Store, StoreError, UserProfile, outcome_for_existing_vote,
+};
+use crate::config::PostgresConfig;
+use crate::domain::{Candidate, CandidateTally, Email, NewCandidate, Tally, User, Vote};
+
+/// Fails on a server in recovery, so a pooled connection to a demoted primary (now a standby) is
+/// discarded at checkout instead of being handed to a request.
+const RECYCLE_CHECK: &str = "SELECT 1/(NOT pg_is_in_recovery())::int";
+/// Upper bound on getting a usable connection; with the query itself this keeps requests that
+/// need an unreachable database under the 5 s the API promises.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(4);
+/// Serialises migrations between instances starting at the same moment ("svmigrat" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x7376_6d69_6772_6174;
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// deadpool-postgres' manager plus back-off between failed connection attempts, each logged.
+struct ReconnectingManager {
+    inner: deadpool_postgres::Manager,
+    hosts: String,
+    backoff: Mutex<Backoff>,
+    reconnects: AtomicU64,
+}
+
+#[derive(Default)]
+struct Backoff {
+    consecutive_failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl ReconnectingManager {
+    fn next_delay(failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(10);
+        (BACKOFF_FIRST * factor).min(BACKOFF_MAX)
+    }
+
+    fn backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        self.backoff
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl managed::Manager for ReconnectingManager {
+    type Type = ClientWrapper;
+    type Error = tokio_postgres::Error;
+
+    async fn create(&self) -> Result<ClientWrapper, tokio_postgres::Error> {
+        let wait = self
+            .backoff()
+            .retry_at
+            .map(|at| at.saturating_duration_since(Instant::now()));
+        if let Some(wait) = wait.filter(|w| !w.is_zero()) {
+            tokio::time::sleep(wait).await;
+        }
+        match self.inner.create().await {
+            Ok(client) => {
+                let failures = std::mem::take(&mut *self.backoff()).consecutive_failures;
+                if failures > 0 {
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(hosts = %self.hosts, failed_attempts = failures, "reconnected to the PostgreSQL primary");
+                }
+                Ok(client)
+            }
+            Err(error) => {
+                let mut backoff = self.backoff();
+                backoff.consecutive_failures += 1;
+                let delay = Self::next_delay(backoff.consecutive_failures);
+                backoff.retry_at = Some(Instant::now() + delay);
+                tracing::warn!(
+                    hosts = %self.hosts,
+                    attempt = backoff.consecutive_failures,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %super::error_chain(&error),
+                    "cannot connect to a writable PostgreSQL host"
+                );
+                Err(error)
+            }
+        }
+    }
+
+    async fn recycle(
+        &self,
+        client: &mut ClientWrapper,
+        metrics: &Metrics,
+    ) -> RecycleResult<tokio_postgres::Error> {
+        self.inner.recycle(client, metrics).await
+    }
+
+    fn detach(&self, client: &mut ClientWrapper) {
+        managed::Manager::detach(&self.inner, client);
+    }
+}
+
+type Pool = managed::Pool<ReconnectingManager>;
+type Connection = managed::Object<ReconnectingManager>;
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects (failing when no writable host answers), then migrates under an advisory lock.
+    pub async fn open(config: &PostgresConfig, pool_size: usize) -> Result<Self, StoreError> {
+        let mut connect = config.connect.clone();
+        // Detect a dead or partitioned server on an established connection in seconds, not at
+        // the kernel's default of many minutes.
+        connect.keepalives_idle(Duration::from_secs(5));
+        connect.tcp_user_timeout(Duration::from_secs(10));
+        let inner = deadpool_postgres::Manager::from_config(
+            connect,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Custom(RECYCLE_CHECK.into()),
+            },
+        );
+        let manager = ReconnectingManager {
+            inner,
+            hosts: config.hosts_display(),
+            backoff: Mutex::default(),
+            reconnects: AtomicU64::new(0),
+        };
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(ACQUIRE_TIMEOUT))
+            .create_timeout(Some(ACQUIRE_TIMEOUT))
+            .recycle_timeout(Some(Duration::from_secs(2)))
+            .build()
+            .map_err(|e| StoreError::Internal(e.into()))?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Successful connections made after a failed attempt, since start-up.
+    pub fn reconnects(&self) -> u64 {
+        self.pool.manager().reconnects.load(Ordering::Relaxed)
+    }
+
+    async fn connection(&self) -> Result<Connection, StoreError> {
+        match tokio::time::timeout(ACQUIRE_TIMEOUT, self.pool.get()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(PoolError::Backend(e))) => Err(StoreError::Unavailable(e.into())),
+            Ok(Err(e)) => Err(StoreError::Unavailable(anyhow::anyhow!("{e}"))),
+            Err(_) => Err(StoreError::Unavailable(anyhow::anyhow!(
+                "no writable PostgreSQL connection within {ACQUIRE_TIMEOUT:?}"
+            ))),
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .await
+            .map_err(map_error)?;
+        let outcome = apply_migrations(&mut conn).await;
+        let unlocked = conn
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+            .await;
+        outcome?;
+        unlocked.map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let conn = self.connection().await?;
+        let statement = conn.prepare_cached(sql).await.map_err(map_error)?;
+        conn.query_opt(&statement, params).await.map_err(map_error)
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let conn = self.connection().await?;
+        let statement = conn.prepare_cached(sql).await.map_err(map_error)?;
+        conn.query(&statement, params).await.map_err(map_error)
+    }
+}
+
+async fn apply_migrations(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.batch_execute(CREATE_MIGRATIONS_TABLE)
+        .await
+        .map_err(map_error)?;
+    let applied: i64 = conn
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(map_error)?
+        .get(0);
+    for migration in POSTGRES_MIGRATIONS.iter().filter(|m| m.version > applied) {
+        let tx = conn.transaction().await.map_err(map_error)?;
+        tx.batch_execute(migration.sql).await.map_err(map_error)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[
+                &migration.version,
+                &migration.name,
+                &Utc::now().to_rfc3339(),
+            ],
+        )
+        .await
+        .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied PostgreSQL migration"
+        );
+    }
+    Ok(())
+}
+
+/// Connection-level trouble, a standby answering, or a server shutting down is "unavailable"
+/// (the client may retry); anything else is an internal error.
+fn map_error(error: tokio_postgres::Error) -> StoreError {
+    let unavailable = match error.code() {
+        None => true,
+        Some(code) => {
+            *code == SqlState::READ_ONLY_SQL_TRANSACTION
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || code.code().starts_with("08")
+        }
+    };
+    if unavailable {
+        StoreError::Unavailable(error.into())
+    } else {
+        StoreError::Internal(error.into())
+    }
+}
+
+fn constraint(error: &tokio_postgres::Error) -> Option<(&SqlState, Option<&str>)> {
+    error.as_db_error().map(|db| (db.code(), db.constraint()))
+}
+
+fn candidate_from_row(row: &Row) -> Candidate {
+    Candidate {
+        id: row.get(0),
+        name: row.get(1),
+        party: row.get(2),
+        description: row.get(3),
+    }
+}
+
+fn vote_from_row(row: &Row) -> Vote {
+    Vote {
+        id: row.get(0),
+        candidate_id: row.get(1),
+        created_at: row.get(2),
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn schema_version(&self) -> Result<i64, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT COALESCE(MAX(version), 0)::bigint FROM schema_migrations",
+                &[],
+            )
+            .await?;
+        Ok(row.map_or(0, |r| r.get(0)))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let conn = self.connection().await?;
+        conn.simple_query("SELECT 1").await.map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, email: &Email, password_hash: &str) -> Result<User, StoreError> {
+        let conn = self.connection().await?;
+        let statement = conn
+            .prepare_cached(
+                "INSERT INTO users (email, password_hash, created_at) VALUES ($1, $2, now())
+                 RETURNING id, email, created_at",
+            )
+            .await
+            .map_err(map_error)?;
+        match conn
+            .query_one(&statement, &[&email.as_str(), &password_hash])
+            .await
+        {
+            Ok(row) => Ok(User {
+                id: row.get(0),
+                email: row.get(1),
+                created_at: row.get(2),
+            }),
+            Err(e) if matches!(constraint(&e), Some((code, _)) if *code == SqlState::UNIQUE_VIOLATION) => {
+                Err(StoreError::EmailTaken)
+            }
+            Err(e) => Err(map_error(e)),
+        }
+    }
+
+    async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT id, password_hash FROM users WHERE lower(email) = $1",
+                &[&email.as_str()],
+            )
+            .await?;
+        Ok(row.map(|row| Credentials {
+            user_id: row.get(0),
+            password_hash: row.get(1),
+        }))
+    }
+
+    async fn user_profile(&self, user_id: Uuid) -> Result<Option<UserProfile>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM votes v WHERE v.user_id = u.id)
+                 FROM users u WHERE u.id = $1",
+                &[&user_id],
+            )
+            .await?;
+        Ok(row.map(|row| UserProfile {
+            user: User {
+                id: row.get(0),
+                email: row.get(1),
+                created_at: row.get(2),
+            },
+            has_voted: row.get(3),
+        }))
+    }
+
+    async fn candidates(&self) -> Result<Vec<Candidate>, StoreError> {
+        let rows = self
+            .query(
+                r#"SELECT id, name, party, description FROM candidates
+                   ORDER BY lower(name) COLLATE "C", name COLLATE "C", id"#,
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(candidate_from_row).collect())
+    }
+
+    async fn candidate(&self, id: Uuid) -> Result<Option<Candidate>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT id, name, party, description FROM candidates WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(candidate_from_row))
+    }
+
+    async fn add_candidates(&self, candidates: &[NewCandidate]) -> Result<u64, StoreError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(map_error)?;
+        let insert = tx
+            .prepare("INSERT INTO candidates (name, party, description) VALUES ($1, $2, $3)")
+            .await
+            .map_err(map_error)?;
+        for candidate in candidates {
+            tx.execute(
+                &insert,
+                &[
+                    &candidate.name.trim(),
+                    &candidate.party,
+                    &candidate.description,
+                ],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(candidates.len() as u64)
+    }
+
+    async fn cast_vote(&self, ballot: &Ballot) -> Result<CastVote, StoreError> {
+        let conn = self.connection().await?;
+        // One autocommit statement: the vote and its retry key are stored atomically, and a
+        // concurrent vote by the same user waits for this one and then does nothing. No
+        // statement_timeout applies, so the commit's wait for the synchronous standby is never
+        // cancelled (a cancelled wait would leave a vote committed only locally).
+        let insert = conn
+            .prepare_cached(
+                "INSERT INTO votes (user_id, candidate_id, created_at, idempotency_key)
+                 VALUES ($1, $2, now(), $3)
+                 ON CONFLICT (user_id) DO NOTHING
+                 RETURNING id, candidate_id, created_at",
+            )
+            .await
+            .map_err(map_error)?;
+        let key = ballot.idempotency_key.as_ref().map(|k| k.as_str());
+        let inserted = match conn
+            .query_opt(&insert, &[&ballot.user_id, &ballot.candidate_id, &key])
+            .await
+        {
+            Ok(row) => row,
+            Err(e) => {
+                return Err(match constraint(&e) {
+                    Some((code, Some("votes_candidate_id_fkey")))
+                        if *code == SqlState::FOREIGN_KEY_VIOLATION =>
+                    {
+                        StoreError::CandidateNotFound
+                    }
+                    Some((code, Some("votes_user_id_fkey")))
+                        if *code == SqlState::FOREIGN_KEY_VIOLATION =>
+                    {
+                        StoreError::UserNotFound
+                    }
+                    _ => map_error(e),
+                });
+            }
+        };
+        if let Some(row) = inserted {
+            return Ok(CastVote {
+                vote: vote_from_row(&row),
+                replayed: false,
+            });
+        }
+        let existing = conn
+            .prepare_cached("SELECT id, candidate_id, created_at, idempotency_key FROM votes WHERE user_id = $1")
+            .await
+            .map_err(map_error)?;
+        let row = conn
+            .query_one(&existing, &[&ballot.user_id])
+            .await
+            .map_err(map_error)?;
+        let key: Option<String> = row.get(3);
+        outcome_for_existing_vote(vote_from_row(&row), key.as_deref(), ballot)
+    }
+
+    async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT id, candidate_id, created_at FROM votes WHERE user_id = $1",
+                &[&user_id],
+            )
+            .await?;
+        Ok(row.as_ref().map(vote_from_row))
+    }
+
+    async fn tally(&self) -> Result<Tally, StoreError> {
+        let rows = self
+            .query(
+                r#"SELECT c.id, c.name, c.party, COUNT(v.id) AS votes
+                   FROM candidates c LEFT JOIN votes v ON v.candidate_id = c.id
+                   GROUP BY c.id
+                   ORDER BY votes DESC, lower(c.name) COLLATE "C", c.name COLLATE "C", c.id"#,
+                &[],
+            )
+            .await?;
+        let results = rows
+            .iter()
+            .map(|row| CandidateTally {
+                candidate_id: row.get(0),
+                name: row.get(1),
+                party: row.get(2),
+                votes: row.get(3),
+            })
+            .collect();
+        Ok(Tally::from_counts(results))
+    }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_second() {
+        let delays: Vec<u128> = (1..=6)
+            .map(|n| ReconnectingManager::next_delay(n).as_millis())
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+    }
+}

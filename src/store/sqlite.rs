@@ -1,0 +1,443 @@
+//! The embedded default: one SQLite file in WAL mode, pooled connections on blocking threads.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use deadpool::Runtime;
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use deadpool_sync::SyncWrapper;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
+use uuid::Uuid;
+
+use super::migrations::{CREATE_MIGRATIONS_TABLE, SQLITE_MIGRATIONS};
+use super::{
+    Ballot, CastVote, Credentials, DEMO_CANDIDATES_JSON, Store, StoreError, UserProfile,
+    outcome_for_existing_vote, parse_candidates,
+};
+use crate::domain::{Candidate, CandidateTally, Email, NewCandidate, Tally, User, Vote};
+
+/// How long a writer waits for SQLite's single write lock before the request gets a 503.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(4);
+/// Bounded wait for a pooled connection, so requests answer 503 instead of hanging.
+const POOL_WAIT: Duration = Duration::from_secs(4);
+
+const PER_CONNECTION_PRAGMAS: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = FULL;
+    PRAGMA foreign_keys = ON;
+";
+
+struct SqliteManager {
+    path: PathBuf,
+}
+
+impl managed::Manager for SqliteManager {
+    type Type = SyncWrapper<Connection>;
+    type Error = rusqlite::Error;
+
+    async fn create(&self) -> Result<Self::Type, Self::Error> {
+        let path = self.path.clone();
+        SyncWrapper::new(Runtime::Tokio1, move || {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // synchronous=FULL: a confirmed vote survives a power cut, not just a crash.
+            conn.execute_batch(PER_CONNECTION_PRAGMAS)?;
+            Ok(conn)
+        })
+        .await
+    }
+
+    async fn recycle(&self, conn: &mut Self::Type, _: &Metrics) -> RecycleResult<Self::Error> {
+        if conn.is_mutex_poisoned() {
+            return Err(RecycleError::message(
+                "connection mutex poisoned by a panic",
+            ));
+        }
+        Ok(())
+    }
+}
+
+type Pool = managed::Pool<SqliteManager>;
+
+pub struct SqliteStore {
+    pool: Pool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when absent) the database, migrates it, and seeds the demo ballot into an
+    /// empty candidates table.
+    pub async fn open(path: &Path, pool_size: usize) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Internal(
+                    anyhow::Error::new(e).context(format!("creating {}", dir.display())),
+                )
+            })?;
+        }
+        let pool = Pool::builder(SqliteManager {
+            path: path.to_owned(),
+        })
+        .max_size(pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(POOL_WAIT))
+        .build()
+        .map_err(|e| StoreError::Internal(e.into()))?;
+        let store = Self { pool };
+        store.migrate().await?;
+        store.seed_demo_candidates().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            // IMMEDIATE takes the write lock first, so two processes starting together serialise.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(CREATE_MIGRATIONS_TABLE)?;
+            let applied: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )?;
+            for migration in SQLITE_MIGRATIONS.iter().filter(|m| m.version > applied) {
+                tx.execute_batch(migration.sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                    params![migration.version, migration.name, timestamp(Utc::now())],
+                )?;
+                tracing::info!(
+                    version = migration.version,
+                    name = migration.name,
+                    "applied SQLite migration"
+                );
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn seed_demo_candidates(&self) -> Result<(), StoreError> {
+        let demo = parse_candidates(DEMO_CANDIDATES_JSON)
+            .map_err(|e| StoreError::Internal(anyhow::anyhow!(e)))?;
+        let inserted = self
+            .with_conn(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let existing: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM candidates", [], |r| r.get(0))?;
+                if existing > 0 {
+                    return Ok(0);
+                }
+                let inserted = insert_candidates(&tx, &demo)?;
+                tx.commit()?;
+                Ok(inserted)
+            })
+            .await?;
+        if inserted > 0 {
+            tracing::info!(inserted, "empty ballot: added the demo candidates");
+        }
+        Ok(())
+    }
+
+    /// Runs `work` on a pooled connection on a blocking thread.
+    async fn with_conn<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow::anyhow!("{e}")))?;
+        conn.interact(work)
+            .await
+            .map_err(|e| StoreError::Internal(anyhow::anyhow!("{e}")))?
+            .map_err(map_error)
+    }
+
+    /// Like [`Self::with_conn`] for work that decides its own domain errors.
+    async fn with_conn_outcome<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<Result<T, StoreError>, rusqlite::Error>
+            + Send
+            + 'static,
+    {
+        self.with_conn(work).await?
+    }
+}
+
+fn map_error(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(error.into())
+        }
+        _ => StoreError::Internal(error.into()),
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    // Fixed width, so text order is time order.
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn conversion_error(
+    column: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(error))
+}
+
+fn uuid_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Uuid> {
+    let text: String = row.get(column)?;
+    Uuid::parse_str(&text).map_err(|e| conversion_error(column, e))
+}
+
+fn time_at(row: &Row<'_>, column: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(column)?;
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| conversion_error(column, e))
+}
+
+fn candidate_from_row(row: &Row<'_>) -> rusqlite::Result<Candidate> {
+    Ok(Candidate {
+        id: uuid_at(row, 0)?,
+        name: row.get(1)?,
+        party: row.get(2)?,
+        description: row.get(3)?,
+    })
+}
+
+fn vote_from_row(row: &Row<'_>) -> rusqlite::Result<Vote> {
+    Ok(Vote {
+        id: uuid_at(row, 0)?,
+        candidate_id: uuid_at(row, 1)?,
+        created_at: time_at(row, 2)?,
+    })
+}
+
+fn insert_candidates(conn: &Connection, candidates: &[NewCandidate]) -> rusqlite::Result<u64> {
+    let mut insert = conn
+        .prepare("INSERT INTO candidates (id, name, party, description) VALUES (?1, ?2, ?3, ?4)")?;
+    for candidate in candidates {
+        insert.execute(params![
+            Uuid::new_v4().to_string(),
+            candidate.name.trim(),
+            candidate.party,
+            candidate.description
+        ])?;
+    }
+    Ok(candidates.len() as u64)
+}
+
+fn exists(conn: &Connection, sql: &str, id: Uuid) -> rusqlite::Result<bool> {
+    conn.query_row(sql, [id.to_string()], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.with_conn(|conn| {
+            conn.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await
+    }
+
+    async fn create_user(&self, email: &Email, password_hash: &str) -> Result<User, StoreError> {
+        let user = User {
+            id: Uuid::new_v4(),
+            email: email.as_str().to_owned(),
+            created_at: Utc::now(),
+        };
+        let row = (
+            user.id.to_string(),
+            user.email.clone(),
+            password_hash.to_owned(),
+            timestamp(user.created_at),
+        );
+        self.with_conn_outcome(move |conn| {
+            match conn.execute(
+                "INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![row.0, row.1, row.2, row.3],
+            ) {
+                Ok(_) => Ok(Ok(user)),
+                Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                    Ok(Err(StoreError::EmailTaken))
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
+        let email = email.as_str().to_owned();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT id, password_hash FROM users WHERE lower(email) = ?1",
+                [email],
+                |row| {
+                    Ok(Credentials {
+                        user_id: uuid_at(row, 0)?,
+                        password_hash: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn user_profile(&self, user_id: Uuid) -> Result<Option<UserProfile>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM votes v WHERE v.user_id = u.id)
+                 FROM users u WHERE u.id = ?1",
+                [user_id.to_string()],
+                |row| {
+                    Ok(UserProfile {
+                        user: User {
+                            id: uuid_at(row, 0)?,
+                            email: row.get(1)?,
+                            created_at: time_at(row, 2)?,
+                        },
+                        has_voted: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn candidates(&self) -> Result<Vec<Candidate>, StoreError> {
+        self.with_conn(|conn| {
+            let mut query =
+                conn.prepare_cached("SELECT id, name, party, description FROM candidates ORDER BY lower(name), name, id")?;
+            query.query_map([], candidate_from_row)?.collect()
+        })
+        .await
+    }
+
+    async fn candidate(&self, id: Uuid) -> Result<Option<Candidate>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT id, name, party, description FROM candidates WHERE id = ?1",
+                [id.to_string()],
+                candidate_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn add_candidates(&self, candidates: &[NewCandidate]) -> Result<u64, StoreError> {
+        let candidates = candidates.to_vec();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let inserted = insert_candidates(&tx, &candidates)?;
+            tx.commit()?;
+            Ok(inserted)
+        })
+        .await
+    }
+
+    async fn cast_vote(&self, ballot: &Ballot) -> Result<CastVote, StoreError> {
+        let ballot = ballot.clone();
+        self.with_conn_outcome(move |conn| {
+            // SQLite serialises writers; taking the write lock up front makes the checks and the
+            // insert one atomic step without lock-upgrade deadlocks.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !exists(&tx, "SELECT 1 FROM candidates WHERE id = ?1", ballot.candidate_id)? {
+                return Ok(Err(StoreError::CandidateNotFound));
+            }
+            if !exists(&tx, "SELECT 1 FROM users WHERE id = ?1", ballot.user_id)? {
+                return Ok(Err(StoreError::UserNotFound));
+            }
+            let vote = Vote {
+                id: Uuid::new_v4(),
+                candidate_id: ballot.candidate_id,
+                created_at: Utc::now(),
+            };
+            let inserted = tx.execute(
+                "INSERT INTO votes (id, user_id, candidate_id, created_at, idempotency_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id) DO NOTHING",
+                params![
+                    vote.id.to_string(),
+                    ballot.user_id.to_string(),
+                    vote.candidate_id.to_string(),
+                    timestamp(vote.created_at),
+                    ballot.idempotency_key.as_ref().map(|k| k.as_str()),
+                ],
+            )?;
+            if inserted == 1 {
+                tx.commit()?;
+                return Ok(Ok(CastVote { vote, replayed: false }));
+            }
+            let (existing, key): (Vote, Option<String>) = tx.query_row(
+                "SELECT id, candidate_id, created_at, idempotency_key FROM votes WHERE user_id = ?1",
+                [ballot.user_id.to_string()],
+                |row| Ok((vote_from_row(row)?, row.get(3)?)),
+            )?;
+            Ok(outcome_for_existing_vote(existing, key.as_deref(), &ballot))
+        })
+        .await
+    }
+
+    async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError> {
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT id, candidate_id, created_at FROM votes WHERE user_id = ?1",
+                [user_id.to_string()],
+                vote_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn tally(&self) -> Result<Tally, StoreError> {
+        let results = self
+            .with_conn(|conn| {
+                let mut query = conn.prepare_cached(
+                    "SELECT c.id, c.name, c.party, COUNT(v.id) AS votes
+                     FROM candidates c LEFT JOIN votes v ON v.candidate_id = c.id
+                     GROUP BY c.id ORDER BY votes DESC, lower(c.name), c.name, c.id",
+                )?;
+                query
+                    .query_map([], |row| {
+                        Ok(CandidateTally {
+                            candidate_id: uuid_at(row, 0)?,
+                            name: row.get(1)?,
+                            party: row.get(2)?,
+                            votes: row.get(3)?,
+                        })
+                    })?
+                    .collect()
+            })
+            .await?;
+        Ok(Tally::from_counts(results))
+    }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
+}
