@@ -12,7 +12,7 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 
 use crate::auth::{PasswordHasher, TokenKeys};
-use crate::config::{Config, ConfigError, Secret};
+use crate::config::{Config, ConfigError, DatabaseConfig, Secret};
 use crate::http::{self, AppState};
 use crate::store::{self, Store};
 
@@ -37,6 +37,9 @@ impl Application {
         let store = store::open(&config.database, config.db_pool_size)
             .await
             .map_err(|e| store::open_error(&config.database, &e))?;
+        if matches!(config.database, DatabaseConfig::Sqlite { .. }) {
+            seed_demo_ballot(store.as_ref()).await?;
+        }
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             ConfigError::new("PORT", format!("cannot listen on {}: {e}", config.listen))
         })?;
@@ -119,6 +122,23 @@ pub async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
+}
+
+/// The zero-setup quick start: an empty embedded ballot gets the original design's four
+/// candidates. PostgreSQL deployments import their own ballot (`securevote candidates import`).
+async fn seed_demo_ballot(store: &dyn Store) -> Result<(), ConfigError> {
+    let demo = store::parse_candidates(store::DEMO_CANDIDATES_JSON)
+        .map_err(|e| ConfigError::new("DATA_DIR", format!("built-in demo ballot: {e}")))?;
+    let inserted = store.add_candidates_if_empty(&demo).await.map_err(|e| {
+        ConfigError::new(
+            "DATA_DIR",
+            format!("cannot seed the demo ballot: {}", store::error_chain(&e)),
+        )
+    })?;
+    if inserted > 0 {
+        tracing::info!(inserted, "empty ballot: added the four demo candidates");
+    }
+    Ok(())
 }
 
 /// The zero-setup secret: generated once, kept in DATA_DIR readable by the owner only, and

@@ -75,7 +75,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub enum DatabaseConfig {
     Sqlite { path: PathBuf },
-    Postgres(PostgresConfig),
+    Postgres(Box<PostgresConfig>),
 }
 
 /// A PostgreSQL connection configuration that always targets the writable host.
@@ -85,14 +85,14 @@ pub struct PostgresConfig {
 }
 
 impl PostgresConfig {
-    fn new(mut connect: tokio_postgres::Config, connect_timeout: Duration) -> Self {
+    fn database(mut connect: tokio_postgres::Config, connect_timeout: Duration) -> DatabaseConfig {
         // Only the primary accepts votes; a standby (or a demoted primary) must never be used.
         connect.target_session_attrs(TargetSessionAttrs::ReadWrite);
         connect.connect_timeout(connect_timeout);
         if connect.get_application_name().is_none() {
             connect.application_name("securevote");
         }
-        Self { connect }
+        DatabaseConfig::Postgres(Box::new(Self { connect }))
     }
 
     /// `host:port` list for logs and errors; no user name, no password.
@@ -290,10 +290,7 @@ fn database_from_url(url: &str, connect_timeout: Duration) -> Result<DatabaseCon
             if connect.get_hosts().is_empty() {
                 return Err(ConfigError::new("DATABASE_URL", "names no host"));
             }
-            Ok(DatabaseConfig::Postgres(PostgresConfig::new(
-                connect,
-                connect_timeout,
-            )))
+            Ok(PostgresConfig::database(connect, connect_timeout))
         }
         "sqlite" => {
             let path = rest.trim_start_matches("//");
@@ -331,10 +328,7 @@ fn database_from_parts(
     if let Some(password) = settings.db_password.as_deref().filter(|p| !p.is_empty()) {
         connect.password(password);
     }
-    Ok(DatabaseConfig::Postgres(PostgresConfig::new(
-        connect,
-        connect_timeout,
-    )))
+    Ok(PostgresConfig::database(connect, connect_timeout))
 }
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`.

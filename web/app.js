@@ -372,6 +372,8 @@ function expireSession() {
   resetVotingState();
   setSession(null);
   setError(el.voteError, '');
+  // A "Logged in as …" / "Your vote … has been recorded" line would contradict the login form.
+  setStatus('');
   showLogin({ error: SESSION_EXPIRED, email, focus: true });
 }
 

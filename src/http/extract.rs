@@ -1,18 +1,21 @@
 //! Extractors whose rejections are [`ApiError`]s, so malformed requests get JSON errors too.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
 
-/// `Json<T>` with JSON error bodies: 415 for a missing JSON content type, 413 for a body over
-/// the limit, 400 `invalid_request` for malformed JSON or a missing or mistyped field.
+/// A JSON object body with JSON error bodies: 415 for a missing JSON content type, 413 for a
+/// body over the limit, 400 `invalid_request` for malformed JSON, a body that is not an object
+/// (serde would otherwise accept `[email, password]` for a struct), or a missing or mistyped
+/// field.
 pub struct AppJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for AppJson<T>
@@ -23,23 +26,50 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
+        if !has_json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest("could not read the request body".into())
+            }
+        })?;
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(ApiError::InvalidRequest(
+                "request body must be a JSON object".into(),
+            ));
+        }
+        match Json::<T>::from_bytes(&bytes) {
             Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-                JsonRejection::JsonSyntaxError(_) => {
-                    ApiError::InvalidRequest("request body is not valid JSON".into())
-                }
-                JsonRejection::JsonDataError(e) => {
-                    ApiError::InvalidRequest(data_error_message(&e.body_text()))
-                }
-                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::PayloadTooLarge
-                }
-                other => ApiError::InvalidRequest(other.body_text()),
-            }),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::InvalidRequest(data_error_message(&e.body_text())))
+            }
+            Err(_) => Err(ApiError::InvalidRequest(
+                "request body is not valid JSON".into(),
+            )),
         }
     }
+}
+
+/// `application/json` or `application/<anything>+json`, with any parameters.
+fn has_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// serde's message without axum's prefix, cut short so a huge value is not echoed back.

@@ -12,8 +12,9 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// `migration!("postgres", 1, "0001", "initial")` embeds `migrations/postgres/0001_initial.sql`.
 macro_rules! migration {
-    ($backend:literal, $version:literal, $name:literal) => {
+    ($backend:literal, $version:literal, $file_prefix:literal, $name:literal) => {
         Migration {
             version: $version,
             name: $name,
@@ -21,7 +22,7 @@ macro_rules! migration {
                 "../../migrations/",
                 $backend,
                 "/",
-                stringify!($version),
+                $file_prefix,
                 "_",
                 $name,
                 ".sql"
@@ -31,13 +32,13 @@ macro_rules! migration {
 }
 
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
-    migration!("postgres", 0001, "initial"),
-    migration!("postgres", 0002, "production_schema"),
+    migration!("postgres", 1, "0001", "initial"),
+    migration!("postgres", 2, "0002", "production_schema"),
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
-    migration!("sqlite", 0001, "initial"),
-    migration!("sqlite", 0002, "production_schema"),
+    migration!("sqlite", 1, "0001", "initial"),
+    migration!("sqlite", 2, "0002", "production_schema"),
 ];
 
 /// Table recording applied versions; the same shape on both backends.

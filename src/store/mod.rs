@@ -88,6 +88,9 @@ pub trait Store: Send + Sync + 'static {
     async fn candidate(&self, id: Uuid) -> Result<Option<Candidate>, StoreError>;
     /// Inserts candidates in one transaction; returns how many were inserted.
     async fn add_candidates(&self, candidates: &[NewCandidate]) -> Result<u64, StoreError>;
+    /// Like [`Store::add_candidates`], but only into an empty candidates table (atomically).
+    async fn add_candidates_if_empty(&self, candidates: &[NewCandidate])
+    -> Result<u64, StoreError>;
     /// Records the user's one and only vote, or replays it for a retried idempotency key.
     async fn cast_vote(&self, ballot: &Ballot) -> Result<CastVote, StoreError>;
     async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError>;

@@ -181,6 +181,47 @@ impl PostgresStore {
         Ok(())
     }
 
+    async fn insert_candidates_in_transaction(
+        &self,
+        candidates: &[NewCandidate],
+        only_if_empty: bool,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(map_error)?;
+        if only_if_empty {
+            // Two instances seeding at once must not both see an empty table.
+            tx.batch_execute("LOCK TABLE candidates IN SHARE ROW EXCLUSIVE MODE")
+                .await
+                .map_err(map_error)?;
+            let populated: bool = tx
+                .query_one("SELECT EXISTS (SELECT 1 FROM candidates)", &[])
+                .await
+                .map_err(map_error)?
+                .get(0);
+            if populated {
+                return Ok(0);
+            }
+        }
+        let insert = tx
+            .prepare("INSERT INTO candidates (name, party, description) VALUES ($1, $2, $3)")
+            .await
+            .map_err(map_error)?;
+        for candidate in candidates {
+            tx.execute(
+                &insert,
+                &[
+                    &candidate.name.trim(),
+                    &candidate.party,
+                    &candidate.description,
+                ],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(candidates.len() as u64)
+    }
+
     async fn query_opt(
         &self,
         sql: &str,
@@ -378,26 +419,16 @@ impl Store for PostgresStore {
     }
 
     async fn add_candidates(&self, candidates: &[NewCandidate]) -> Result<u64, StoreError> {
-        let mut conn = self.connection().await?;
-        let tx = conn.transaction().await.map_err(map_error)?;
-        let insert = tx
-            .prepare("INSERT INTO candidates (name, party, description) VALUES ($1, $2, $3)")
+        self.insert_candidates_in_transaction(candidates, false)
             .await
-            .map_err(map_error)?;
-        for candidate in candidates {
-            tx.execute(
-                &insert,
-                &[
-                    &candidate.name.trim(),
-                    &candidate.party,
-                    &candidate.description,
-                ],
-            )
+    }
+
+    async fn add_candidates_if_empty(
+        &self,
+        candidates: &[NewCandidate],
+    ) -> Result<u64, StoreError> {
+        self.insert_candidates_in_transaction(candidates, true)
             .await
-            .map_err(map_error)?;
-        }
-        tx.commit().await.map_err(map_error)?;
-        Ok(candidates.len() as u64)
     }
 
     async fn cast_vote(&self, ballot: &Ballot) -> Result<CastVote, StoreError> {

@@ -13,8 +13,7 @@ use uuid::Uuid;
 
 use super::migrations::{CREATE_MIGRATIONS_TABLE, SQLITE_MIGRATIONS};
 use super::{
-    Ballot, CastVote, Credentials, DEMO_CANDIDATES_JSON, Store, StoreError, UserProfile,
-    outcome_for_existing_vote, parse_candidates,
+    Ballot, CastVote, Credentials, Store, StoreError, UserProfile, outcome_for_existing_vote,
 };
 use crate::domain::{Candidate, CandidateTally, Email, NewCandidate, Tally, User, Vote};
 
@@ -23,8 +22,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(4);
 /// Bounded wait for a pooled connection, so requests answer 503 instead of hanging.
 const POOL_WAIT: Duration = Duration::from_secs(4);
 
+/// WAL is a property of the database file, set once at open; setting it on every new connection
+/// would need a lock and fail with SQLITE_BUSY while a write is in progress.
 const PER_CONNECTION_PRAGMAS: &str = "
-    PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;
     PRAGMA foreign_keys = ON;
 ";
@@ -66,8 +66,7 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating when absent) the database, migrates it, and seeds the demo ballot into an
-    /// empty candidates table.
+    /// Opens (creating when absent) the database and migrates it.
     pub async fn open(path: &Path, pool_size: usize) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -86,8 +85,10 @@ impl SqliteStore {
         .build()
         .map_err(|e| StoreError::Internal(e.into()))?;
         let store = Self { pool };
+        store
+            .with_conn(|conn| conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())))
+            .await?;
         store.migrate().await?;
-        store.seed_demo_candidates().await?;
         Ok(store)
     }
 
@@ -118,26 +119,24 @@ impl SqliteStore {
         .await
     }
 
-    async fn seed_demo_candidates(&self) -> Result<(), StoreError> {
-        let demo = parse_candidates(DEMO_CANDIDATES_JSON)
-            .map_err(|e| StoreError::Internal(anyhow::anyhow!(e)))?;
-        let inserted = self
-            .with_conn(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let existing: i64 =
-                    tx.query_row("SELECT COUNT(*) FROM candidates", [], |r| r.get(0))?;
-                if existing > 0 {
-                    return Ok(0);
-                }
-                let inserted = insert_candidates(&tx, &demo)?;
-                tx.commit()?;
-                Ok(inserted)
-            })
-            .await?;
-        if inserted > 0 {
-            tracing::info!(inserted, "empty ballot: added the demo candidates");
-        }
-        Ok(())
+    async fn insert_candidates_in_transaction(
+        &self,
+        candidates: &[NewCandidate],
+        only_if_empty: bool,
+    ) -> Result<u64, StoreError> {
+        let candidates = candidates.to_vec();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if only_if_empty
+                && tx.query_row("SELECT EXISTS (SELECT 1 FROM candidates)", [], |r| r.get(0))?
+            {
+                return Ok(0);
+            }
+            let inserted = insert_candidates(&tx, &candidates)?;
+            tx.commit()?;
+            Ok(inserted)
+        })
+        .await
     }
 
     /// Runs `work` on a pooled connection on a blocking thread.
@@ -350,14 +349,16 @@ impl Store for SqliteStore {
     }
 
     async fn add_candidates(&self, candidates: &[NewCandidate]) -> Result<u64, StoreError> {
-        let candidates = candidates.to_vec();
-        self.with_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let inserted = insert_candidates(&tx, &candidates)?;
-            tx.commit()?;
-            Ok(inserted)
-        })
-        .await
+        self.insert_candidates_in_transaction(candidates, false)
+            .await
+    }
+
+    async fn add_candidates_if_empty(
+        &self,
+        candidates: &[NewCandidate],
+    ) -> Result<u64, StoreError> {
+        self.insert_candidates_in_transaction(candidates, true)
+            .await
     }
 
     async fn cast_vote(&self, ballot: &Ballot) -> Result<CastVote, StoreError> {

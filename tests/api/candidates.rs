@@ -1,0 +1,85 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::for_both_stores;
+use crate::helpers::{Kind, TestDatabase, assert_error};
+
+for_both_stores!(
+    options_and_candidates_list_the_ballot_ordered_by_name,
+    a_candidate_is_found_by_id,
+    candidate_lookup_errors,
+);
+
+async fn options_and_candidates_list_the_ballot_ordered_by_name(kind: Kind) {
+    let app = TestDatabase::new(kind)
+        .await
+        .with_demo_candidates()
+        .await
+        .spawn()
+        .await;
+
+    let options: Vec<Value> = app.get("/api/options").await.json().await.unwrap();
+    let candidates = app.candidates().await;
+
+    assert_eq!(options, candidates);
+    let names: Vec<&str> = candidates
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Alex Johnson", "Chris Lee", "Jane Smith", "John Doe"]
+    );
+    for candidate in &candidates {
+        let keys: Vec<&String> = candidate.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4, "{candidate}");
+        assert!(candidate["party"].is_string() && candidate["description"].is_string());
+    }
+}
+
+async fn a_candidate_is_found_by_id(kind: Kind) {
+    let db = TestDatabase::new(kind).await.with_demo_candidates().await;
+    let app = db.spawn().await;
+    app.store
+        .add_candidates(
+            &securevote::store::parse_candidates(r#"[{"name": "Ada Independent"}]"#).unwrap(),
+        )
+        .await
+        .unwrap();
+    let independent = app
+        .candidates()
+        .await
+        .into_iter()
+        .find(|c| c["name"] == "Ada Independent")
+        .unwrap();
+
+    let response = app
+        .get(&format!(
+            "/api/candidates/{}",
+            independent["id"].as_str().unwrap()
+        ))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, independent);
+    assert!(body["party"].is_null() && body["description"].is_null());
+}
+
+async fn candidate_lookup_errors(kind: Kind) {
+    let app = TestDatabase::new(kind).await.spawn().await;
+
+    assert_error(
+        app.get("/api/candidates/not-a-uuid").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    assert_error(
+        app.get(&format!("/api/candidates/{}", uuid::Uuid::new_v4()))
+            .await,
+        StatusCode::NOT_FOUND,
+        "candidate_not_found",
+    )
+    .await;
+}

@@ -1,0 +1,15 @@
+//! Black-box API suite. Every module's scenarios run against both stores (embedded SQLite and a
+//! real PostgreSQL started by the harness); PostgreSQL-only behaviour has its own module.
+
+#[path = "../support/postgres.rs"]
+mod postgres;
+
+mod helpers;
+
+mod auth;
+mod candidates;
+mod errors;
+mod health;
+mod postgres_ha;
+mod storage;
+mod votes;

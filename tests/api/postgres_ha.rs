@@ -1,0 +1,330 @@
+//! PostgreSQL-only behaviour: several instances on one database, adopting the original
+//! design's database, multi-host settings, and an unreachable or failed-over primary.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use securevote::config::Settings;
+use serde_json::{Value, json};
+
+use crate::helpers::{JWT_SECRET, Kind, PgCluster, TestDatabase, assert_error, spawn_with};
+
+/// The original design's schema and seed data, verbatim.
+const ORIGINAL_SCHEMA: &str = r#"
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
+CREATE TABLE users (
+  id UUID PRIMARY KEY DEFAULT uuid_generate_v4(),
+  email VARCHAR(255) UNIQUE NOT NULL,
+  password_hash VARCHAR(255) NOT NULL,
+  created_at TIMESTAMP NOT NULL
+);
+CREATE TABLE candidates (
+  id UUID PRIMARY KEY DEFAULT uuid_generate_v4(),
+  name VARCHAR(255) NOT NULL,
+  party VARCHAR(255),
+  description TEXT
+);
+CREATE TABLE votes (
+  id UUID PRIMARY KEY DEFAULT uuid_generate_v4(),
+  user_id UUID UNIQUE NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  candidate_id UUID NOT NULL REFERENCES candidates(id) ON DELETE CASCADE,
+  created_at TIMESTAMP NOT NULL
+);
+INSERT INTO candidates (name, party, description) VALUES
+('John Doe', 'Progressive Alliance', 'Advocate for social justice and economic reform.'),
+('Jane Smith', 'Green Future', 'Focused on environmental sustainability and green energy.'),
+('Alex Johnson', 'Unity Party', 'Promoting unity and bipartisan solutions.'),
+('Chris Lee', 'Conservative Coalition', 'Emphasizing traditional values and fiscal responsibility.');
+"#;
+
+fn settings_for(url: String, data_dir: &std::path::Path) -> Settings {
+    Settings {
+        database_url: Some(url),
+        jwt_secret: Some(JWT_SECRET.into()),
+        data_dir: Some(data_dir.display().to_string()),
+        bind_addr: Some("127.0.0.1".into()),
+        port: Some("0".into()),
+        ..Settings::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_database_store_exactly_one_of_many_simultaneous_votes() {
+    let db = TestDatabase::new(Kind::Postgres)
+        .await
+        .with_demo_candidates()
+        .await;
+    let (first, second) = (db.spawn().await, db.spawn().await);
+    let token = first.new_voter().await;
+    let candidate = first.first_candidate_id().await;
+
+    let attempts = (0..60).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let (token, candidate) = (&token, &candidate);
+        async move { app.vote(token, candidate, None).await.status() }
+    });
+    let statuses = join_all(attempts).await;
+
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 59), "{statuses:?}");
+    let rows = db
+        .sql()
+        .await
+        .query_one("SELECT count(*) FROM votes", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.get::<_, i64>(0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_migrate_a_fresh_database_once() {
+    let db = TestDatabase::new(Kind::Postgres).await;
+
+    let apps = join_all((0..3).map(|_| db.spawn())).await;
+
+    let sql = db.sql().await;
+    let applied = sql
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap();
+    let versions: Vec<i64> = applied.iter().map(|r| r.get(0)).collect();
+    assert_eq!(
+        versions,
+        (1..=securevote::store::POSTGRES_MIGRATIONS.len() as i64).collect::<Vec<_>>()
+    );
+    for app in &apps {
+        assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_made_with_the_original_sql_is_adopted_with_its_data() {
+    let db = TestDatabase::new(Kind::Postgres).await;
+    let sql = db.sql().await;
+    sql.batch_execute(ORIGINAL_SCHEMA).await.unwrap();
+    let hasher = securevote::auth::PasswordHasher::new(1, 1);
+    let hash = hasher
+        .hash(securevote::domain::Password::parse("from the old app".into()).unwrap())
+        .await
+        .unwrap();
+    sql.execute(
+        "INSERT INTO users (email, password_hash, created_at) VALUES ('Old.Voter@Example.org', $1, '2024-03-01 12:00:00')",
+        &[&hash],
+    )
+    .await
+    .unwrap();
+    sql.batch_execute(
+        "INSERT INTO votes (user_id, candidate_id, created_at)
+         SELECT u.id, c.id, '2024-03-02 08:30:00' FROM users u, candidates c WHERE c.name = 'Jane Smith'",
+    )
+    .await
+    .unwrap();
+
+    let app = db.spawn().await;
+
+    assert_eq!(app.candidates().await.len(), 4);
+    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    assert_eq!(tally["total_votes"], 1);
+    assert_eq!(tally["results"][0]["name"], "Jane Smith");
+    let login: Value = app
+        .login("old.voter@example.org", "from the old app")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"]
+        .as_str()
+        .expect("the adopted user can log in");
+    let vote: Value = app
+        .get_authed("/api/votes/me", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(vote["created_at"], "2024-03-02T08:30:00.000000Z");
+    let candidate = app.first_candidate_id().await;
+    assert_error(
+        app.vote(token, &candidate, None).await,
+        StatusCode::CONFLICT,
+        "already_voted",
+    )
+    .await;
+    let taken = app
+        .register("OLD.VOTER@example.org", "another password")
+        .await;
+    assert_error(taken, StatusCode::CONFLICT, "email_taken").await;
+    let newcomer = app.new_voter().await;
+    assert_eq!(
+        app.vote(&newcomer, &candidate, None).await.status(),
+        StatusCode::CREATED
+    );
+    let cascade = sql
+        .query_one(
+            "SELECT confdeltype::text FROM pg_constraint WHERE conname = 'votes_candidate_id_fkey'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        cascade.get::<_, String>(0),
+        "r",
+        "deleting a candidate no longer deletes votes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_host_that_is_down_is_skipped() {
+    let cluster = PgCluster::shared();
+    let database = cluster.create_database().await;
+    let dead_port = crate::postgres::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{dead_port},127.0.0.1:{}/{database}",
+        cluster.port
+    );
+
+    let app = spawn_with(settings_for(url, dir.path())).await;
+
+    assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.register("multi@example.org", "two hosts here")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_standby_listed_first_is_skipped_and_promotion_is_followed_without_restart() {
+    let primary = PgCluster::start();
+    primary
+        .connect("postgres")
+        .await
+        .batch_execute("CREATE DATABASE votes")
+        .await
+        .unwrap();
+    let standby = primary.start_standby();
+    let in_recovery = standby
+        .connect("votes")
+        .await
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap();
+    assert!(
+        in_recovery.get::<_, bool>(0),
+        "the second node is a standby"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/votes",
+        standby.port, primary.port
+    );
+    let app = spawn_with(settings_for(url, dir.path())).await;
+    app.store
+        .add_candidates(
+            &securevote::store::parse_candidates(securevote::store::DEMO_CANDIDATES_JSON).unwrap(),
+        )
+        .await
+        .unwrap();
+    let candidate = app.first_candidate_id().await;
+    let before = app.new_voter().await;
+    assert_eq!(
+        app.vote(&before, &candidate, None).await.status(),
+        StatusCode::CREATED
+    );
+    let after = app.new_voter().await;
+
+    primary.stop_immediately();
+    let mut promote = crate::postgres::pg_command("pg_ctl");
+    promote
+        .args(["-w", "-D"])
+        .arg(&standby.data_dir)
+        .arg("promote");
+    assert!(promote.status().unwrap().success());
+    let promoted_at = Instant::now();
+
+    let status = loop {
+        let status = app
+            .vote(&after, &candidate, Some("after-failover"))
+            .await
+            .status();
+        if status == StatusCode::CREATED || promoted_at.elapsed() > Duration::from_secs(15) {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "votes succeed on the promoted standby"
+    );
+    let recovered_in = promoted_at.elapsed();
+    assert!(
+        recovered_in < Duration::from_secs(2),
+        "votes resumed {recovered_in:?} after the promotion"
+    );
+    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    assert_eq!(
+        tally["total_votes"], 2,
+        "the vote made before the failover is on the new primary"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_answers_503_quickly_and_recovers() {
+    let cluster = PgCluster::start();
+    cluster
+        .connect("postgres")
+        .await
+        .batch_execute("CREATE DATABASE votes")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(settings_for(cluster.url("votes"), dir.path())).await;
+    let token = app.new_voter().await;
+    assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+
+    cluster.stop_immediately();
+    for path in [
+        "/api/options",
+        "/api/results",
+        "/api/auth/me",
+        "/api/votes/me",
+    ] {
+        let started = Instant::now();
+        let response = app.get_authed(path, &token).await;
+        let took = started.elapsed();
+        assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+        assert!(took < Duration::from_secs(5), "{path} took {took:?}");
+    }
+    let started = Instant::now();
+    let health = app.get("/health").await;
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        health.json::<Value>().await.unwrap(),
+        json!({"status": "degraded", "database": "unavailable"})
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    cluster.start_server();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.get("/health").await.status() != StatusCode::OK {
+        assert!(Instant::now() < deadline, "the service did not reconnect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.get_authed("/api/auth/me", &token).await.status(),
+        StatusCode::OK
+    );
+}

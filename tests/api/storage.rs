@@ -1,0 +1,100 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::for_both_stores;
+use crate::helpers::{Kind, TestDatabase};
+
+for_both_stores!(
+    a_restart_keeps_all_data,
+    both_backends_reach_the_same_schema_version,
+    the_web_ui_is_served_at_the_root
+);
+
+async fn a_restart_keeps_all_data(kind: Kind) {
+    let db = TestDatabase::new(kind).await.with_demo_candidates().await;
+    let app = db.spawn().await;
+    let token = app.new_voter().await;
+    let candidate = app.first_candidate_id().await;
+    let vote: Value = app
+        .vote(&token, &candidate, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let candidates_before = app.candidates().await;
+    app.stop().await;
+
+    let restarted = db.spawn().await;
+
+    assert_eq!(
+        restarted.candidates().await,
+        candidates_before,
+        "no candidates duplicated or lost"
+    );
+    let mine = restarted.get_authed("/api/votes/me", &token).await;
+    assert_eq!(
+        mine.status(),
+        StatusCode::OK,
+        "the token and the vote survive a restart"
+    );
+    assert_eq!(mine.json::<Value>().await.unwrap(), vote);
+    let tally: Value = restarted.get("/api/results").await.json().await.unwrap();
+    assert_eq!(tally["total_votes"], 1);
+}
+
+async fn both_backends_reach_the_same_schema_version(kind: Kind) {
+    let app = TestDatabase::new(kind).await.spawn().await;
+
+    let version = app.store.schema_version().await.unwrap();
+
+    assert_eq!(version, securevote::store::POSTGRES_MIGRATIONS.len() as i64);
+    assert_eq!(
+        version,
+        securevote::store::SQLITE_MIGRATIONS.last().unwrap().version
+    );
+}
+
+async fn the_web_ui_is_served_at_the_root(kind: Kind) {
+    let app = TestDatabase::new(kind).await.spawn().await;
+
+    let index = app.get("/").await;
+    assert_eq!(index.status(), StatusCode::OK);
+    assert_eq!(
+        index.headers().get("content-type").unwrap(),
+        "text/html; charset=utf-8"
+    );
+    let etag = index.headers().get("etag").unwrap().clone();
+    let html = index.text().await.unwrap();
+    assert!(
+        html.contains("<script type=\"module\" src=\"/app.js\""),
+        "{html}"
+    );
+
+    let deep_link = app.get("/results").await;
+    assert_eq!(deep_link.status(), StatusCode::OK);
+    assert_eq!(deep_link.text().await.unwrap(), html);
+    let script = app.get("/app.js").await;
+    assert!(
+        script
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let css = app.get("/style.css").await;
+    assert_eq!(
+        css.headers().get("content-type").unwrap(),
+        "text/css; charset=utf-8"
+    );
+    assert_eq!(app.get("/missing.js").await.status(), StatusCode::NOT_FOUND);
+    let revalidated = app
+        .client
+        .get(app.url("/"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+}

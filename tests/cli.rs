@@ -1,0 +1,207 @@
+//! The binary itself: start-up failures exit with code 2 and one line naming the setting, with
+//! no secret in it; `--help` documents every setting; `migrate` and `candidates import` work.
+
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const SECRET_PASSWORD: &str = "pa55-DO-NOT-LEAK";
+
+fn securevote(args: &[&str], env: &[(&str, &str)], data_dir: &std::path::Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_securevote"));
+    command
+        .args(args)
+        .env_clear()
+        .env("DATA_DIR", data_dir)
+        .current_dir(data_dir);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run securevote")
+}
+
+fn assert_config_error(output: &Output, setting: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "exit code; stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let last = lines.last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with("securevote: configuration error: "),
+        "{stderr}"
+    );
+    assert!(last.contains(setting), "the line names {setting}: {stderr}");
+    assert!(
+        !stderr.contains(SECRET_PASSWORD),
+        "a secret leaked: {stderr}"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_with_code_2_and_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("postgres://vote:{SECRET_PASSWORD}@127.0.0.1:{dead_port}/votes");
+    let long_secret = "s".repeat(40);
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("PORT", "not-a-port")], "PORT"),
+        (vec![("BIND_ADDR", "somewhere")], "BIND_ADDR"),
+        (vec![("LOG_FORMAT", "yaml")], "LOG_FORMAT"),
+        (
+            vec![("DATABASE_URL", "mysql://root:pa55-DO-NOT-LEAK@db/votes")],
+            "DATABASE_URL",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", "postgres://u:pa55-DO-NOT-LEAK@h:99999/db"),
+                ("JWT_SECRET", &long_secret),
+            ],
+            "DATABASE_URL",
+        ),
+        (vec![("DATABASE_URL", &unreachable)], "JWT_SECRET"),
+        (
+            vec![
+                ("DATABASE_URL", &unreachable),
+                ("JWT_SECRET", "pa55-DO-NOT-LEAK"),
+            ],
+            "JWT_SECRET",
+        ),
+        (
+            vec![
+                ("DB_HOST", "db1:x"),
+                ("DB_PASSWORD", SECRET_PASSWORD),
+                ("JWT_SECRET", &long_secret),
+            ],
+            "DB_HOST",
+        ),
+    ];
+    for (env, setting) in cases {
+        let output = securevote(&["serve"], &env, dir.path());
+        assert_config_error(&output, setting);
+    }
+}
+
+#[test]
+fn an_unreachable_database_stops_start_up_after_the_connect_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://vote:{SECRET_PASSWORD}@127.0.0.1:{dead_port}/votes");
+    let started = Instant::now();
+
+    let output = securevote(
+        &["serve"],
+        &[("DATABASE_URL", &url), ("JWT_SECRET", &"k".repeat(32))],
+        dir.path(),
+    );
+
+    assert_config_error(&output, "DATABASE_URL");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_port_in_use_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+
+    let output = securevote(
+        &["serve"],
+        &[("PORT", &port), ("BIND_ADDR", "127.0.0.1")],
+        dir.path(),
+    );
+
+    assert_config_error(&output, "PORT");
+}
+
+#[test]
+fn a_malformed_env_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "PORT=3000\nthis line is not a setting\n",
+    )
+    .unwrap();
+
+    let output = securevote(&["serve"], &[], dir.path());
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(".env"));
+}
+
+#[test]
+fn help_documents_every_subcommand_and_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = String::from_utf8(securevote(&["--help"], &[], dir.path()).stdout).unwrap();
+    for word in [
+        "serve",
+        "migrate",
+        "candidates",
+        "DATABASE_URL",
+        "DB_HOST",
+        "DB_PORT",
+        "DB_USER",
+        "DB_PASSWORD",
+        "DB_NAME",
+        "JWT_SECRET",
+        "JWT_TTL_SECONDS",
+        "PORT",
+        "BIND_ADDR",
+        "DATA_DIR",
+        "LOG_FORMAT",
+        "DB_POOL_SIZE",
+    ] {
+        assert!(
+            help.contains(word),
+            "--help does not mention {word}:\n{help}"
+        );
+    }
+    let import_help =
+        String::from_utf8(securevote(&["candidates", "import", "--help"], &[], dir.path()).stdout)
+            .unwrap();
+    assert!(import_help.contains("JSON"), "{import_help}");
+}
+
+#[test]
+fn migrate_and_candidates_import_work_on_the_embedded_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ballot.json");
+    std::fs::write(
+        &file,
+        r#"[{"name": "Ada", "party": null, "description": "Analytical"}, {"name": "Grace"}]"#,
+    )
+    .unwrap();
+
+    let migrate = securevote(&["migrate"], &[], dir.path());
+    let import = securevote(
+        &["candidates", "import", file.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    let bad = securevote(&["candidates", "import", "missing.json"], &[], dir.path());
+
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert!(String::from_utf8_lossy(&migrate.stdout).contains("version 2"));
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    assert!(String::from_utf8_lossy(&import.stdout).contains("imported 2 candidates"));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("missing.json"));
+}
