@@ -25,6 +25,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Arc<dyn Store>,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -43,6 +44,15 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             ConfigError::new("PORT", format!("cannot listen on {}: {e}", config.listen))
         })?;
+        let metrics_listener = match config.metrics_addr {
+            None => None,
+            Some(addr) => {
+                http::metrics::handle();
+                Some(TcpListener::bind(addr).await.map_err(|e| {
+                    ConfigError::new("METRICS_ADDR", format!("cannot listen on {addr}: {e}"))
+                })?)
+            }
+        };
         let state = AppState {
             store: Arc::clone(&store),
             hasher: PasswordHasher::for_this_machine(),
@@ -52,11 +62,19 @@ impl Application {
             listener,
             router: http::router(state),
             store,
+            metrics_listener,
         })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where GET /metrics is served, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -71,6 +89,16 @@ impl Application {
     ) -> io::Result<()> {
         let addr = self.local_addr()?;
         tracing::info!(%addr, backend = self.store.backend(), "securevote listening");
+        if let Some(listener) = self.metrics_listener {
+            tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+            let metrics = http::metrics::router(Arc::clone(&self.store));
+            // Dies with the process; scrapes need no graceful drain.
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, metrics).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
             self.listener,

@@ -60,6 +60,10 @@ pub struct Settings {
     /// Directory of the embedded SQLite database and generated secret [default: ./data].
     #[arg(long, env = "DATA_DIR", global = true)]
     pub data_dir: Option<String>,
+    /// Address of the private Prometheus listener serving GET /metrics (e.g. 127.0.0.1:9100);
+    /// unset: no metrics endpoint. Keep it off the public network.
+    #[arg(long, env = "METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<String>,
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -154,6 +158,7 @@ pub struct Config {
     pub jwt_secret: Option<Secret>,
     pub jwt_ttl: Duration,
     pub log_format: LogFormat,
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// A configuration problem: which setting, and what is wrong with it.
@@ -205,6 +210,15 @@ impl Config {
                 ));
             }
         };
+        let metrics_addr = match non_empty(&settings.metrics_addr) {
+            None => None,
+            Some(raw) => Some(raw.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::new(
+                    "METRICS_ADDR",
+                    format!("{raw:?} is not an address:port such as 127.0.0.1:9100"),
+                )
+            })?),
+        };
         let database = database_config(settings, &data_dir, connect_timeout)?;
         let jwt_secret =
             non_empty(&settings.jwt_secret).map(|s| Secret::new(s.as_bytes().to_vec()));
@@ -234,6 +248,7 @@ impl Config {
             jwt_secret,
             jwt_ttl,
             log_format,
+            metrics_addr,
         })
     }
 }
@@ -503,6 +518,13 @@ mod tests {
                     ..settings()
                 },
                 "DB_POOL_SIZE",
+            ),
+            (
+                Settings {
+                    metrics_addr: Some("9100".into()),
+                    ..settings()
+                },
+                "METRICS_ADDR",
             ),
         ];
         for (settings, expected) in cases {

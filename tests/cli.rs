@@ -205,3 +205,95 @@ fn migrate_and_candidates_import_work_on_the_embedded_database() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("missing.json"));
 }
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn json_logs_metrics_and_graceful_shutdown_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let log_path = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_securevote"))
+        .env_clear()
+        .env("DATA_DIR", dir.path())
+        .env("PORT", port.to_string())
+        .env("BIND_ADDR", "127.0.0.1")
+        .env("LOG_FORMAT", "json")
+        .env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert!(
+        client
+            .get(format!("{base}/api/options"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let metrics = client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let metrics = metrics.text().await.unwrap();
+    for needle in [
+        r#"securevote_http_requests_total{method="GET",route="/api/options",status="200"} 1"#,
+        "securevote_http_request_duration_seconds_bucket",
+        "securevote_db_pool_max_connections 16",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "metrics lack {needle}:\n{metrics}"
+        );
+    }
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(11),
+            "no exit within the 10 s grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    assert!(status.success(), "exit status {status}");
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let request_line = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|entry| entry["span"]["route"] == "/api/options")
+        .unwrap_or_else(|| panic!("no JSON request line for /api/options:\n{logs}"));
+    assert_eq!(request_line["status"], 200);
+    assert_eq!(request_line["span"]["method"], "GET");
+    assert!(request_line["latency_ms"].is_number());
+    assert!(logs.contains("stopped"), "{logs}");
+}

@@ -6,6 +6,7 @@ mod candidates;
 pub mod error;
 mod extract;
 mod health;
+pub mod metrics;
 mod results;
 mod votes;
 mod web;
@@ -103,11 +104,16 @@ async fn log_request(request: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", %method, %route);
     let response = next.run(request).instrument(span.clone()).await;
     let _entered = span.enter();
+    let latency = started.elapsed();
+    let status = response.status().as_u16();
     tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        status,
+        latency_ms = (latency.as_micros() as f64) / 1000.0,
         "request"
     );
+    ::metrics::counter!(metrics::REQUESTS_TOTAL, "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    ::metrics::histogram!(metrics::REQUEST_DURATION, "route" => route)
+        .record(latency.as_secs_f64());
     response
 }
 

@@ -41,6 +41,7 @@ pub async fn cast(
     let cast = state.store.cast_vote(&ballot).await?;
     if !cast.replayed {
         tracing::info!(user_id = %user.id, vote_id = %cast.vote.id, "vote cast");
+        ::metrics::counter!(super::metrics::VOTES_CAST_TOTAL).increment(1);
     }
     let mut response = (StatusCode::CREATED, Json(cast.vote)).into_response();
     if cast.replayed {

@@ -72,10 +72,29 @@ pub struct CastVote {
     pub replayed: bool,
 }
 
+/// Connection pool occupancy, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStatus {
+    pub size: usize,
+    pub available: usize,
+    pub max_size: usize,
+}
+
+impl From<deadpool::Status> for PoolStatus {
+    fn from(status: deadpool::Status) -> Self {
+        Self {
+            size: status.size,
+            available: status.available,
+            max_size: status.max_size,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
+    fn pool_status(&self) -> PoolStatus;
     /// Highest applied migration version.
     async fn schema_version(&self) -> Result<i64, StoreError>;
     /// Cheap round trip proving the database answers (and, for PostgreSQL, accepts writes).

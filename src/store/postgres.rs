@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 use super::migrations::{CREATE_MIGRATIONS_TABLE, POSTGRES_MIGRATIONS};
 use super::{
-    Ballot, CastVote, Credentials, Store, StoreError, UserProfile, outcome_for_existing_vote,
+    Ballot, CastVote, Credentials, PoolStatus, Store, StoreError, UserProfile,
+    outcome_for_existing_vote,
 };
 use crate::config::PostgresConfig;
 use crate::domain::{Candidate, CandidateTally, Email, NewCandidate, Tally, User, Vote};
@@ -76,6 +77,7 @@ impl managed::Manager for ReconnectingManager {
                 let failures = std::mem::take(&mut *self.backoff()).consecutive_failures;
                 if failures > 0 {
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(crate::http::metrics::DB_RECONNECTS_TOTAL).increment(1);
                     tracing::info!(hosts = %self.hosts, failed_attempts = failures, "reconnected to the PostgreSQL primary");
                 }
                 Ok(client)
@@ -323,6 +325,10 @@ fn vote_from_row(row: &Row) -> Vote {
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        self.pool.status().into()
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {

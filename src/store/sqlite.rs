@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::migrations::{CREATE_MIGRATIONS_TABLE, SQLITE_MIGRATIONS};
 use super::{
-    Ballot, CastVote, Credentials, Store, StoreError, UserProfile, outcome_for_existing_vote,
+    Ballot, CastVote, Credentials, PoolStatus, Store, StoreError, UserProfile,
+    outcome_for_existing_vote,
 };
 use crate::domain::{Candidate, CandidateTally, Email, NewCandidate, Tally, User, Vote};
 
@@ -242,6 +243,10 @@ fn exists(conn: &Connection, sql: &str, id: Uuid) -> rusqlite::Result<bool> {
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        self.pool.status().into()
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {
