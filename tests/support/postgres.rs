@@ -20,6 +20,8 @@ pub struct PgCluster {
     pub port: u16,
     pub data_dir: PathBuf,
     root: PathBuf,
+    /// Extra `-c name=value` server settings, kept for restarts.
+    settings: Vec<String>,
 }
 
 fn bin_dir() -> PathBuf {
@@ -105,6 +107,11 @@ impl PgCluster {
 
     /// A new primary that only the calling test uses (for tests that stop or break it).
     pub fn start() -> PgCluster {
+        Self::start_with(&[])
+    }
+
+    /// A new primary with extra server settings (`name=value`).
+    pub fn start_with(settings: &[&str]) -> PgCluster {
         let root = make_root();
         let data_dir = root.join("data");
         let mut initdb = pg_command("initdb");
@@ -124,6 +131,7 @@ impl PgCluster {
             port: free_port(),
             data_dir,
             root,
+            settings: settings.iter().map(|s| s.to_string()).collect(),
         };
         cluster.start_server();
         cluster.watch();
@@ -132,6 +140,16 @@ impl PgCluster {
 
     /// A streaming-replication standby of this cluster: read-only, in recovery.
     pub fn start_standby(&self) -> PgCluster {
+        self.start_standby_with(None, &[])
+    }
+
+    /// A standby streaming through the physical replication slot `name` (created here) and
+    /// announcing itself as `name`, so the primary can list it in `synchronous_standby_names`.
+    pub fn start_synchronous_standby(&self, name: &str) -> PgCluster {
+        self.start_standby_with(Some(name), &[])
+    }
+
+    fn start_standby_with(&self, slot: Option<&str>, settings: &[&str]) -> PgCluster {
         let root = make_root();
         let data_dir = root.join("data");
         let mut basebackup = pg_command("pg_basebackup");
@@ -144,16 +162,27 @@ impl PgCluster {
                 "-X",
                 "stream",
                 "-R",
+                // An immediate checkpoint: the default spreads it over minutes.
+                "-c",
+                "fast",
                 "-p",
             ])
             .arg(self.port.to_string())
             .arg("-D")
             .arg(&data_dir);
+        if let Some(slot) = slot {
+            basebackup.args(["-C", "-S", slot]);
+        }
         run(basebackup, "pg_basebackup");
+        let mut standby_settings: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
+        if let Some(slot) = slot {
+            standby_settings.push(format!("cluster_name={slot}"));
+        }
         let standby = PgCluster {
             port: free_port(),
             data_dir,
             root,
+            settings: standby_settings,
         };
         standby.start_server();
         standby.watch();
@@ -161,11 +190,15 @@ impl PgCluster {
     }
 
     pub fn start_server(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c shared_buffers=32MB",
             self.port,
             self.root.display()
         );
+        for setting in &self.settings {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
         let mut pg_ctl = pg_command("pg_ctl");
         pg_ctl
             .args(["-w", "-t", "30", "-o", &options, "-l"])
@@ -184,6 +217,40 @@ impl PgCluster {
             .arg(&self.data_dir)
             .arg("stop");
         run(pg_ctl, "pg_ctl stop");
+    }
+
+    /// The postmaster's PID, from `postmaster.pid`.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// `kill -9` of the postmaster: a crash with no shutdown at all.
+    pub fn kill9(&self) {
+        let pid = self.postmaster_pid().expect("the server is running");
+        let status = Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+        assert!(status.success(), "kill -9 {pid}");
+    }
+
+    /// `pg_ctl promote`, waiting until the standby accepts writes.
+    pub fn promote(&self) {
+        let mut pg_ctl = pg_command("pg_ctl");
+        pg_ctl.args(["-w", "-t", "30", "-D"]).arg(&self.data_dir).arg("promote");
+        run(pg_ctl, "pg_ctl promote");
+    }
+
+    /// Whether this node answers and accepts writes.
+    pub async fn accepts_writes(&self) -> bool {
+        let url = self.url("postgres");
+        let connect = tokio::time::timeout(Duration::from_secs(3), tokio_postgres::connect(&url, NoTls)).await;
+        let Ok(Ok((client, connection))) = connect else {
+            return false;
+        };
+        tokio::spawn(connection);
+        matches!(
+            client.query_one("SELECT NOT pg_is_in_recovery()", &[]).await.map(|row| row.get::<_, bool>(0)),
+            Ok(true)
+        )
     }
 
     /// Stops the server when this test process is gone, and removes its files.

@@ -1,0 +1,283 @@
+//! The production topology on loopback, as the fault tests need it: a PostgreSQL primary with a
+//! synchronous standby, two `securevote` backends (the real binary) configured with both hosts,
+//! and open-source NGINX in front, configured from `deploy/nginx`.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use crate::postgres::{PgCluster, free_port};
+
+pub const JWT_SECRET: &str = "fault-drill-secret-fault-drill-secret-0123";
+pub const DATABASE: &str = "votes";
+const STANDBY_NAME: &str = "standby1";
+
+/// One `securevote serve` process.
+pub struct Backend {
+    pub port: u16,
+    pub metrics_port: u16,
+    pub log: PathBuf,
+    database_url: String,
+    data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Backend {
+    pub fn new(database_url: String, work: &Path, index: usize) -> Self {
+        let data_dir = work.join(format!("backend{index}"));
+        std::fs::create_dir_all(&data_dir).expect("backend dir");
+        Self {
+            port: free_port(),
+            metrics_port: free_port(),
+            log: work.join(format!("backend{index}.log")),
+            database_url,
+            data_dir,
+            child: None,
+        }
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("backend log");
+        let child = Command::new(env!("CARGO_BIN_EXE_securevote"))
+            .arg("serve")
+            .env_clear()
+            .env("DATABASE_URL", &self.database_url)
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("PORT", self.port.to_string())
+            .env("BIND_ADDR", "127.0.0.1")
+            .env("METRICS_ADDR", format!("127.0.0.1:{}", self.metrics_port))
+            .env("DATA_DIR", &self.data_dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start securevote");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no graceful shutdown, in-flight requests die with it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Requests this backend has served, per its own Prometheus counter.
+    pub async fn requests_served(&self, client: &reqwest::Client) -> u64 {
+        let Ok(response) = client.get(format!("http://127.0.0.1:{}/metrics", self.metrics_port)).send().await else {
+            return 0;
+        };
+        let text = response.text().await.unwrap_or_default();
+        text.lines()
+            .filter(|line| line.starts_with("securevote_http_requests_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A private NGINX master process with the project's configuration rendered for loopback.
+pub struct Nginx {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Nginx {
+    pub fn start(backends: &[&Backend], work: &Path) -> Self {
+        let nginx = which("nginx").unwrap_or_else(|| panic!("nginx not found (install nginx-light; ./scripts/test does)"));
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = work.join("nginx");
+        for sub in ["tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("nginx dirs");
+        }
+        let port = free_port();
+        let upstreams: Vec<String> = backends.iter().map(|b| format!("127.0.0.1:{}", b.port)).collect();
+        // The TLS server block needs a certificate; the drills only use plain HTTP.
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let openssl = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(openssl.success(), "openssl could not make a test certificate");
+        let rendered = Command::new(repo.join("deploy/nginx/render-conf"))
+            .env("BACKENDS", upstreams.join(" "))
+            .env("HTTP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HTTPS_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("HTTP_MODE", "app")
+            .env("SERVER_NAME", "localhost")
+            .env("WEB_ROOT", repo.join("web"))
+            .env("TLS_CERT", &cert)
+            .env("TLS_KEY", &key)
+            .env("ACCESS_LOG", dir.join("logs/access.log"))
+            .output()
+            .expect("render-conf");
+        assert!(rendered.status.success(), "render-conf: {}", String::from_utf8_lossy(&rendered.stderr));
+        std::fs::write(dir.join("securevote.conf"), &rendered.stdout).expect("write securevote.conf");
+        let _ = std::os::unix::fs::symlink(repo.join("deploy/nginx/snippets"), dir.join("snippets"));
+        let d = dir.display();
+        let main_conf = format!(
+            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\ndaemon off;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n\
+             client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n\
+             uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n  include {d}/securevote.conf;\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), main_conf).expect("write nginx.conf");
+        let test = Command::new(&nginx).arg("-t").arg("-p").arg(&dir).arg("-c").arg(dir.join("nginx.conf")).output().expect("nginx -t");
+        assert!(test.status.success(), "nginx -t failed: {}", String::from_utf8_lossy(&test.stderr));
+        let child = Command::new(&nginx)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        Self { port, dir, child: Some(child) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGQUIT: graceful stop of master and workers.
+            let _ = Command::new("kill").args(["-QUIT", &child.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(tool))
+        .find(|path| path.exists())
+}
+
+/// Primary + synchronous standby + two backends + NGINX.
+pub struct Topology {
+    pub work: TempDir,
+    pub primary: PgCluster,
+    pub standby: PgCluster,
+    pub backends: Vec<Backend>,
+    pub nginx: Nginx,
+    pub voters: Vec<crate::drill::Voter>,
+    pub candidates: Vec<Uuid>,
+}
+
+impl Topology {
+    pub async fn start(voters: usize) -> Self {
+        let work = tempfile::Builder::new().prefix("securevote-fault-").tempdir().expect("work dir");
+        let primary = PgCluster::start_with(&["max_slot_wal_keep_size=1GB", "wal_sender_timeout=5s"]);
+        primary.connect("postgres").await.batch_execute(&format!("CREATE DATABASE {DATABASE}")).await.expect("create db");
+        let standby = primary.start_synchronous_standby(STANDBY_NAME);
+        let admin = primary.connect("postgres").await;
+        // Set after the standby is cloned, so only the primary waits for a standby; a promoted
+        // standby runs without one until the old primary is rebuilt (the documented policy).
+        for statement in [
+            format!("ALTER SYSTEM SET synchronous_standby_names = '{STANDBY_NAME}'"),
+            "ALTER SYSTEM SET synchronous_commit = 'on'".to_owned(),
+            "SELECT pg_reload_conf()".to_owned(),
+        ] {
+            admin.batch_execute(&statement).await.expect("enable synchronous replication");
+        }
+        wait_for_sync_standby(&primary).await;
+
+        let url = format!(
+            "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/{DATABASE}",
+            primary.port, standby.port
+        );
+        let (voters, candidates) = crate::drill::prepare_ballot(&primary, voters).await;
+        let mut backends: Vec<Backend> = (0..2).map(|i| Backend::new(url.clone(), work.path(), i)).collect();
+        for backend in &mut backends {
+            backend.start();
+        }
+        let client = reqwest::Client::new();
+        for backend in &backends {
+            wait_for_health(&client, &backend.url(), Duration::from_secs(30)).await;
+        }
+        let nginx = Nginx::start(&backends.iter().collect::<Vec<_>>(), work.path());
+        wait_for_health(&client, &nginx.url(), Duration::from_secs(30)).await;
+        Self { work, primary, standby, backends, nginx, voters, candidates }
+    }
+
+    /// PostgreSQL nodes that answer and accept writes (must be exactly one).
+    pub async fn writable_nodes(&self) -> Vec<&PgCluster> {
+        let mut writable = Vec::new();
+        for node in [&self.primary, &self.standby] {
+            if node.accepts_writes().await {
+                writable.push(node);
+            }
+        }
+        writable
+    }
+}
+
+pub async fn wait_for_sync_standby(primary: &PgCluster) {
+    let admin = primary.connect("postgres").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = admin
+            .query("SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", &[&STANDBY_NAME])
+            .await
+            .expect("pg_stat_replication");
+        if rows.iter().any(|r| r.get::<_, String>(0) == "sync") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the standby never became synchronous");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn wait_for_health(client: &reqwest::Client, base: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(response) = client.get(format!("{base}/health")).send().await
+            && response.status().is_success()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{base}/health did not answer 200 within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
