@@ -53,11 +53,25 @@ impl Application {
                 })?)
             }
         };
+        let security = Arc::new(config.security.clone());
         let state = AppState {
             store: Arc::clone(&store),
-            hasher: PasswordHasher::for_this_machine(),
+            hasher: PasswordHasher::new(security.argon2_max_concurrent, security.argon2_max_queued),
             tokens: Arc::new(TokenKeys::new(&secret, config.jwt_ttl)),
+            limiter: Arc::new(http::rate_limit::RateLimiter::new(
+                Arc::clone(&store),
+                Arc::clone(&security),
+            )),
+            security,
+            reads: Arc::new(http::read_cache::ReadCache::new(Arc::clone(&store))),
+            bench_ceiling_route: config.bench_ceiling_route,
         };
+        if config.bench_ceiling_route {
+            tracing::warn!(
+                path = http::bench::CEILING_PATH,
+                "BENCH_CEILING_ROUTE is on: serving the benchmark's ceiling route; never do this in production"
+            );
+        }
         Ok(Self {
             listener,
             router: http::router(state),
@@ -79,6 +93,11 @@ impl Application {
 
     pub fn store(&self) -> Arc<dyn Store> {
         Arc::clone(&self.store)
+    }
+
+    /// The HTTP router, for tests that inspect the routes it serves.
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests up to

@@ -8,6 +8,8 @@ use crate::app::{Application, shutdown_signal};
 use crate::config::{Config, ConfigError};
 use crate::store;
 
+mod admin;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "securevote",
@@ -35,6 +37,43 @@ pub enum Command {
     Candidates {
         #[command(subcommand)]
         action: CandidatesCommand,
+    },
+    /// Manage voters.
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
+    /// Manage administrators (the only way to make one).
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account, or promote an existing account (its password is left as it is).
+    /// A new account's password is asked for on the terminal (no echo), or read from the first
+    /// line of stdin when stdin is not a terminal.
+    Create {
+        /// Email address of the admin.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Load a voter list: CSV with the header `email,password` (plain passwords, hashed here
+    /// with argon2id: slow, tens of milliseconds per row) or `email,password_hash` (argon2 PHC
+    /// strings: tens of thousands of rows per second). Prints imported, skipped duplicates and
+    /// rejected lines with their reasons; exits with 1 when a line was rejected.
+    Import {
+        /// Path to the CSV file.
+        file: PathBuf,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = crate::import::DEFAULT_BATCH_SIZE)]
+        batch_size: usize,
     },
 }
 
@@ -97,6 +136,33 @@ pub async fn run(command: Option<Command>, config: Config) -> Result<(), CliErro
             println!("imported {inserted} candidates from {}", file.display());
             Ok(())
         }
+        Command::Users {
+            action: UsersCommand::Import { file, batch_size },
+        } => import_users(&config, &file, batch_size).await,
+        Command::Admin {
+            action: AdminCommand::Create { email },
+        } => admin::create(&config, &email).await,
+    }
+}
+
+async fn import_users(config: &Config, file: &std::path::Path, batch_size: usize) -> Result<(), CliError> {
+    let input = std::fs::File::open(file)
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", file.display())))?;
+    let store = store::open(&config.database, 1)
+        .await
+        .map_err(|e| store::open_error(&config.database, &e))?;
+    let outcome =
+        crate::import::import_users(store.as_ref(), std::io::BufReader::new(input), batch_size)
+            .await;
+    store.close().await;
+    let summary = outcome.map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
+    print!("{}", summary.render(&file.display().to_string()));
+    match summary.rejected.len() {
+        0 => Ok(()),
+        n => Err(CliError::Failed(format!(
+            "{}: {n} line(s) rejected (see above); the valid rows were imported",
+            file.display()
+        ))),
     }
 }
 

@@ -12,6 +12,9 @@ use std::time::Duration;
 use clap::Args;
 use tokio_postgres::config::{Host, TargetSessionAttrs};
 
+mod security;
+pub use security::{SecurityConfig, SecuritySettings};
+
 /// Minimum JWT secret length when several instances share a PostgreSQL database.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -67,6 +70,14 @@ pub struct Settings {
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Abuse limits, hard limits, trusted proxies and CORS.
+    #[command(flatten)]
+    pub security: SecuritySettings,
+    /// Benchmarks only (`bench/run`): also serve GET /api/bench/ceiling/{bytes}, a fixed JSON
+    /// body of that size, as the HTTP ceiling the real routes are compared with. Refused unless
+    /// BIND_ADDR is a loopback address; logged as a warning [default: false].
+    #[arg(long, env = "BENCH_CEILING_ROUTE", global = true)]
+    pub bench_ceiling_route: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +170,9 @@ pub struct Config {
     pub jwt_ttl: Duration,
     pub log_format: LogFormat,
     pub metrics_addr: Option<SocketAddr>,
+    pub security: SecurityConfig,
+    /// Serve the benchmark's HTTP ceiling route (`BENCH_CEILING_ROUTE`); loopback only.
+    pub bench_ceiling_route: bool,
 }
 
 /// A configuration problem: which setting, and what is wrong with it.
@@ -219,6 +233,25 @@ impl Config {
                 )
             })?),
         };
+        let security = SecurityConfig::from_settings(&settings.security)?;
+        let bench_ceiling_route = match non_empty(&settings.bench_ceiling_route) {
+            None | Some("0" | "false" | "no" | "off") => false,
+            Some("1" | "true" | "yes" | "on") if bind_ip.is_loopback() => true,
+            Some("1" | "true" | "yes" | "on") => {
+                return Err(ConfigError::new(
+                    "BENCH_CEILING_ROUTE",
+                    format!(
+                        "is for benchmarks on this machine only; BIND_ADDR {bind_ip} is not a loopback address"
+                    ),
+                ));
+            }
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "BENCH_CEILING_ROUTE",
+                    format!("{other:?} is not true or false"),
+                ));
+            }
+        };
         let database = database_config(settings, &data_dir, connect_timeout)?;
         let jwt_secret =
             non_empty(&settings.jwt_secret).map(|s| Secret::new(s.as_bytes().to_vec()));
@@ -249,6 +282,8 @@ impl Config {
             jwt_ttl,
             log_format,
             metrics_addr,
+            security,
+            bench_ceiling_route,
         })
     }
 }
@@ -525,6 +560,21 @@ mod tests {
                     ..settings()
                 },
                 "METRICS_ADDR",
+            ),
+            (
+                Settings {
+                    bench_ceiling_route: Some("true".into()),
+                    ..settings()
+                },
+                "BENCH_CEILING_ROUTE",
+            ),
+            (
+                Settings {
+                    bench_ceiling_route: Some("sometimes".into()),
+                    bind_addr: Some("127.0.0.1".into()),
+                    ..settings()
+                },
+                "BENCH_CEILING_ROUTE",
             ),
         ];
         for (settings, expected) in cases {

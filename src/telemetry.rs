@@ -4,9 +4,17 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// tokio-postgres logs every statement's parameters at debug level, and those include password
+/// hashes (registration) and emails; it is capped at info whatever `RUST_LOG` says.
+const NEVER_VERBOSE: &str = "tokio_postgres=info";
+
 /// `RUST_LOG` overrides the default level (info).
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match NEVER_VERBOSE.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

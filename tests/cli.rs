@@ -160,6 +160,21 @@ fn help_documents_every_subcommand_and_setting() {
         "DATA_DIR",
         "LOG_FORMAT",
         "DB_POOL_SIZE",
+        "admin",
+        "TRUSTED_PROXIES",
+        "CORS_ALLOWED_ORIGINS",
+        "REQUEST_TIMEOUT_SECONDS",
+        "MAX_HEADER_BYTES",
+        "MAX_BODY_BYTES",
+        "ARGON2_MAX_CONCURRENT",
+        "ARGON2_MAX_QUEUED",
+        "LOGIN_LIMIT_PER_IP",
+        "REGISTER_LIMIT_PER_IP",
+        "REGISTER_LIMIT_PER_ACCOUNT",
+        "LOGIN_MAX_FAILURES",
+        "LOGIN_FAILURE_WINDOW_SECONDS",
+        "LOGIN_LOCKOUT_SECONDS",
+        "LOGIN_LOCKOUT_MAX_SECONDS",
     ] {
         assert!(
             help.contains(word),
@@ -195,7 +210,8 @@ fn migrate_and_candidates_import_work_on_the_embedded_database() {
         "{}",
         String::from_utf8_lossy(&migrate.stderr)
     );
-    assert!(String::from_utf8_lossy(&migrate.stdout).contains("version 2"));
+    let latest = securevote::store::SQLITE_MIGRATIONS.len();
+    assert!(String::from_utf8_lossy(&migrate.stdout).contains(&format!("version {latest}")));
     assert!(
         import.status.success(),
         "{}",
@@ -296,4 +312,118 @@ async fn json_logs_metrics_and_graceful_shutdown_on_sigterm() {
     assert_eq!(request_line["span"]["method"], "GET");
     assert!(request_line["latency_ms"].is_number());
     assert!(logs.contains("stopped"), "{logs}");
+}
+
+fn securevote_with_stdin(args: &[&str], stdin: &str, data_dir: &std::path::Path) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_securevote"))
+        .args(args)
+        .env_clear()
+        .env("DATA_DIR", data_dir)
+        .current_dir(data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run securevote");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn admin_create_makes_or_promotes_an_admin_and_audits_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = securevote::store::open(
+        &securevote::config::DatabaseConfig::Sqlite {
+            path: dir.path().join("securevote.db"),
+        },
+        1,
+    )
+    .await
+    .unwrap();
+    let voter = securevote::domain::Email::parse("voter@example.org").unwrap();
+    let voter_id = store
+        .create_user(&voter, "$argon2id$v=19$unused")
+        .await
+        .unwrap()
+        .id;
+
+    let created = securevote_with_stdin(
+        &["admin", "create", "--email", "Boss@Example.org"],
+        "admin password 1\n",
+        dir.path(),
+    );
+    let again = securevote_with_stdin(
+        &["admin", "create", "--email", "boss@example.org"],
+        "",
+        dir.path(),
+    );
+    let promoted = securevote_with_stdin(
+        &["admin", "create", "--email", "voter@example.org"],
+        "",
+        dir.path(),
+    );
+    let short = securevote_with_stdin(
+        &["admin", "create", "--email", "new@example.org"],
+        "short\n",
+        dir.path(),
+    );
+    let bad_email =
+        securevote_with_stdin(&["admin", "create", "--email", "nobody"], "", dir.path());
+
+    let stdout = |o: &Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(
+        stdout(&created).contains("created admin boss@example.org"),
+        "{}",
+        stdout(&created)
+    );
+    assert!(
+        stdout(&again).contains("already an admin"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(
+        stdout(&promoted).contains("promoted voter@example.org"),
+        "{}",
+        stdout(&promoted)
+    );
+    assert_eq!(short.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("8 to 128"));
+    assert_eq!(bad_email.status.code(), Some(1));
+    let credentials = store.credentials(&voter).await.unwrap().unwrap();
+    assert_eq!(
+        credentials.password_hash, "$argon2id$v=19$unused",
+        "password left alone"
+    );
+    assert_eq!(
+        store.user_role(voter_id).await.unwrap(),
+        Some(securevote::store::Role::Admin)
+    );
+    let boss = securevote::domain::Email::parse("boss@example.org").unwrap();
+    let boss_hash = store
+        .credentials(&boss)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(boss_hash.starts_with("$argon2id$"));
+    let actions: Vec<String> = store
+        .audit_log(10, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.action)
+        .collect();
+    assert_eq!(actions, ["user.promote", "user.create_admin"]);
+    store.close().await;
 }

@@ -3,15 +3,16 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A registered voter as the API shows it (never with the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
     #[serde(with = "rfc3339_utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     pub id: Uuid,
     pub name: String,
@@ -30,15 +31,16 @@ pub struct NewCandidate {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Vote {
     pub id: Uuid,
     pub candidate_id: Uuid,
     #[serde(with = "rfc3339_utc")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CandidateTally {
     pub candidate_id: Uuid,
     pub name: String,
@@ -47,7 +49,7 @@ pub struct CandidateTally {
 }
 
 /// Results ordered by votes descending, then name; candidates without votes included.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Tally {
     pub total_votes: i64,
     pub results: Vec<CandidateTally>,

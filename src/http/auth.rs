@@ -2,44 +2,103 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::ApiError;
+use super::client_ip::ClientIp;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser};
 use crate::domain::{Email, Password, User, records::rfc3339_utc};
 
-#[derive(Deserialize)]
+/// Longest email and password a login considers (the registration rules' maxima). Longer
+/// values are refused with 400 before any work: nothing registered can be that long, so the
+/// answer reveals nothing about accounts.
+const MAX_LOGIN_EMAIL_CHARS: usize = 254;
+const MAX_LOGIN_PASSWORD_CHARS: usize = 128;
+
+#[derive(Deserialize, ToSchema)]
 pub struct CredentialsBody {
+    /// Trimmed and lowercased; at most 254 characters.
+    #[schema(format = Email, max_length = 254, example = "ada@example.org")]
     email: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128, example = "correct horse battery")]
     password: String,
 }
 
+/// Creates a voter account. No request can create an admin.
+#[utoipa::path(
+    post,
+    path = "/api/auth/register",
+    tag = "auth",
+    request_body = CredentialsBody,
+    responses(
+        (status = 201, description = "Registered", body = User),
+        (status = 400, description = "`invalid_request`, `invalid_email`, `invalid_password`", body = ErrorBody),
+        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many registrations from this address or for this email", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     AppJson(body): AppJson<CredentialsBody>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let email = Email::parse(&body.email).map_err(|e| ApiError::InvalidEmail(e.0))?;
     let password = Password::parse(body.password).map_err(|e| ApiError::InvalidPassword(e.0))?;
+    state.limiter.check_register(client, &email).await?;
     let password_hash = state.hasher.hash(password).await?;
     let user = state.store.create_user(&email, &password_hash).await?;
     tracing::info!(user_id = %user.id, "registered");
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
+    /// HS256 JWT for `Authorization: Bearer <token>`.
     token: String,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the token expires.
     expires_in: u64,
 }
 
 /// An unknown email, a malformed one and a wrong password all cost one argon2 verification and
-/// all get the same 401, so responses reveal nothing about which accounts exist.
+/// all get the same 401, so responses reveal nothing about which accounts exist. The address
+/// limit and the account lockout are checked first, so a flood costs no hashing.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    request_body = CredentialsBody,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "`invalid_request`: missing field, or longer than any registered value", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 429, description = "`rate_limited`: too many attempts from this address, or the account is locked out after repeated failures", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     AppJson(body): AppJson<CredentialsBody>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    if body.email.chars().count() > MAX_LOGIN_EMAIL_CHARS {
+        return Err(ApiError::InvalidRequest(
+            "email must be at most 254 characters".into(),
+        ));
+    }
+    if body.password.chars().count() > MAX_LOGIN_PASSWORD_CHARS {
+        return Err(ApiError::InvalidRequest(
+            "password must be at most 128 characters".into(),
+        ));
+    }
+    state.limiter.check_login_ip(client).await?;
+    state.limiter.check_login_account(&body.email).await?;
     let credentials = match Email::parse(&body.email) {
         Ok(email) => state.store.credentials(&email).await?,
         Err(_) => None,
@@ -50,6 +109,7 @@ pub async fn login(
         .filter(|_| verified)
         .map(|c| c.user_id)
         .ok_or(ApiError::InvalidCredentials)?;
+    state.limiter.login_succeeded(&body.email).await;
     let issued = state.tokens.issue(user_id);
     Ok(Json(LoginResponse {
         token: issued.token,
@@ -58,15 +118,24 @@ pub async fn login(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MeResponse {
     id: Uuid,
     email: String,
     #[serde(with = "rfc3339_utc")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: chrono::DateTime<chrono::Utc>,
     has_voted: bool,
 }
 
+/// The logged-in user.
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The token's user", body = MeResponse))
+)]
 pub async fn me(
     State(state): State<AppState>,
     user: AuthUser,

@@ -21,16 +21,25 @@ pub enum ApiError {
     EmailTaken,
     #[error("request body must be JSON with Content-Type: application/json")]
     UnsupportedMediaType,
-    #[error("request body is larger than 16 KiB")]
+    #[error("request body is larger than the limit (16 KiB unless configured otherwise)")]
     PayloadTooLarge,
+    #[error("request line and headers are larger than the limit")]
+    HeadersTooLarge,
     #[error("wrong email or password")]
     InvalidCredentials,
     #[error("{0}")]
     Unauthorized(&'static str),
+    #[error("this action needs the admin role")]
+    Forbidden,
+    /// Too many attempts from this client or for this account; retry after the given seconds.
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("candidate not found")]
     CandidateNotFound,
     #[error("this user has already voted")]
     AlreadyVoted,
+    #[error("this candidate has votes and cannot be deleted")]
+    CandidateHasVotes,
     #[error("this user has not voted yet")]
     NotVoted,
     #[error("this Idempotency-Key was already used with a different request body")]
@@ -42,20 +51,29 @@ pub enum ApiError {
     /// Too much work queued (password hashing); the client should retry shortly.
     #[error("the service is busy; retry shortly")]
     Busy,
+    /// The request ran past REQUEST_TIMEOUT_SECONDS. Work already handed to the database (a
+    /// vote's commit) is not cancelled; a retry with the same Idempotency-Key is safe.
+    #[error("the request did not complete in time; retry shortly")]
+    TimedOut,
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
+/// Every error response: `{"error": {"code", "message"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid_request`, `unauthorized`, `forbidden`,
+    /// `rate_limited`, `unavailable`, ... (see each response).
+    #[schema(example = "invalid_request")]
+    code: &'static str,
+    /// For people; may change between versions.
     message: String,
 }
 
@@ -70,17 +88,26 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            ),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::CandidateNotFound => (StatusCode::NOT_FOUND, "candidate_not_found"),
             Self::AlreadyVoted => (StatusCode::CONFLICT, "already_voted"),
+            Self::CandidateHasVotes => (StatusCode::CONFLICT, "candidate_has_votes"),
             Self::NotVoted => (StatusCode::NOT_FOUND, "not_voted"),
             Self::IdempotencyKeyReused => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::Busy | Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Busy | Self::TimedOut | Self::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -96,6 +123,7 @@ impl IntoResponse for ApiError {
             Self::Unavailable(cause) => {
                 tracing::warn!(error = %error_chain(cause.as_ref()), "database unavailable")
             }
+            Self::TimedOut => tracing::warn!("request timed out"),
             _ => {}
         }
         let body = ErrorBody {
@@ -112,6 +140,12 @@ impl IntoResponse for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let Self::RateLimited { retry_after_secs } = self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
+        }
         response
     }
 }
@@ -124,6 +158,7 @@ impl From<StoreError> for ApiError {
             StoreError::CandidateNotFound => Self::CandidateNotFound,
             StoreError::UserNotFound => Self::Unauthorized("this account no longer exists"),
             StoreError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            StoreError::CandidateHasVotes => Self::CandidateHasVotes,
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
             StoreError::Internal(cause) => Self::Internal(cause),
         }

@@ -118,3 +118,72 @@ impl FromRequestParts<AppState> for AuthUser {
         Ok(Self { id })
     }
 }
+
+/// An authenticated user with the admin role. The role is read from the database on every
+/// request (one primary-key lookup), so demoting an admin takes effect at once, whatever
+/// tokens they hold. A voter gets 403; a token of a deleted account 401.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminUser {
+    pub id: Uuid,
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        match state.store.user_role(user.id).await? {
+            Some(crate::store::Role::Admin) => Ok(Self { id: user.id }),
+            Some(crate::store::Role::Voter) => Err(ApiError::Forbidden),
+            None => Err(ApiError::Unauthorized("this account no longer exists")),
+        }
+    }
+}
+
+/// A path parameter whose rejection (e.g. invalid percent-encoding) is a JSON 400.
+pub struct AppPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|_| ApiError::InvalidRequest("invalid path parameter".into()))
+    }
+}
+
+/// Query parameters whose rejection is a JSON 400 naming the problem.
+pub struct AppQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|rejection| {
+                let text = rejection.body_text();
+                let detail: String = text
+                    .split_once(": ")
+                    .map_or(text.as_str(), |(_, rest)| rest)
+                    .chars()
+                    .take(200)
+                    .collect();
+                ApiError::InvalidRequest(format!("invalid query string: {detail}"))
+            })
+    }
+}

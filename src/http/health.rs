@@ -11,6 +11,17 @@ use super::AppState;
 const DATABASE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// For load balancers: 200 while the database (the writable primary) answers, 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = super::openapi::HealthBody,
+            example = json!({"status": "ok", "database": "ok"})),
+        (status = 503, description = "The database does not answer within 2 s", body = super::openapi::HealthBody,
+            example = json!({"status": "degraded", "database": "unavailable"})),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match tokio::time::timeout(DATABASE_DEADLINE, state.store.ping()).await {
         Ok(Ok(())) => (

@@ -1,12 +1,20 @@
 //! The HTTP API: router, shared state and cross-cutting layers (logging, security headers,
-//! body limit, panic safety). One file per resource.
+//! CORS, request timeout, header and body limits, panic safety). One file per resource; the
+//! routes and their OpenAPI document are declared together in [`api_routes`].
 
+mod admin;
 mod auth;
+pub mod bench;
 mod candidates;
+pub mod client_ip;
 pub mod error;
 mod extract;
 mod health;
+mod limits;
 pub mod metrics;
+pub mod openapi;
+pub mod rate_limit;
+pub mod read_cache;
 mod results;
 mod votes;
 mod web;
@@ -19,17 +27,20 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{PasswordHasher, TokenKeys};
+use crate::config::SecurityConfig;
 use crate::store::Store;
 use error::ApiError;
+use rate_limit::RateLimiter;
 
-/// Largest accepted request body.
+/// Largest accepted request body by default (`MAX_BODY_BYTES`).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Only same-origin resources; no inline script or style; never framed.
@@ -41,6 +52,13 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub hasher: PasswordHasher,
     pub tokens: Arc<TokenKeys>,
+    /// Trusted proxies, CORS and the hard and abuse limits.
+    pub security: Arc<SecurityConfig>,
+    pub limiter: Arc<RateLimiter>,
+    /// The candidate list and results as cached JSON; told about votes and ballot changes.
+    pub reads: Arc<read_cache::ReadCache>,
+    /// `BENCH_CEILING_ROUTE`: also serve the benchmark's HTTP ceiling route.
+    pub bench_ceiling_route: bool,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -67,26 +85,57 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ));
 
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/api/auth/register", post(auth::register))
-        .route("/api/auth/login", post(auth::login))
-        .route("/api/auth/me", get(auth::me))
-        .route("/api/options", get(candidates::list))
-        .route("/api/candidates", get(candidates::list))
-        .route("/api/candidates/{id}", get(candidates::get_one))
-        .route("/api/votes", post(votes::cast))
-        .route("/api/votes/me", get(votes::mine))
-        .route("/api/results", get(results::tally))
-        .fallback(web::static_or_not_found)
+    let security = Arc::clone(&state.security);
+    let (api, _) = api_routes().split_for_parts();
+    // Not part of the API (no OpenAPI entry): bench/run's yardstick, on loopback, on request.
+    let api = if state.bench_ceiling_route {
+        api.route(bench::CEILING_PATH, axum::routing::get(bench::ceiling))
+    } else {
+        api
+    };
+    api.fallback(web::static_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(security.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            security.request_timeout,
+            limits::request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            security.max_header_bytes,
+            limits::header_size,
+        ))
         .layer(middleware::from_fn(log_request))
+        .layer(tower::util::option_layer(limits::cors(&security)))
         .layer(security_headers)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("request handler panicked")).into_response()
         }))
         .with_state(state)
+}
+
+/// Every route the API serves, each registered together with its OpenAPI documentation (the
+/// path and method come from the handler's `#[utoipa::path]`), so the document at
+/// /api/openapi.json cannot list a route that is not served or miss one that is. Add routes
+/// here, with `routes!`, never with a plain `.route()`.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::me))
+        .routes(routes!(candidates::options))
+        .routes(routes!(candidates::list, admin::create_candidate))
+        .routes(routes!(
+            candidates::get_one,
+            admin::update_candidate,
+            admin::delete_candidate
+        ))
+        .routes(routes!(votes::cast))
+        .routes(routes!(votes::mine))
+        .routes(routes!(results::tally))
+        .routes(routes!(admin::stats))
+        .routes(routes!(admin::audit))
 }
 
 async fn method_not_allowed() -> ApiError {

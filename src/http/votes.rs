@@ -5,19 +5,36 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser};
 use super::{AppState, IDEMPOTENT_REPLAYED};
 use crate::domain::{IdempotencyKey, Vote};
 use crate::store::Ballot;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct VoteBody {
     candidate_id: Uuid,
 }
 
 /// Casts the user's one vote. With an `Idempotency-Key`, a retry of the same request (for
 /// example after a lost response, or by NGINX on another backend) gets the original 201 back.
+#[utoipa::path(
+    post,
+    path = "/api/votes",
+    tag = "votes",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$",
+        description = "1 to 255 printable ASCII characters without spaces, e.g. a UUID; a retry with the same key gets the original answer")),
+    request_body = VoteBody,
+    responses(
+        (status = 201, description = "Vote stored (or replayed for a retried key)", body = Vote,
+            headers(("Idempotent-Replayed" = String, description = "`true` on a replay"))),
+        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 404, description = "`candidate_not_found`", body = ErrorBody),
+        (status = 409, description = "`already_voted`", body = ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: same key, other candidate", body = ErrorBody),
+    )
+)]
 pub async fn cast(
     State(state): State<AppState>,
     user: AuthUser,
@@ -38,7 +55,13 @@ pub async fn cast(
         candidate_id: body.candidate_id,
         idempotency_key,
     };
-    let cast = state.store.cast_vote(&ballot).await?;
+    // Its own task: if this request is dropped (request timeout, client gone) the vote's
+    // transaction still runs to its end, including the wait for the synchronous standby, and
+    // its connection goes back to the pool clean.
+    let store = std::sync::Arc::clone(&state.store);
+    let cast = tokio::spawn(async move { store.cast_vote(&ballot).await })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))??;
     if !cast.replayed {
         tracing::info!(user_id = %user.id, vote_id = %cast.vote.id, "vote cast");
         ::metrics::counter!(super::metrics::VOTES_CAST_TOTAL).increment(1);
@@ -52,11 +75,24 @@ pub async fn cast(
     Ok(response)
 }
 
+/// The user's vote.
+#[utoipa::path(
+    get,
+    path = "/api/votes/me",
+    tag = "votes",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user's vote", body = Vote),
+        (status = 404, description = "`not_voted`", body = ErrorBody),
+    )
+)]
 pub async fn mine(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vote>, ApiError> {
-    let vote = state
-        .store
-        .vote_of(user.id)
-        .await?
-        .ok_or(ApiError::NotVoted)?;
-    Ok(Json(vote))
+    match state.store.vote_of(user.id).await? {
+        Some(vote) => Ok(Json(vote)),
+        // A token can outlive its account; that is a 401, not "has not voted".
+        None if state.store.user_role(user.id).await?.is_none() => {
+            Err(ApiError::Unauthorized("this account no longer exists"))
+        }
+        None => Err(ApiError::NotVoted),
+    }
 }

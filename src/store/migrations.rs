@@ -34,11 +34,13 @@ macro_rules! migration {
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     migration!("postgres", 1, "0001", "initial"),
     migration!("postgres", 2, "0002", "production_schema"),
+    migration!("postgres", 3, "0003", "security"),
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 1, "0001", "initial"),
     migration!("sqlite", 2, "0002", "production_schema"),
+    migration!("sqlite", 3, "0003", "security"),
 ];
 
 /// Table recording applied versions; the same shape on both backends.

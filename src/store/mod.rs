@@ -4,8 +4,10 @@
 //! in their lowercase form, and a vote cannot reference a missing candidate. The stores map
 //! constraint violations to [`StoreError`] variants; handlers never check-then-insert.
 
+pub mod bulk;
 mod migrations;
 mod postgres;
+mod security;
 mod sqlite;
 
 use std::sync::Arc;
@@ -16,8 +18,13 @@ use uuid::Uuid;
 use crate::config::{ConfigError, DatabaseConfig};
 use crate::domain::{Candidate, Email, IdempotencyKey, NewCandidate, Tally, User, Vote};
 
+pub use bulk::{ImportedUser, UserImport};
 pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use postgres::PostgresStore;
+pub use security::{
+    AdminStats, AuditEntry, AuditRecord, CandidatePatch, HIT_WINDOW_SECS, LockoutPolicy,
+    LockoutState, LoginGate, Promotion, Role, SecurityStore,
+};
 pub use sqlite::SqliteStore;
 
 /// The four candidates of the original design, inserted into an empty embedded database so the
@@ -36,6 +43,8 @@ pub enum StoreError {
     UserNotFound,
     #[error("idempotency key was used for a different vote")]
     IdempotencyKeyReused,
+    #[error("candidate has votes")]
+    CandidateHasVotes,
     /// The database cannot be reached (or refused to accept writes) right now.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -91,7 +100,7 @@ impl From<deadpool::Status> for PoolStatus {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SecurityStore + UserImport + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
     fn pool_status(&self) -> PoolStatus;

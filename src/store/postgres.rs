@@ -1,6 +1,9 @@
 //! PostgreSQL through tokio-postgres and deadpool, always on the writable host of a multi-host
 //! configuration, so a failover needs no configuration change and no restart.
 
+mod bulk;
+mod security;
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -480,8 +483,16 @@ impl Store for PostgresStore {
                 replayed: false,
             });
         }
+        // The existing vote may be committed locally but still waiting for the synchronous
+        // standby (PostgreSQL makes it visible before the standby confirms). Answering from a
+        // plain SELECT could acknowledge a vote a failover would lose, so the row is read through
+        // a no-op UPDATE: its own commit waits for the standby, and WAL is replayed in order, so
+        // once it returns the earlier vote is on the standby too.
         let existing = conn
-            .prepare_cached("SELECT id, candidate_id, created_at, idempotency_key FROM votes WHERE user_id = $1")
+            .prepare_cached(
+                "UPDATE votes SET idempotency_key = idempotency_key WHERE user_id = $1
+                 RETURNING id, candidate_id, created_at, idempotency_key",
+            )
             .await
             .map_err(map_error)?;
         let row = conn

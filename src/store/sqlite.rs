@@ -1,5 +1,8 @@
 //! The embedded default: one SQLite file in WAL mode, pooled connections on blocking threads.
 
+mod bulk;
+mod security;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

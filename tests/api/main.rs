@@ -6,10 +6,13 @@ mod postgres;
 
 mod helpers;
 
+mod admin;
 mod auth;
 mod candidates;
 mod errors;
 mod health;
+mod openapi;
 mod postgres_ha;
+mod security;
 mod storage;
 mod votes;

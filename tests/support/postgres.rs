@@ -22,6 +22,8 @@ pub struct PgCluster {
     root: PathBuf,
     /// Extra `-c name=value` server settings, kept for restarts.
     settings: Vec<String>,
+    /// The address the tests connect to: 127.0.0.1, unless attached elsewhere.
+    host: String,
 }
 
 fn bin_dir() -> PathBuf {
@@ -132,10 +134,28 @@ impl PgCluster {
             data_dir,
             root,
             settings: settings.iter().map(|s| s.to_string()).collect(),
+            host: "127.0.0.1".to_owned(),
         };
         cluster.start_server();
         cluster.watch();
         cluster
+    }
+
+    /// A handle on a server that something else runs (pg_autoctl, in the fault drills), reached
+    /// at `host:port` as `postgres` without a password. Starting, stopping and cleaning up stay
+    /// with its owner: no watchdog is attached.
+    pub fn attach(host: &str, port: u16, data_dir: PathBuf) -> PgCluster {
+        let root = data_dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| data_dir.clone());
+        PgCluster {
+            port,
+            data_dir,
+            root,
+            settings: Vec::new(),
+            host: host.to_owned(),
+        }
     }
 
     /// A streaming-replication standby of this cluster: read-only, in recovery.
@@ -183,6 +203,7 @@ impl PgCluster {
             data_dir,
             root,
             settings: standby_settings,
+            host: "127.0.0.1".to_owned(),
         };
         standby.start_server();
         standby.watch();
@@ -280,7 +301,7 @@ impl PgCluster {
     }
 
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        format!("postgres://postgres@{}:{}/{database}", self.host, self.port)
     }
 
     pub async fn connect(&self, database: &str) -> tokio_postgres::Client {
@@ -296,8 +317,8 @@ impl PgCluster {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!(
-                    "cannot connect to the test cluster on port {}: {e}",
-                    self.port
+                    "cannot connect to the test cluster at {}:{}: {e}",
+                    self.host, self.port
                 ),
             }
         }

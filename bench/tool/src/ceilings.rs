@@ -1,0 +1,187 @@
+//! Ceilings measured in-process: what the hardware does with the service's own work and
+//! nothing else. Each loop is bounded by a deadline and by a count.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use securevote::auth::PasswordHasher;
+use securevote::domain::Password;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::measure::percentile_ms;
+
+/// Stops a loop even if the clock were to misbehave.
+const MAX_ITERATIONS_PER_THREAD: usize = 1_000_000;
+
+/// argon2id verifications per second on `threads` threads, with the hash the service makes.
+pub fn argon2(seconds: f64, threads: usize, out: &Path) -> Result<()> {
+    let password = "bench-ceiling-password";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let hash = runtime
+        .block_on(PasswordHasher::new(1, 1).hash(
+            Password::parse(password.to_owned()).map_err(|e| anyhow::anyhow!("{}", e.0))?,
+        ))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash: Arc<str> = Arc::from(hash);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let hash = Arc::clone(&hash);
+            std::thread::spawn(move || -> Result<Vec<Duration>> {
+                let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let params = Params::try_from(&parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline && latencies.len() < MAX_ITERATIONS_PER_THREAD {
+                    let one = Instant::now();
+                    if argon2
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_err()
+                    {
+                        bail!("the ceiling's own hash did not verify");
+                    }
+                    latencies.push(one.elapsed());
+                }
+                Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a hashing thread panicked"))??,
+        );
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    write_result(out, latencies, elapsed, 0)
+}
+
+/// The SQLite store's vote transaction (BEGIN IMMEDIATE; candidate and voter checks; INSERT;
+/// COMMIT with synchronous=FULL), straight on the file, `concurrency` connections.
+pub fn sqlite(
+    db: &Path,
+    candidate: &str,
+    concurrency: usize,
+    seconds: f64,
+    max: usize,
+    out: &Path,
+) -> Result<()> {
+    let candidate = Uuid::parse_str(candidate).context("--candidate")?;
+    let voters = create_ceiling_voters(db, max)?;
+    let voters = Arc::new(voters);
+    let concurrency = concurrency.max(1);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|thread| {
+            let (voters, db) = (Arc::clone(&voters), db.to_owned());
+            std::thread::spawn(move || -> Result<(Vec<Duration>, u64)> {
+                let mut conn = rusqlite::Connection::open(&db)?;
+                conn.busy_timeout(Duration::from_secs(4))?;
+                conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+                let mut latencies = Vec::new();
+                let mut errors = 0;
+                for voter in voters.iter().skip(thread).step_by(concurrency) {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    let one = Instant::now();
+                    match vote(&mut conn, *voter, candidate) {
+                        Ok(()) => latencies.push(one.elapsed()),
+                        Err(_) => errors += 1,
+                    }
+                }
+                Ok((latencies, errors))
+            })
+        })
+        .collect();
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for worker in workers {
+        let (some, failed) = worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("a vote thread panicked"))??;
+        latencies.extend(some);
+        errors += failed;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if latencies.len() >= voters.len() {
+        bail!("the SQLite ceiling ran out of voters ({max}); raise --max");
+    }
+    write_result(out, latencies, elapsed, errors)
+}
+
+fn vote(conn: &mut rusqlite::Connection, voter: Uuid, candidate: Uuid) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let exists = |sql: &str, id: Uuid| {
+        tx.query_row(sql, [id.to_string()], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+    };
+    if !exists("SELECT 1 FROM candidates WHERE id = ?1", candidate)?
+        || !exists("SELECT 1 FROM users WHERE id = ?1", voter)?
+    {
+        return Err(rusqlite::Error::QueryReturnedNoRows);
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    tx.execute(
+        "INSERT INTO votes (id, user_id, candidate_id, created_at, idempotency_key)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id) DO NOTHING",
+        params![
+            Uuid::new_v4().to_string(),
+            voter.to_string(),
+            candidate.to_string(),
+            now,
+            Uuid::new_v4().to_string()
+        ],
+    )?;
+    tx.commit()
+}
+
+/// Voters of the ceiling's own, so it never touches the service's.
+fn create_ceiling_voters(db: &Path, count: usize) -> Result<Vec<Uuid>> {
+    let mut conn = rusqlite::Connection::open(db)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let run = Uuid::new_v4().simple().to_string();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut voters = Vec::with_capacity(count);
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, 'x', ?3)",
+        )?;
+        for n in 0..count {
+            let id = Uuid::new_v4();
+            insert.execute(params![
+                id.to_string(),
+                format!("ceiling-{run}-{n}@bench-ceiling.invalid"),
+                now
+            ])?;
+            voters.push(id);
+        }
+    }
+    tx.commit()?;
+    Ok(voters)
+}
+
+fn write_result(out: &Path, mut latencies: Vec<Duration>, elapsed: f64, errors: u64) -> Result<()> {
+    latencies.sort_unstable();
+    let result = json!({
+        "requests": latencies.len() as u64 + errors,
+        "errors": errors,
+        "rate": latencies.len() as f64 / elapsed,
+        "p50_ms": percentile_ms(&latencies, 50.0),
+        "p99_ms": percentile_ms(&latencies, 99.0),
+    });
+    std::fs::write(out, result.to_string()).with_context(|| format!("write {}", out.display()))
+}

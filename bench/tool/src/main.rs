@@ -1,0 +1,139 @@
+//! benchtool: the computing half of `bench/run` (which starts and stops everything).
+//!
+//! ```text
+//! benchtool users-csv --count N --password P --out FILE    voter list with one argon2 hash
+//! benchtool tokens (--postgres URL | --sqlite PATH) --secret S --out FILE
+//! benchtool argon2-ceiling --seconds S --threads T --out FILE
+//! benchtool sqlite-ceiling --db PATH --candidate ID --concurrency C --seconds S --max N --out FILE
+//! benchtool record --out FILE --id ID ... (--wrk FILE | --pgbench FILE --pgbench-logs DIR | --json FILE)
+//! benchtool report --measurements FILE --out-dir DIR [--meta KEY=VALUE ...]
+//! ```
+
+mod ceilings;
+mod measure;
+mod report;
+mod setup;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "benchtool", about = "Helper of bench/run")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes a CSV voter list (`email,password_hash`) of voter0..voterN-1@bench.invalid, all
+    /// with one argon2id hash of PASSWORD made with the service's own parameters.
+    UsersCsv {
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Writes one login token per bench voter (`%@bench.invalid`), signed with SECRET as the
+    /// service would sign it.
+    Tokens {
+        #[arg(long, conflicts_with = "sqlite")]
+        postgres: Option<String>,
+        #[arg(long)]
+        sqlite: Option<PathBuf>,
+        #[arg(long)]
+        secret: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verifications per second of the service's argon2id hash on THREADS threads.
+    Argon2Ceiling {
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        threads: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The SQLite store's vote transaction run directly on the database file, CONCURRENCY
+    /// threads with a connection each, at most MAX votes.
+    SqliteCeiling {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        candidate: String,
+        #[arg(long)]
+        concurrency: usize,
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        max: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Appends one measurement (from wrk, pgbench or a ceiling's JSON) to the measurements file.
+    Record(measure::RecordArgs),
+    /// Renders the measurements as a markdown table (stdout, results.md) and a PNG chart.
+    Report {
+        #[arg(long)]
+        measurements: PathBuf,
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Facts about the run shown above the table, e.g. `machine=2 cores`.
+        #[arg(long = "meta", value_parser = parse_meta)]
+        meta: Vec<(String, String)>,
+    },
+}
+
+fn parse_meta(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{raw:?} is not KEY=VALUE"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::UsersCsv {
+            count,
+            password,
+            out,
+        } => setup::users_csv(count, &password, &out),
+        Command::Tokens {
+            postgres,
+            sqlite,
+            secret,
+            out,
+        } => setup::tokens(postgres.as_deref(), sqlite.as_deref(), &secret, &out),
+        Command::Argon2Ceiling {
+            seconds,
+            threads,
+            out,
+        } => ceilings::argon2(seconds, threads, &out),
+        Command::SqliteCeiling {
+            db,
+            candidate,
+            concurrency,
+            seconds,
+            max,
+            out,
+        } => ceilings::sqlite(&db, &candidate, concurrency, seconds, max, &out),
+        Command::Record(args) => measure::record(&args),
+        Command::Report {
+            measurements,
+            out_dir,
+            meta,
+        } => report::report(&measurements, &out_dir, &meta),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("benchtool: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

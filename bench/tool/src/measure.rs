@@ -1,0 +1,233 @@
+//! One measurement per line of a JSON-lines file: a rate of successful requests (or
+//! transactions, or hashes) per second, latency percentiles, errors, and what it is a
+//! measurement of. `bench/run` records the service and its ceiling under the same id; the
+//! report puts them side by side.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RecordArgs {
+    /// The measurements file (JSON lines), appended to.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Scenario id; the service and its ceiling share it.
+    #[arg(long)]
+    pub id: String,
+    /// `service` or `ceiling`.
+    #[arg(long)]
+    pub role: Role,
+    /// What was measured, e.g. `GET /api/options` or `pgbench, same INSERT`.
+    #[arg(long)]
+    pub label: String,
+    /// Short name for the chart.
+    #[arg(long)]
+    pub short: Option<String>,
+    #[arg(long)]
+    pub backend: Option<String>,
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Lowest acceptable service/ceiling ratio.
+    #[arg(long)]
+    pub target: Option<f64>,
+    /// Peak resident memory of the server during the run, in KiB.
+    #[arg(long)]
+    pub rss_kib: Option<u64>,
+    /// Size of each response body, in bytes.
+    #[arg(long)]
+    pub body_bytes: Option<u64>,
+    /// wrk's output, with the BENCH_RESULT line of bench/lua/report.lua.
+    #[arg(long, group = "source")]
+    pub wrk: Option<PathBuf>,
+    /// pgbench's output (needs --pgbench-logs).
+    #[arg(long, group = "source", requires = "pgbench_logs")]
+    pub pgbench: Option<PathBuf>,
+    /// Directory of pgbench's per-transaction logs (`-l`).
+    #[arg(long)]
+    pub pgbench_logs: Option<PathBuf>,
+    /// A ceiling's result file from this tool.
+    #[arg(long, group = "source")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Service,
+    Ceiling,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Measurement {
+    pub id: String,
+    pub role: Role,
+    pub label: String,
+    pub short: Option<String>,
+    pub backend: Option<String>,
+    pub concurrency: Option<u32>,
+    pub target: Option<f64>,
+    /// Successful operations per second.
+    pub rate: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// A vote run used up its voters before the time was up.
+    pub exhausted: bool,
+    pub rss_kib: Option<u64>,
+    pub body_bytes: Option<u64>,
+}
+
+struct Numbers {
+    rate: f64,
+    requests: u64,
+    errors: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    exhausted: bool,
+}
+
+pub fn record(args: &RecordArgs) -> Result<()> {
+    let numbers = match (&args.wrk, &args.pgbench, &args.json) {
+        (Some(wrk), None, None) => from_wrk(wrk)?,
+        (None, Some(output), None) => from_pgbench(output, args.pgbench_logs.as_deref())?,
+        (None, None, Some(json)) => from_json(json)?,
+        _ => bail!("give exactly one of --wrk, --pgbench and --json"),
+    };
+    let measurement = Measurement {
+        id: args.id.clone(),
+        role: args.role,
+        label: args.label.clone(),
+        short: args.short.clone(),
+        backend: args.backend.clone(),
+        concurrency: args.concurrency,
+        target: args.target,
+        rate: numbers.rate,
+        requests: numbers.requests,
+        errors: numbers.errors,
+        p50_ms: numbers.p50_ms,
+        p99_ms: numbers.p99_ms,
+        exhausted: numbers.exhausted,
+        rss_kib: args.rss_kib,
+        body_bytes: args.body_bytes,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&args.out)
+        .with_context(|| format!("open {}", args.out.display()))?;
+    writeln!(file, "{}", serde_json::to_string(&measurement)?)?;
+    Ok(())
+}
+
+pub fn load(path: &Path) -> Result<Vec<Measurement>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).with_context(|| format!("bad line: {line}")))
+        .collect()
+}
+
+fn from_wrk(path: &Path) -> Result<Numbers> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let Some(json) = text
+        .lines()
+        .find_map(|line| line.strip_prefix("BENCH_RESULT "))
+    else {
+        bail!("{}: no BENCH_RESULT line; wrk said:\n{text}", path.display());
+    };
+    let value: Value = serde_json::from_str(json)?;
+    let field = |name: &str| value[name].as_u64().unwrap_or(0);
+    let requests = field("requests");
+    let errors = field("status_errors") + field("socket_errors");
+    let seconds = field("duration_us") as f64 / 1e6;
+    Ok(Numbers {
+        rate: requests.saturating_sub(errors) as f64 / seconds.max(1e-9),
+        requests,
+        errors,
+        p50_ms: field("p50_us") as f64 / 1000.0,
+        p99_ms: field("p99_us") as f64 / 1000.0,
+        exhausted: value["exhausted"].as_bool().unwrap_or(false),
+    })
+}
+
+/// pgbench's own tps (without connection set-up) and failures; percentiles from its
+/// per-transaction log (third column: latency in microseconds).
+fn from_pgbench(output: &Path, logs: Option<&Path>) -> Result<Numbers> {
+    let text =
+        std::fs::read_to_string(output).with_context(|| format!("read {}", output.display()))?;
+    let number_after = |prefix: &str| -> Option<f64> {
+        text.lines().find_map(|line| {
+            line.trim()
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
+    };
+    let Some(rate) = number_after("tps = ") else {
+        bail!("{}: no tps line; pgbench said:\n{text}", output.display());
+    };
+    let requests = number_after("number of transactions actually processed:").unwrap_or(0.0);
+    let failed = number_after("number of failed transactions:").unwrap_or(0.0);
+    let mut latencies = Vec::new();
+    if let Some(dir) = logs {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+            let log = std::fs::read_to_string(entry?.path())?;
+            latencies.extend(log.lines().filter_map(|line| {
+                line.split_whitespace()
+                    .nth(2)
+                    .and_then(|us| us.parse::<u64>().ok())
+                    .map(Duration::from_micros)
+            }));
+        }
+    }
+    latencies.sort_unstable();
+    Ok(Numbers {
+        rate,
+        requests: requests as u64,
+        errors: failed as u64,
+        p50_ms: percentile_ms(&latencies, 50.0),
+        p99_ms: percentile_ms(&latencies, 99.0),
+        exhausted: false,
+    })
+}
+
+fn from_json(path: &Path) -> Result<Numbers> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text)?;
+    Ok(Numbers {
+        rate: value["rate"].as_f64().unwrap_or(0.0),
+        requests: value["requests"].as_u64().unwrap_or(0),
+        errors: value["errors"].as_u64().unwrap_or(0),
+        p50_ms: value["p50_ms"].as_f64().unwrap_or(0.0),
+        p99_ms: value["p99_ms"].as_f64().unwrap_or(0.0),
+        exhausted: false,
+    })
+}
+
+/// Nearest-rank percentile of sorted latencies, in milliseconds (0 when there are none).
+pub fn percentile_ms(sorted: &[Duration], percentile: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((percentile / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let ms: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile_ms(&ms, 50.0), 50.0);
+        assert_eq!(percentile_ms(&ms, 99.0), 99.0);
+        assert_eq!(percentile_ms(&[], 99.0), 0.0);
+    }
+}

@@ -1,0 +1,212 @@
+//! Abuse limits on login and registration, counted in the database so that all instances behind
+//! the load balancer enforce one limit together.
+//!
+//! Checks run before any password hashing, so a flood of attempts costs a few cheap queries each
+//! and never argon2 time. Counters use fixed one-minute windows; keys are SHA-256 digests, so
+//! the tables hold no addresses or emails.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use crate::config::SecurityConfig;
+use crate::domain::Email;
+use crate::store::{HIT_WINDOW_SECS, LockoutPolicy, LoginGate, Store};
+
+/// Prometheus counter of refused attempts, by scope.
+pub const RATE_LIMITED_TOTAL: &str = "securevote_rate_limited_total";
+/// How often (at most) one instance deletes dead counters.
+const SWEEP_EVERY_SECS: i64 = 60;
+
+/// What a counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    LoginPerIp,
+    RegisterPerIp,
+    RegisterPerAccount,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginPerIp => "login_ip",
+            Self::RegisterPerIp => "register_ip",
+            Self::RegisterPerAccount => "register_account",
+        }
+    }
+}
+
+pub struct RateLimiter {
+    store: Arc<dyn Store>,
+    config: Arc<SecurityConfig>,
+    last_sweep: AtomicI64,
+}
+
+impl RateLimiter {
+    pub fn new(store: Arc<dyn Store>, config: Arc<SecurityConfig>) -> Self {
+        Self {
+            store,
+            config,
+            last_sweep: AtomicI64::new(0),
+        }
+    }
+
+    fn lockout_policy(&self) -> LockoutPolicy {
+        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        LockoutPolicy {
+            max_failures: i64::from(self.config.login_max_failures),
+            window_secs: secs(self.config.login_failure_window),
+            base_lock_secs: secs(self.config.login_lockout),
+            max_lock_secs: secs(self.config.login_lockout_max),
+        }
+    }
+
+    pub async fn check_login_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.check(
+            Scope::LoginPerIp,
+            &ip.to_string(),
+            self.config.login_limit_per_ip,
+        )
+        .await
+    }
+
+    pub async fn check_register(&self, ip: IpAddr, email: &Email) -> Result<(), ApiError> {
+        self.check(
+            Scope::RegisterPerIp,
+            &ip.to_string(),
+            self.config.register_limit_per_ip,
+        )
+        .await?;
+        self.check(
+            Scope::RegisterPerAccount,
+            email.as_str(),
+            self.config.register_limit_per_account,
+        )
+        .await
+    }
+
+    /// Counts a login attempt for the account and refuses it while the account is locked out.
+    /// `raw_email` is what the client sent: unknown and malformed emails are limited exactly
+    /// like real accounts, so the limit reveals nothing about which accounts exist.
+    pub async fn check_login_account(&self, raw_email: &str) -> Result<(), ApiError> {
+        let policy = self.lockout_policy();
+        if policy.max_failures == 0 {
+            return Ok(());
+        }
+        let now = now();
+        self.maybe_sweep(now);
+        let account = digest("login_account", &account_name(raw_email));
+        match self.store.login_attempt(&account, now, &policy).await? {
+            LoginGate::Open => Ok(()),
+            LoginGate::Locked { retry_after_secs } => {
+                ::metrics::counter!(RATE_LIMITED_TOTAL, "scope" => "login_account").increment(1);
+                tracing::info!(retry_after_secs, "login refused: account locked out");
+                Err(ApiError::RateLimited { retry_after_secs })
+            }
+        }
+    }
+
+    /// Clears the account's failure count. A failure here must not undo a correct login; the
+    /// count then simply expires with its window.
+    pub async fn login_succeeded(&self, raw_email: &str) {
+        if self.config.login_max_failures == 0 {
+            return;
+        }
+        let account = digest("login_account", &account_name(raw_email));
+        if let Err(error) = self.store.login_succeeded(&account).await {
+            tracing::warn!(error = %crate::store::error_chain(&error), "could not clear failed logins");
+        }
+    }
+
+    async fn check(&self, scope: Scope, key: &str, limit: u32) -> Result<(), ApiError> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let now = now();
+        self.maybe_sweep(now);
+        let window_start = now - now.rem_euclid(HIT_WINDOW_SECS);
+        let hits = self
+            .store
+            .count_hit(scope.as_str(), &digest(scope.as_str(), key), window_start)
+            .await?;
+        if hits > i64::from(limit) {
+            let retry_after_secs = u64::try_from(window_start + HIT_WINDOW_SECS - now)
+                .unwrap_or(1)
+                .max(1);
+            ::metrics::counter!(RATE_LIMITED_TOTAL, "scope" => scope.as_str()).increment(1);
+            tracing::info!(scope = scope.as_str(), retry_after_secs, "rate limited");
+            return Err(ApiError::RateLimited { retry_after_secs });
+        }
+        Ok(())
+    }
+
+    /// Dead counters are deleted in the background, at most once a minute per instance, so no
+    /// request waits for it.
+    fn maybe_sweep(&self, now: i64) {
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now - last < SWEEP_EVERY_SECS
+            || self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let policy = self.lockout_policy();
+        tokio::spawn(async move {
+            match store.sweep_limits(now, &policy).await {
+                Ok(deleted) => tracing::debug!(deleted, "swept expired rate-limit counters"),
+                Err(error) => tracing::warn!(
+                    error = %crate::store::error_chain(&error),
+                    "could not sweep rate-limit counters"
+                ),
+            }
+        });
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The normalised email when it parses, else the trimmed, lowercased text (bounded by the
+/// length check the handler has already made).
+fn account_name(raw_email: &str) -> String {
+    Email::parse(raw_email).map_or_else(
+        |_| raw_email.trim().to_lowercase(),
+        |email| email.as_str().to_owned(),
+    )
+}
+
+fn digest(scope: &str, key: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(scope.as_bytes());
+    hasher.update([0]);
+    hasher.update(key.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_are_keyed_by_their_normalised_email() {
+        assert_eq!(account_name("  Ada@Example.ORG "), "ada@example.org");
+        assert_eq!(account_name(" Not An Email "), "not an email");
+        assert_eq!(
+            digest("login_account", "ada@example.org"),
+            digest("login_account", &account_name("ADA@example.org"))
+        );
+        assert_ne!(digest("a", "bc"), digest("ab", "c"));
+        assert_eq!(digest("s", "k").len(), 64);
+    }
+}
