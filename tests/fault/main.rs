@@ -2,11 +2,13 @@
 //! backends, NGINX), all on loopback. Each drives reads and votes through NGINX while a fault
 //! happens, then checks that every acknowledged vote is stored, nothing unattempted is stored,
 //! nobody has two votes and exactly one PostgreSQL node accepts writes; each prints one summary
-//! line. Drills run one at a time (they are heavy for a 2-core machine).
+//! line. Drills run one at a time (they are heavy for a 2-core machine). The drills that need
+//! pg_auto_failover (automatic failover, network partition) are in `auto_failover`.
 
 #[path = "../support/postgres.rs"]
 mod postgres;
 
+mod auto_failover;
 mod drill;
 mod topology;
 

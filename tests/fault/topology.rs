@@ -73,6 +73,11 @@ impl Backend {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Requests this backend has served, per its own Prometheus counter.
     pub async fn requests_served(&self, client: &reqwest::Client) -> u64 {
         let Ok(response) = client.get(format!("http://127.0.0.1:{}/metrics", self.metrics_port)).send().await else {
@@ -166,6 +171,11 @@ impl Nginx {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The master process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 }
 

@@ -1,0 +1,1479 @@
+//! The drills that need pg_auto_failover: a monitor and two data nodes, each made with
+//! `pg_autoctl create ...` and supervised by `pg_autoctl run` (a background child process run as
+//! the `postgres` user), with the settings of `deploy/local-cluster up --auto` — read from the
+//! script itself, so these drills check what deploy/README.md claims: the monitor's
+//! `pgautofailover.*` timeouts, the keepers' `timeout.*` settings, its `local.conf` (the
+//! shared_buffers fix and the replication settings), scram for the pg_auto_failover roles with
+//! their passwords in a password file, self-signed TLS between the nodes and sockets in
+//! `/var/run/postgresql`. The backends get the formation's host list
+//! (`pg_autoctl show uri --formation default`) and speak plain TCP to PostgreSQL.
+//!
+//! * automatic failover: kill -9 of the primary node (its keeper's process group and its
+//!   PostgreSQL) under load; the monitor promotes the standby, votes resume with no human step,
+//!   and the killed node's restarted keeper rejoins it as the standby;
+//! * network partition: the primary alone in a network namespace of its own, its link taken down
+//!   under load; its keeper demotes it, the monitor promotes the other node, and no vote that was
+//!   acknowledged is missing afterwards (no split-brain acknowledgement).
+//!
+//! They need root (network namespaces, pg_autoctl as `postgres`, `/var/run/postgresql`). After a
+//! failing drill the formation's files (keeper and PostgreSQL logs) are kept and their directory
+//! is printed; `DRILL_KEEP_TMP=1` keeps them after a passing one too.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+use crate::drill::{self, DrillConfig, Report, assert_nothing_lost, summary, verify};
+use crate::postgres::{PgCluster, free_port};
+use crate::topology::{Backend, DATABASE, Nginx, wait_for_health, which};
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+const PG_AUTOCTL: &str = "/usr/bin/pg_autoctl";
+/// pg_autoctl starts PostgreSQL without a socket directory option: Debian's default directory.
+const SOCKET_DIR: &str = "/var/run/postgresql";
+const AUTOCTL_NODE_PASSWORD: &str = "drill-autoctl-node-password";
+const REPLICATION_PASSWORD: &str = "drill-replication-password";
+/// Acknowledgements this soon after the fault were answered by the old primary before it went
+/// away (already on their way back); the window is measured to the first one after it.
+const IN_FLIGHT_GRACE: Duration = Duration::from_millis(250);
+
+fn load(seconds: u64) -> DrillConfig {
+    DrillConfig {
+        duration: Duration::from_secs(seconds),
+        vote_workers: 8,
+        read_workers: 4,
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The drills
+// ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn auto_failover_after_primary_node_killed_loses_nothing_and_needs_no_human_step() {
+    let _serial = crate::ONE_AT_A_TIME.lock().await;
+    let mut cluster = AutoTopology::start(Layout::Loopback, 40_000).await;
+    let base = cluster.nginx.url();
+    let (voters, candidates) = (cluster.voters.clone(), cluster.candidates.clone());
+    let mut timeline = Timeline::default();
+
+    let report = {
+        let formation = &mut cluster.formation;
+        drill::run(&base, &voters, &candidates, load(22), async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let killed = formation.nodes[0].kill9();
+            let fault = Instant::now();
+            println!(
+                "fault drill auto-failover-kill: kill -9 of node1's keeper process group \
+                 and postgres ({killed})"
+            );
+            timeline.fault = Some(fault);
+            formation
+                .watch_failover(&mut timeline, None, Duration::from_secs(40))
+                .await;
+            // The process supervisor (systemd) starts the keeper again once the host is back.
+            let restarted = Instant::now();
+            formation.nodes[0].start_keeper();
+            let rejoined = formation
+                .wait_for_states(
+                    &[("node1", "secondary"), ("node2", "primary")],
+                    Duration::from_secs(60),
+                )
+                .await;
+            timeline.rejoined = Some(rejoined.duration_since(restarted));
+        })
+        .await
+    };
+
+    let formation = &cluster.formation;
+    let writable = formation.writable_nodes().await;
+    let new_primary = formation.nodes[1].cluster();
+    let verification = verify(&report, &new_primary).await;
+    println!("{}", summary("auto-failover-kill", &report, &verification));
+    timeline.print("auto-failover-kill", "kill", &report);
+    println!(
+        "fault drill auto-failover-kill: nodes accepting writes: {writable:?}; monitor: {}",
+        formation.states_line().await
+    );
+    assert_nothing_lost(&report, &verification, writable.len());
+    assert_eq!(writable, ["node2"], "the standby is the one primary");
+    let resumed = timeline
+        .resumed(&report)
+        .expect("votes resumed after the kill, with no human step");
+    assert!(
+        resumed <= Duration::from_secs(20),
+        "votes resumed {resumed:?} after the kill"
+    );
+    // The rejoined old primary (pg_rewind) holds exactly the acknowledged votes too: nothing it
+    // had alone survived the rewind.
+    let old_primary = formation.nodes[0].cluster();
+    wait_for_replay(&new_primary, &old_primary).await;
+    let on_old_primary = verify(&report, &old_primary).await;
+    assert_eq!(
+        (
+            on_old_primary.lost,
+            on_old_primary.unattempted,
+            on_old_primary.stored
+        ),
+        (0, 0, verification.stored),
+        "the rejoined node holds what the primary holds"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
+    let _serial = crate::ONE_AT_A_TIME.lock().await;
+    let cluster = AutoTopology::start(Layout::PrimaryInNamespace, 40_000).await;
+    let base = cluster.nginx.url();
+    let formation = &cluster.formation;
+    let netns = formation
+        .netns
+        .as_ref()
+        .expect("node1 runs in its own network namespace");
+    assert_eq!(
+        formation.nodes[0].state_inside_namespace(netns),
+        "primary",
+        "node1 is the primary at the start (seen from its namespace)"
+    );
+    let mut timeline = Timeline::default();
+
+    let report = drill::run(&base, &cluster.voters, &cluster.candidates, load(24), async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        netns.cut();
+        timeline.fault = Some(Instant::now());
+        println!(
+            "fault drill auto-failover-partition: link {} of namespace {} (node1, the primary) is down",
+            netns.ns_if, netns.name
+        );
+        formation.watch_failover(&mut timeline, Some(netns), Duration::from_secs(45)).await;
+    })
+    .await;
+
+    let writable = formation.writable_nodes().await;
+    let new_primary = formation.nodes[1].cluster();
+    let verification = verify(&report, &new_primary).await;
+    println!(
+        "{}",
+        summary("auto-failover-partition", &report, &verification)
+    );
+    timeline.print("auto-failover-partition", "cut", &report);
+    let isolated = formation.nodes[0].state_inside_namespace(netns);
+    println!(
+        "fault drill auto-failover-partition: nodes accepting writes seen from the host: {writable:?}; node1 seen from its namespace: {isolated}; monitor: {}",
+        formation.states_line().await
+    );
+    assert_nothing_lost(&report, &verification, writable.len());
+    assert_eq!(
+        writable,
+        ["node2"],
+        "the node on the monitor's side is the one primary"
+    );
+    assert!(
+        timeline.isolated_demoted.is_some(),
+        "the isolated primary never stopped accepting writes"
+    );
+    assert_ne!(
+        isolated, "primary",
+        "the isolated node must not accept writes"
+    );
+    // No split brain: the isolated primary is read-only before the other node takes writes
+    // (wal_sender_timeout + network_partition_timeout < unhealthy + demote timeouts).
+    if let (Some((demoted, _)), Some(writable)) = (&timeline.isolated_demoted, timeline.writable) {
+        assert!(
+            *demoted <= writable,
+            "both nodes accepted writes for {:?}",
+            demoted.saturating_duration_since(writable)
+        );
+    }
+    let resumed = timeline
+        .resumed(&report)
+        .expect("votes resumed after the cut, with no human step");
+    assert!(
+        resumed <= Duration::from_secs(25),
+        "votes resumed {resumed:?} after the cut"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Measurements
+// ------------------------------------------------------------------------------------------
+
+/// What happened when, after the fault.
+#[derive(Default)]
+struct Timeline {
+    fault: Option<Instant>,
+    /// The standby left recovery (promoted, still `default_transaction_read_only`).
+    promoted: Option<Instant>,
+    /// The standby takes writes (a new session is read-write).
+    writable: Option<Instant>,
+    /// The monitor shows it as wait_primary or primary.
+    monitor_primary: Option<Instant>,
+    /// The isolated old primary no longer accepts writes (partition drill only).
+    isolated_demoted: Option<(Instant, String)>,
+    /// From the restart of the killed node's keeper to its being the secondary again.
+    rejoined: Option<Duration>,
+}
+
+impl Timeline {
+    fn after(&self, instant: Option<Instant>) -> String {
+        match (self.fault, instant) {
+            (Some(fault), Some(at)) => format!("{:.2}s", at.duration_since(fault).as_secs_f64()),
+            _ => "never".to_owned(),
+        }
+    }
+
+    /// From the fault to the first vote acknowledged after it.
+    fn resumed(&self, report: &Report) -> Option<Duration> {
+        let fault = self.fault?;
+        Some(
+            report
+                .first_ack_after(fault + IN_FLIGHT_GRACE)?
+                .duration_since(fault),
+        )
+    }
+
+    fn print(&self, name: &str, fault: &str, report: &Report) {
+        let resumed = self
+            .resumed(report)
+            .map_or("never".to_owned(), |d| format!("{:.2}s", d.as_secs_f64()));
+        let stray = match self.fault {
+            Some(at) => report
+                .ack_times()
+                .iter()
+                .filter(|t| **t >= at && **t < at + IN_FLIGHT_GRACE)
+                .count(),
+            None => 0,
+        };
+        println!("fault drill {name}: votes resumed {resumed} after the {fault}");
+        let mut line = format!(
+            "fault drill {name}: after the {fault}: standby promoted {}, takes writes {}, monitor shows it primary {}",
+            self.after(self.promoted),
+            self.after(self.writable),
+            self.after(self.monitor_primary)
+        );
+        if let Some((at, state)) = &self.isolated_demoted {
+            line.push_str(&format!(
+                ", isolated old primary {state} (seen from its namespace) {}",
+                self.after(Some(*at))
+            ));
+            // Both out of recovery for a while: harmless as long as the isolated one cannot
+            // commit (synchronous replication) — which drill::verify checks.
+            let overlap = |since: Option<Instant>| {
+                since.map_or(0.0, |since| {
+                    at.saturating_duration_since(since).as_secs_f64()
+                })
+            };
+            line.push_str(&format!(
+                " (two nodes out of recovery for {:.2}s, both read-write for {:.2}s)",
+                overlap(self.promoted),
+                overlap(self.writable)
+            ));
+        }
+        if let Some(rejoined) = self.rejoined {
+            line.push_str(&format!(
+                ", killed node secondary again {:.2}s after its keeper restarted",
+                rejoined.as_secs_f64()
+            ));
+        }
+        line.push_str(&format!(
+            "; votes answered within {IN_FLIGHT_GRACE:?} of the {fault} (in flight before it): \
+             {stray}"
+        ));
+        println!("{line}");
+    }
+}
+
+/// `pg_is_in_recovery()` and `transaction_read_only` of a node, over TCP from the host.
+async fn node_role(host: &str, port: u16) -> &'static str {
+    let url = format!("postgres://postgres@{host}:{port}/postgres?connect_timeout=2");
+    let probe = async {
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.ok()?;
+        tokio::spawn(connection);
+        let row = client
+            .query_one(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'",
+                &[],
+            )
+            .await
+            .ok()?;
+        Some((row.get::<_, bool>(0), row.get::<_, bool>(1)))
+    };
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Some((true, _))) => "standby",
+        Ok(Some((false, true))) => "read-only primary",
+        Ok(Some((false, false))) => "primary",
+        _ => "down",
+    }
+}
+
+/// Waits until the standby has replayed everything the primary has written.
+async fn wait_for_replay(primary: &PgCluster, standby: &PgCluster) {
+    let lsn: String = primary
+        .connect("postgres")
+        .await
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .expect("primary LSN")
+        .get(0);
+    let standby = standby.connect("postgres").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let caught_up: bool = standby
+            .query_one(
+                "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)",
+                &[&lsn],
+            )
+            .await
+            .expect("standby replay LSN")
+            .get(0);
+        if caught_up {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rejoined node did not replay up to {lsn} within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The settings of deploy/local-cluster (auto mode)
+// ------------------------------------------------------------------------------------------
+
+struct DeploySettings {
+    /// `AUTO_MONITOR_SETTINGS`: GUCs of the monitor (`ALTER SYSTEM SET`).
+    monitor: Vec<(String, String)>,
+    /// `AUTO_KEEPER_SETTINGS`: `pg_autoctl config set` on each data node.
+    keeper: Vec<(String, String)>,
+    /// The `local.conf` written by `auto_local_conf`, with `$HOST` still in it.
+    local_conf: String,
+    /// The inner `sh` script of `auto_harden_hba` (argument: the pg_hba.conf path).
+    harden_hba: String,
+}
+
+impl DeploySettings {
+    fn read() -> Self {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local-cluster");
+        let script = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let array = |name: &str| -> Vec<(String, String)> {
+            let start = script
+                .find(&format!("\n{name}=(\n"))
+                .unwrap_or_else(|| panic!("{name}=( not found in deploy/local-cluster"));
+            let body = &script[start + name.len() + 4..];
+            let body = &body[..body
+                .find("\n)")
+                .unwrap_or_else(|| panic!("end of {name} not found"))];
+            body.lines()
+                .filter_map(|line| {
+                    let quoted = line.trim().strip_prefix('"')?;
+                    let (setting, _) = quoted.split_once('"')?;
+                    let (key, value) = setting.split_once('=')?;
+                    Some((key.to_owned(), value.to_owned()))
+                })
+                .collect()
+        };
+        let marker = "\"$dir/local.conf\" <<EOF\n";
+        let start = script
+            .find(marker)
+            .expect("the local.conf here-document of auto_local_conf in deploy/local-cluster")
+            + marker.len();
+        let local_conf = script[start..][..script[start..]
+            .find("\nEOF\n")
+            .expect("end of the local.conf here-document")
+            + 1]
+            .to_owned();
+        let function = &script[script
+            .find("\nauto_harden_hba() {\n")
+            .expect("auto_harden_hba in deploy/local-cluster")..];
+        let function = &function[..function.find("\n}\n").expect("end of auto_harden_hba")];
+        let (open, close) = ("sh -c '", "' sh \"$1/pg_hba.conf\"");
+        let inner = &function[function
+            .find(open)
+            .expect("the sh -c script of auto_harden_hba")
+            + open.len()..];
+        let harden_hba = inner[..inner
+            .find(close)
+            .expect("the end of auto_harden_hba's sh -c script")]
+            .to_owned();
+        let settings = Self {
+            monitor: array("AUTO_MONITOR_SETTINGS"),
+            keeper: array("AUTO_KEEPER_SETTINGS"),
+            local_conf,
+            harden_hba,
+        };
+        for (list, key) in [
+            (
+                &settings.monitor,
+                "pgautofailover.node_considered_unhealthy_timeout",
+            ),
+            (&settings.monitor, "pgautofailover.primary_demote_timeout"),
+            (&settings.keeper, "timeout.network_partition_timeout"),
+        ] {
+            assert!(
+                list.iter().any(|(k, _)| k == key),
+                "{key} not found in deploy/local-cluster"
+            );
+        }
+        assert!(
+            settings.local_conf.contains("shared_buffers"),
+            "local.conf of deploy/local-cluster: {}",
+            settings.local_conf
+        );
+        settings
+    }
+
+    fn describe(&self) -> String {
+        self.monitor
+            .iter()
+            .chain(&self.keeper)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Processes and commands as the postgres user
+// ------------------------------------------------------------------------------------------
+
+fn tool(name: &str) -> PathBuf {
+    which(name).unwrap_or_else(|| panic!("{name} not found"))
+}
+
+/// Runs `command`, stdout and stderr appended to `log`; panics with the log's end on failure.
+fn run_logged(command: &mut Command, log: &Path, what: &str) {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open log");
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log fd"))
+        .stderr(file)
+        .status()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        status.success(),
+        "{what} failed ({status}); end of {}:\n{}",
+        log.display(),
+        tail(log)
+    );
+}
+
+/// Runs `command`; its stdout, or a panic with its output.
+fn run_output(command: &mut Command, what: &str) -> String {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn chown_to_postgres(path: &Path) {
+    run_output(
+        Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path),
+        "chown to postgres",
+    );
+}
+
+/// Writes a file owned by postgres, mode 0600.
+fn write_as_postgres(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    run_output(Command::new("chmod").arg("0600").arg(path), "chmod");
+    chown_to_postgres(path);
+}
+
+fn signal(signal: &str, targets: &[String]) {
+    if !targets.is_empty() {
+        let _ = Command::new("kill")
+            .arg(signal)
+            .arg("--")
+            .args(targets)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie (killed, not yet reaped by its parent) is not alive.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Direct children of `pid`, from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    stat.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+fn postmaster_pid(pgdata: &Path) -> Option<u32> {
+    std::fs::read_to_string(pgdata.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+// ------------------------------------------------------------------------------------------
+// The network namespace of the partition drill
+// ------------------------------------------------------------------------------------------
+
+/// A network namespace with a veth pair to the host: `host_addr` on the host's end, `ns_addr`
+/// in the namespace (a /30 of 10.231.0.0/16 nothing else on this machine uses). Deleted on drop.
+pub struct Netns {
+    pub name: String,
+    pub host_if: String,
+    pub ns_if: String,
+    pub host_addr: String,
+    pub ns_addr: String,
+    pub subnet: String,
+}
+
+impl Netns {
+    fn create() -> Self {
+        let ip = tool("ip");
+        let pid = std::process::id();
+        let used = run_output(
+            Command::new(&ip).args(["-4", "addr", "show"]),
+            "ip addr show",
+        );
+        let octet = (0..224u32)
+            .map(|i| 16 + (pid + i) % 224)
+            .find(|octet| !used.contains(&format!("10.231.{octet}.")))
+            .expect("a free 10.231.x.0/30");
+        let netns = Self {
+            name: format!("svdrill-{pid}"),
+            host_if: format!("svh{pid}"),
+            ns_if: format!("svn{pid}"),
+            host_addr: format!("10.231.{octet}.1"),
+            ns_addr: format!("10.231.{octet}.2"),
+            subnet: format!("10.231.{octet}.0/30"),
+        };
+        let (host_cidr, ns_cidr) = (
+            format!("{}/30", netns.host_addr),
+            format!("{}/30", netns.ns_addr),
+        );
+        let steps: [Vec<&str>; 8] = [
+            vec!["netns", "add", &netns.name],
+            vec![
+                "link",
+                "add",
+                &netns.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &netns.ns_if,
+                "netns",
+                &netns.name,
+            ],
+            vec!["addr", "add", &host_cidr, "dev", &netns.host_if],
+            vec!["link", "set", &netns.host_if, "up"],
+            vec![
+                "-n",
+                &netns.name,
+                "addr",
+                "add",
+                &ns_cidr,
+                "dev",
+                &netns.ns_if,
+            ],
+            vec!["-n", &netns.name, "link", "set", &netns.ns_if, "up"],
+            vec!["-n", &netns.name, "link", "set", "lo", "up"],
+            vec!["-n", &netns.name, "link", "show", &netns.ns_if],
+        ];
+        for step in steps {
+            run_output(
+                Command::new(&ip).args(&step),
+                &format!("ip {}", step.join(" ")),
+            );
+        }
+        netns
+    }
+
+    /// Takes the namespace's end of the link down. (Not the host's end: that would remove the
+    /// host's route to the namespace, and the host would then send the namespace's traffic to
+    /// its default gateway. With the namespace's end down the host keeps its route, marked
+    /// linkdown, and the packets are dropped; the namespace has no route at all.)
+    fn cut(&self) {
+        run_output(
+            Command::new(tool("ip")).args(["-n", &self.name, "link", "set", &self.ns_if, "down"]),
+            "take the namespace's link down",
+        );
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let ip = tool("ip");
+        // Deleting the namespace deletes its veth end, and with it the host's.
+        let _ = Command::new(&ip)
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new(&ip)
+            .args(["link", "del", &self.host_if])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The formation: monitor + two data nodes
+// ------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// Everything on 127.0.0.1.
+    Loopback,
+    /// node1 in a network namespace of its own; the monitor and node2 on the host's end of the
+    /// link (and on 127.0.0.1).
+    PrimaryInNamespace,
+}
+
+/// One PostgreSQL instance with its keeper (`pg_autoctl run`).
+pub struct Instance {
+    pub name: &'static str,
+    /// The address the other nodes and the monitor use.
+    pub host: String,
+    /// `listen_addresses`.
+    listen: String,
+    /// Where the harness (on the host) reaches it.
+    pub harness_host: String,
+    pub port: u16,
+    pub pgdata: PathBuf,
+    netns: Option<String>,
+    root: PathBuf,
+    log: PathBuf,
+    keeper: Option<Child>,
+}
+
+impl Instance {
+    fn new(
+        name: &'static str,
+        root: &Path,
+        host: &str,
+        listen: &str,
+        harness_host: &str,
+        netns: Option<&Netns>,
+    ) -> Self {
+        Self {
+            name,
+            host: host.to_owned(),
+            listen: listen.to_owned(),
+            harness_host: harness_host.to_owned(),
+            port: free_port(),
+            pgdata: root.join(name),
+            netns: netns.map(|n| n.name.clone()),
+            root: root.to_owned(),
+            log: root.join(format!("{name}.log")),
+            keeper: None,
+        }
+    }
+
+    /// `program` as the postgres user (in this instance's network namespace, if any), with the
+    /// environment deploy/local-cluster gives it.
+    fn as_postgres(&self, program: &str) -> Command {
+        self.as_postgres_within(None, program)
+    }
+
+    /// The same, killed after `limit_seconds` when given (coreutils `timeout`).
+    fn as_postgres_within(&self, limit_seconds: Option<u32>, program: &str) -> Command {
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(limit) = limit_seconds {
+            argv.extend([tool("timeout").into(), limit.to_string().into()]);
+        }
+        if let Some(ns) = &self.netns {
+            argv.extend([tool("ip").into(), "netns".into(), "exec".into(), ns.into()]);
+        }
+        argv.push(tool("setpriv").into());
+        argv.extend(
+            [
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+                program,
+            ]
+            .map(Into::into),
+        );
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .env_clear()
+            .env("HOME", &self.root)
+            .env("USER", "postgres")
+            .env("LOGNAME", "postgres")
+            .env("PGPASSFILE", self.root.join("pgpass"))
+            .env("XDG_RUNTIME_DIR", self.root.join("run"))
+            .env("PGHOST", SOCKET_DIR)
+            .env("PATH", format!("{PG_BIN}:/usr/bin:/bin"))
+            .current_dir(&self.root);
+        command
+    }
+
+    fn autoctl(&self, args: &[&str], what: &str) {
+        run_logged(
+            self.as_postgres(PG_AUTOCTL).args(args),
+            &self.log,
+            &format!("{what} ({})", self.name),
+        );
+    }
+
+    fn config_set(&self, key: &str, value: &str) {
+        let pgdata = self.pgdata.to_str().unwrap();
+        self.autoctl(
+            &["config", "set", "--pgdata", pgdata, key, value],
+            &format!("pg_autoctl config set {key}"),
+        );
+    }
+
+    /// deploy/local-cluster's `auto_local_conf`: its settings, read after pg_auto_failover's own
+    /// file (which sizes shared_buffers to 25 % of the machine's RAM, for each instance). On the
+    /// data nodes without `listen_addresses`, which pg_autoctl sets per node (`--listen`): here
+    /// the nodes listen on different addresses, and pg_basebackup (and pg_rewind) copy node1's
+    /// local.conf to node2.
+    fn write_local_conf(&self, settings: &DeploySettings) {
+        let data_node = self.name != "monitor";
+        let conf: String = settings
+            .local_conf
+            .lines()
+            .filter(|line| !(data_node && line.trim_start().starts_with("listen_addresses")))
+            .map(|line| format!("{}\n", line.replace("$HOST", &self.listen)))
+            .collect();
+        write_as_postgres(&self.pgdata.join("local.conf"), &conf);
+        let conf = self.pgdata.join("postgresql.conf");
+        let text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        if !text.contains("\ninclude_if_exists = 'local.conf'") {
+            std::fs::write(&conf, format!("{text}include_if_exists = 'local.conf'\n"))
+                .expect("postgresql.conf");
+        }
+    }
+
+    /// deploy/local-cluster's `auto_harden_hba` (its own shell code, run as postgres): initdb's
+    /// trust rules replaced by peer for the postgres OS user over the socket, pg_auto_failover's
+    /// own scram rules kept. Instead of the application role's scram rule, the drill's harness
+    /// and backends then connect as postgres without a password, from the given networks only.
+    fn harden_hba(&self, settings: &DeploySettings, harness_networks: &[&str]) {
+        let path = self.pgdata.join("pg_hba.conf");
+        run_logged(
+            self.as_postgres("/bin/sh")
+                .args(["-c", &settings.harden_hba, "sh"])
+                .arg(&path),
+            &self.log,
+            "auto_harden_hba of deploy/local-cluster",
+        );
+        let mut hba = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("pg_hba.conf");
+        for network in harness_networks {
+            let rule =
+                format!("host    all   postgres   {network}   trust   # fault drill harness");
+            writeln!(hba, "{rule}").expect("pg_hba.conf");
+        }
+    }
+
+    /// `pg_autoctl run` in the background, in a process group of its own (so that a kill of the
+    /// group takes its sub-processes too); the group id is recorded for the watchdog.
+    fn start_keeper(&mut self) {
+        assert!(self.keeper.is_none(), "{}'s keeper already runs", self.name);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log");
+        let child = self
+            .as_postgres(PG_AUTOCTL)
+            .args(["run", "--pgdata"])
+            .arg(&self.pgdata)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("pg_autoctl run ({}): {e}", self.name));
+        std::fs::write(
+            self.root.join("pgid").join(self.name),
+            child.id().to_string(),
+        )
+        .expect("record the keeper's process group");
+        self.keeper = Some(child);
+    }
+
+    /// The crash of the node: kill -9 of the keeper's process group, of the postmaster and of
+    /// its children (it runs in that group too, but a host crash spares nothing).
+    fn kill9(&mut self) -> String {
+        let mut keeper = self.keeper.take().expect("the keeper runs");
+        let pgid = keeper.id();
+        let postmaster = postmaster_pid(&self.pgdata).filter(|pid| alive(*pid));
+        let mut targets = vec![format!("-{pgid}")];
+        if let Some(pid) = postmaster {
+            targets.push(pid.to_string());
+            targets.extend(children_of(pid).into_iter().map(|c| c.to_string()));
+        }
+        signal("-KILL", &targets);
+        let _ = keeper.wait();
+        let _ = std::fs::remove_file(self.root.join("pgid").join(self.name));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while postmaster.is_some_and(alive) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !postmaster.is_some_and(alive),
+            "the postmaster survived kill -9"
+        );
+        format!(
+            "process group {pgid}, postmaster {}",
+            postmaster.map_or("none".to_owned(), |p| p.to_string())
+        )
+    }
+
+    /// SIGTERM to the keeper: it stops PostgreSQL (fast) and exits.
+    fn terminate_keeper(&self) {
+        if let Some(keeper) = &self.keeper {
+            signal("-TERM", &[keeper.id().to_string()]);
+        }
+    }
+
+    /// Waits for a terminated keeper (up to `deadline`), then kills whatever is left.
+    fn reap(&mut self, deadline: Instant) {
+        if let Some(mut keeper) = self.keeper.take() {
+            while Instant::now() < deadline && matches!(keeper.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if matches!(keeper.try_wait(), Ok(None)) {
+                signal("-KILL", &[format!("-{}", keeper.id())]);
+                let _ = keeper.wait();
+            }
+            let _ = std::fs::remove_file(self.root.join("pgid").join(self.name));
+        }
+        if let Some(pid) = postmaster_pid(&self.pgdata).filter(|pid| alive(*pid)) {
+            let mut targets = vec![pid.to_string()];
+            targets.extend(children_of(pid).into_iter().map(|c| c.to_string()));
+            signal("-KILL", &targets);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        // A killed postmaster leaves its socket and lock file in the shared socket directory.
+        let socket = format!("{SOCKET_DIR}/.s.PGSQL.{}", self.port);
+        let lock = format!("{socket}.lock");
+        let owner = std::fs::read_to_string(&lock)
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse::<u32>().ok());
+        if owner.is_some_and(|pid| !alive(pid)) {
+            let _ = std::fs::remove_file(&socket);
+            let _ = std::fs::remove_file(&lock);
+        }
+    }
+
+    /// A handle for the harness (drill::verify, prepare_ballot).
+    pub fn cluster(&self) -> PgCluster {
+        PgCluster::attach(&self.harness_host, self.port, self.pgdata.clone())
+    }
+
+    /// The node's role seen from inside its own network namespace (psql over TCP there):
+    /// "primary", "standby" or "not accepting connections".
+    fn state_inside_namespace(&self, netns: &Netns) -> String {
+        let output = self
+            .as_postgres_within(Some(5), &format!("{PG_BIN}/psql"))
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-w",
+                "-h",
+                &netns.ns_addr,
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .args([
+                "-c",
+                "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END",
+            ])
+            .env("PGCONNECT_TIMEOUT", "2")
+            .stdin(Stdio::null())
+            .output()
+            .expect("psql in the namespace");
+        if output.status.success() {
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        } else {
+            "not accepting connections".to_owned()
+        }
+    }
+}
+
+pub struct Formation {
+    pub monitor: Instance,
+    pub nodes: Vec<Instance>,
+    pub netns: Option<Netns>,
+    monitor_uri: String,
+    root: PathBuf,
+}
+
+impl Formation {
+    async fn start(layout: Layout) -> Self {
+        assert!(
+            Path::new(PG_AUTOCTL).exists(),
+            "{PG_AUTOCTL} not found (install postgresql-15-auto-failover and pg-auto-failover-cli; ./scripts/test does)"
+        );
+        let uid = run_output(Command::new("id").arg("-u"), "id -u");
+        assert_eq!(
+            uid.trim(),
+            "0",
+            "the pg_auto_failover drills need root (network namespaces, pg_autoctl as postgres, {SOCKET_DIR})"
+        );
+        let settings = DeploySettings::read();
+        let root = tempfile::Builder::new()
+            .prefix("securevote-autofailover-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        for dir in ["run", "pgid"] {
+            std::fs::create_dir_all(root.join(dir)).expect("formation dirs");
+        }
+        let netns = (layout == Layout::PrimaryInNamespace).then(Netns::create);
+        let (monitor, nodes) = match &netns {
+            None => {
+                let host = "127.0.0.1";
+                (
+                    Instance::new("monitor", &root, host, host, host, None),
+                    vec![
+                        Instance::new("node1", &root, host, host, host, None),
+                        Instance::new("node2", &root, host, host, host, None),
+                    ],
+                )
+            }
+            Some(ns) => {
+                let host_side = format!("{},127.0.0.1", ns.host_addr);
+                (
+                    Instance::new(
+                        "monitor",
+                        &root,
+                        &ns.host_addr,
+                        &host_side,
+                        "127.0.0.1",
+                        None,
+                    ),
+                    vec![
+                        Instance::new(
+                            "node1",
+                            &root,
+                            &ns.ns_addr,
+                            &ns.ns_addr,
+                            &ns.ns_addr,
+                            Some(ns),
+                        ),
+                        Instance::new("node2", &root, &ns.host_addr, &host_side, "127.0.0.1", None),
+                    ],
+                )
+            }
+        };
+        let monitor_uri = format!(
+            "postgres://autoctl_node@{}:{}/pg_auto_failover?sslmode=require",
+            monitor.host, monitor.port
+        );
+        let mut formation = Self {
+            monitor,
+            nodes,
+            netns,
+            monitor_uri,
+            root,
+        };
+        // Only after `formation` exists: a panic from here on stops what has been started.
+        formation.watch();
+        // The pg_auto_failover roles' passwords, for every host (deploy/local-cluster's pgpass).
+        write_as_postgres(
+            &formation.root.join("pgpass"),
+            &format!(
+                "*:*:*:pgautofailover_replicator:{REPLICATION_PASSWORD}\n*:*:pg_auto_failover:autoctl_node:{AUTOCTL_NODE_PASSWORD}\n"
+            ),
+        );
+        chown_to_postgres(&formation.root);
+        let started = Instant::now();
+        formation.create_monitor(&settings).await;
+        formation.create_node(0, &settings);
+        // node1 must be the single primary before node2 joins (node2 is made with pg_basebackup).
+        formation
+            .wait_for_states(&[("node1", "single")], Duration::from_secs(60))
+            .await;
+        let node1 = formation.nodes[0].cluster();
+        // pg_autoctl creates the replication role without a password.
+        node1
+            .connect("postgres")
+            .await
+            .batch_execute(&format!(
+                "ALTER ROLE pgautofailover_replicator PASSWORD '{REPLICATION_PASSWORD}'"
+            ))
+            .await
+            .expect("replication password");
+        formation.create_node(1, &settings);
+        formation
+            .wait_for_states(
+                &[("node1", "primary"), ("node2", "secondary")],
+                Duration::from_secs(90),
+            )
+            .await;
+        for node in &formation.nodes {
+            node.cluster()
+                .connect("postgres")
+                .await
+                .batch_execute("SELECT pg_reload_conf()")
+                .await
+                .expect("reload");
+        }
+        println!(
+            "fault drill pg_auto_failover formation ({}) up in {:.1}s: {}; settings from deploy/local-cluster: {}",
+            if layout == Layout::Loopback {
+                "loopback"
+            } else {
+                "node1 in its own network namespace"
+            },
+            started.elapsed().as_secs_f64(),
+            formation.states_line().await,
+            settings.describe()
+        );
+        formation
+    }
+
+    fn harness_networks(&self) -> Vec<&str> {
+        let mut networks = vec!["127.0.0.1/32"];
+        if let Some(ns) = &self.netns {
+            networks.push(&ns.subnet);
+        }
+        networks
+    }
+
+    async fn create_monitor(&mut self, settings: &DeploySettings) {
+        let networks: Vec<String> = self
+            .harness_networks()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let monitor = &mut self.monitor;
+        let (pgdata, port) = (
+            monitor.pgdata.to_str().unwrap().to_owned(),
+            monitor.port.to_string(),
+        );
+        let pgctl = format!("{PG_BIN}/pg_ctl");
+        monitor.autoctl(
+            &[
+                "create",
+                "monitor",
+                "--pgdata",
+                &pgdata,
+                "--pgport",
+                &port,
+                "--hostname",
+                &monitor.host,
+                "--auth",
+                "scram-sha-256",
+                "--ssl-self-signed",
+                "--pgctl",
+                &pgctl,
+            ],
+            "pg_autoctl create monitor",
+        );
+        monitor.config_set("postgresql.listen_addresses", &monitor.listen.clone());
+        monitor.write_local_conf(settings);
+        monitor.harden_hba(
+            settings,
+            &networks.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        monitor.start_keeper();
+        let sql = self.monitor_sql().await;
+        sql.batch_execute(&format!(
+            "ALTER USER autoctl_node PASSWORD '{AUTOCTL_NODE_PASSWORD}'"
+        ))
+        .await
+        .expect("autoctl_node password");
+        for (key, value) in &settings.monitor {
+            sql.batch_execute(&format!("ALTER SYSTEM SET {key} = {value}"))
+                .await
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        sql.batch_execute("SELECT pg_reload_conf()")
+            .await
+            .expect("reload the monitor");
+    }
+
+    fn create_node(&mut self, index: usize, settings: &DeploySettings) {
+        let networks: Vec<String> = self
+            .harness_networks()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let node = &mut self.nodes[index];
+        let (pgdata, port) = (
+            node.pgdata.to_str().unwrap().to_owned(),
+            node.port.to_string(),
+        );
+        let pgctl = format!("{PG_BIN}/pg_ctl");
+        let (listen, host, name) = (node.listen.clone(), node.host.clone(), node.name);
+        node.autoctl(
+            &[
+                "create",
+                "postgres",
+                "--pgdata",
+                &pgdata,
+                "--pgport",
+                &port,
+                "--listen",
+                &listen,
+                "--hostname",
+                &host,
+                "--name",
+                name,
+                "--auth",
+                "scram-sha-256",
+                "--ssl-self-signed",
+                "--monitor",
+                &self.monitor_uri,
+                "--dbname",
+                DATABASE,
+                "--pgctl",
+                &pgctl,
+            ],
+            "pg_autoctl create postgres",
+        );
+        node.config_set("replication.password", REPLICATION_PASSWORD);
+        for (key, value) in &settings.keeper {
+            node.config_set(key, value);
+        }
+        node.write_local_conf(settings);
+        node.harden_hba(
+            settings,
+            &networks.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        node.start_keeper();
+    }
+
+    async fn monitor_sql(&self) -> tokio_postgres::Client {
+        PgCluster::attach(
+            &self.monitor.harness_host,
+            self.monitor.port,
+            self.monitor.pgdata.clone(),
+        )
+        .connect("pg_auto_failover")
+        .await
+    }
+
+    /// `name reported/goal` per node, as the monitor sees them.
+    async fn states(&self) -> Vec<(String, String, String)> {
+        let sql = self.monitor_sql().await;
+        let rows = sql
+            .query(
+                "SELECT nodename, reportedstate::text, goalstate::text
+                 FROM pgautofailover.node ORDER BY nodeid",
+                &[],
+            )
+            .await
+            .expect("pgautofailover.node");
+        rows.iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    }
+
+    async fn states_line(&self) -> String {
+        self.states()
+            .await
+            .iter()
+            .map(|(n, r, g)| format!("{n} {r}/{g}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Waits until each named node has reported (and been assigned) the given state; returns
+    /// when that was seen.
+    async fn wait_for_states(&self, wanted: &[(&str, &str)], limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        loop {
+            let states = self.states().await;
+            let reached = wanted.iter().all(|(name, state)| {
+                states
+                    .iter()
+                    .any(|(n, r, g)| n == name && r == state && g == state)
+            });
+            let up = self
+                .nodes
+                .iter()
+                .filter(|n| wanted.iter().any(|(name, _)| *name == n.name));
+            let mut answering = true;
+            for node in up {
+                answering &= node_role(&node.harness_host, node.port).await != "down";
+            }
+            if reached && answering {
+                return Instant::now();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pg_auto_failover did not reach {wanted:?} within {limit:?} (now: {states:?}); logs in {}",
+                self.root.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls, after the fault, until node2 takes writes and the monitor shows it as the primary
+    /// (and, with a partition, until the isolated node1 no longer accepts writes, seen from its
+    /// namespace), recording when each happened.
+    async fn watch_failover(
+        &self,
+        timeline: &mut Timeline,
+        isolated: Option<&Netns>,
+        limit: Duration,
+    ) {
+        let deadline = Instant::now() + limit;
+        let standby = &self.nodes[1];
+        loop {
+            let role = node_role(&standby.harness_host, standby.port).await;
+            if role != "standby" && role != "down" && timeline.promoted.is_none() {
+                timeline.promoted = Some(Instant::now());
+            }
+            if role == "primary" && timeline.writable.is_none() {
+                timeline.writable = Some(Instant::now());
+            }
+            if timeline.monitor_primary.is_none()
+                && self
+                    .states()
+                    .await
+                    .iter()
+                    .any(|(n, r, _)| n == "node2" && (r == "wait_primary" || r == "primary"))
+            {
+                timeline.monitor_primary = Some(Instant::now());
+            }
+            if let Some(netns) = isolated
+                && timeline.isolated_demoted.is_none()
+            {
+                let node1 = &self.nodes[0];
+                let state = tokio::task::block_in_place(|| node1.state_inside_namespace(netns));
+                if state != "primary" {
+                    timeline.isolated_demoted = Some((Instant::now(), state));
+                }
+            }
+            let done = timeline.writable.is_some()
+                && timeline.monitor_primary.is_some()
+                && (isolated.is_none() || timeline.isolated_demoted.is_some());
+            if done || Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Names of the nodes that answer and are not in recovery, seen from the host.
+    async fn writable_nodes(&self) -> Vec<&'static str> {
+        let mut writable = Vec::new();
+        for node in &self.nodes {
+            if matches!(
+                node_role(&node.harness_host, node.port).await,
+                "primary" | "read-only primary"
+            ) {
+                writable.push(node.name);
+            }
+        }
+        writable
+    }
+
+    /// Stops everything when the test process is gone, however it went (a panic is handled by
+    /// Drop; this covers a kill of the test binary): the backends and NGINX first (with the
+    /// namespace gone, the host would route the backends' attempts to reach node1 to its default
+    /// gateway), the keepers' process groups, the postmasters and their children (in sessions of
+    /// their own, so listed before anything dies), their sockets, the namespace, the files.
+    // The watchdog must outlive this process, so it is deliberately never waited for.
+    #[allow(clippy::zombie_processes)]
+    fn watch(&self) {
+        let root = self.root.display();
+        let kill = tool("kill");
+        let kill = kill.display();
+        let instances: Vec<&Instance> = std::iter::once(&self.monitor).chain(&self.nodes).collect();
+        let mut script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             [ -f {root}/backend-pids ] && {kill} -9 $(cat {root}/backend-pids) 2>/dev/null; \
+             [ -f {root}/nginx-pid ] && {kill} -TERM $(cat {root}/nginx-pid) 2>/dev/null; \
+             pids=''; ",
+            pid = std::process::id(),
+        );
+        for instance in &instances {
+            script.push_str(&format!(
+                "f={}/postmaster.pid; [ -f $f ] && pm=$(head -n1 $f) && pids=\"$pids $pm $(ps -o pid= --ppid $pm)\"; ",
+                instance.pgdata.display()
+            ));
+        }
+        script.push_str(&format!(
+            "for f in {root}/pgid/*; do [ -f \"$f\" ] && {kill} -9 -- -\"$(cat \"$f\")\" 2>/dev/null; done; \
+             [ -n \"$pids\" ] && {kill} -9 $pids 2>/dev/null; "
+        ));
+        for instance in &instances {
+            let socket = format!("{SOCKET_DIR}/.s.PGSQL.{}", instance.port);
+            script.push_str(&format!(
+                "f={}/postmaster.pid; [ -f $f ] && [ \"$(head -n1 {socket}.lock 2>/dev/null)\" = \"$(head -n1 $f)\" ] && rm -f {socket} {socket}.lock; ",
+                instance.pgdata.display()
+            ));
+        }
+        if let Some(netns) = &self.netns {
+            script.push_str(&format!("ip netns del {} 2>/dev/null; ", netns.name));
+        }
+        script.push_str(&format!("[ -e {root}/keep ] || rm -rf {root}"));
+        Command::new("sh")
+            .args(["-c", &script])
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the formation watchdog");
+    }
+}
+
+impl Drop for Formation {
+    fn drop(&mut self) {
+        for instance in std::iter::once(&self.monitor).chain(&self.nodes) {
+            instance.terminate_keeper();
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for instance in std::iter::once(&mut self.monitor).chain(&mut self.nodes) {
+            instance.reap(deadline);
+        }
+        if std::thread::panicking() || std::env::var_os("DRILL_KEEP_TMP").is_some() {
+            let _ = std::fs::write(self.root.join("keep"), "");
+            eprintln!(
+                "pg_auto_failover formation files kept in {}",
+                self.root.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+        // `netns` is dropped after this: the namespace goes once nothing runs in it.
+    }
+}
+
+/// The formation, two backends on its host list and NGINX. Fields drop in order: the backends
+/// stop before the formation (and its namespace) goes.
+pub struct AutoTopology {
+    /// Held for their Drop (the processes stop), as is `work` (their files).
+    #[allow(dead_code)]
+    backends: Vec<Backend>,
+    pub nginx: Nginx,
+    pub voters: Vec<drill::Voter>,
+    pub candidates: Vec<Uuid>,
+    pub formation: Formation,
+    #[allow(dead_code)]
+    work: TempDir,
+}
+
+impl AutoTopology {
+    async fn start(layout: Layout, voters: usize) -> Self {
+        let work = tempfile::Builder::new()
+            .prefix("securevote-fault-")
+            .tempdir()
+            .expect("work dir");
+        let formation = Formation::start(layout).await;
+        let uri = run_output(
+            formation.monitor.as_postgres(PG_AUTOCTL).args([
+                "show",
+                "uri",
+                "--formation",
+                "default",
+                "--monitor",
+                &formation.monitor_uri,
+            ]),
+            "pg_autoctl show uri --formation default",
+        );
+        // The backends speak plain TCP: the formation's sslmode=require becomes disable, and the
+        // harness's password-less postgres role is the user.
+        let uri = uri.trim();
+        assert!(
+            uri.starts_with("postgres://") && uri.contains("target_session_attrs=read-write"),
+            "formation URI: {uri}"
+        );
+        let database_url = uri
+            .replacen("postgres://", "postgres://postgres@", 1)
+            .replace("sslmode=require", "sslmode=disable");
+        println!(
+            "fault drill pg_auto_failover formation URI: {uri} -> backends' DATABASE_URL {database_url}"
+        );
+        let (voters, candidates) =
+            drill::prepare_ballot(&formation.nodes[0].cluster(), voters).await;
+        let mut backends: Vec<Backend> = (0..2)
+            .map(|i| Backend::new(database_url.clone(), work.path(), i))
+            .collect();
+        for backend in &mut backends {
+            backend.start();
+        }
+        // For the watchdog: a backend outliving the namespace would send node1's traffic away.
+        let pids: Vec<String> = backends
+            .iter()
+            .filter_map(Backend::pid)
+            .map(|p| p.to_string())
+            .collect();
+        std::fs::write(formation.root.join("backend-pids"), pids.join(" ")).expect("record pids");
+        let client = reqwest::Client::new();
+        for backend in &backends {
+            wait_for_health(&client, &backend.url(), Duration::from_secs(30)).await;
+        }
+        let nginx = Nginx::start(&backends.iter().collect::<Vec<_>>(), work.path());
+        if let Some(pid) = nginx.pid() {
+            std::fs::write(formation.root.join("nginx-pid"), pid.to_string()).expect("record pid");
+        }
+        wait_for_health(&client, &nginx.url(), Duration::from_secs(30)).await;
+        Self {
+            backends,
+            nginx,
+            voters,
+            candidates,
+            formation,
+            work,
+        }
+    }
+}
