@@ -340,6 +340,15 @@ fn database_from_url(url: &str, connect_timeout: Duration) -> Result<DatabaseCon
             if connect.get_hosts().is_empty() {
                 return Err(ConfigError::new("DATABASE_URL", "names no host"));
             }
+            if connect.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+                // Say so at start-up rather than fail every connection attempt later (e.g. a URI
+                // pasted from `pg_autoctl show uri`).
+                return Err(ConfigError::new(
+                    "DATABASE_URL",
+                    "sslmode=require is not supported (the connection to PostgreSQL is plain TCP; \
+                     keep the database on a private network and use sslmode=disable or prefer)",
+                ));
+            }
             Ok(PostgresConfig::database(connect, connect_timeout))
         }
         "sqlite" => {
@@ -553,6 +562,14 @@ mod tests {
                     ..settings()
                 },
                 "DB_POOL_SIZE",
+            ),
+            (
+                Settings {
+                    database_url: Some("postgres://u:pw@h/db?sslmode=require".into()),
+                    jwt_secret: Some("z".repeat(32)),
+                    ..settings()
+                },
+                "DATABASE_URL",
             ),
             (
                 Settings {
