@@ -37,10 +37,22 @@ pub async fn prepare_ballot(primary: &PgCluster, count: usize) -> (Vec<Voter>, V
         ..Default::default()
     };
     let config = securevote::config::Config::from_settings(&settings).expect("config");
-    let store = securevote::store::open(&config.database, 2).await.expect("open store");
-    let demo = securevote::store::parse_candidates(securevote::store::DEMO_CANDIDATES_JSON).unwrap();
-    store.add_candidates(&demo).await.expect("import candidates");
-    let candidates = store.candidates().await.unwrap().into_iter().map(|c| c.id).collect();
+    let store = securevote::store::open(&config.database, 2)
+        .await
+        .expect("open store");
+    let demo =
+        securevote::store::parse_candidates(securevote::store::DEMO_CANDIDATES_JSON).unwrap();
+    store
+        .add_candidates(&demo)
+        .await
+        .expect("import candidates");
+    let candidates = store
+        .candidates()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     store.close().await;
     let sql = primary.connect(DATABASE).await;
     let rows = sql
@@ -59,7 +71,10 @@ pub async fn prepare_ballot(primary: &PgCluster, count: usize) -> (Vec<Voter>, V
         .map(|row| {
             let id: Uuid = row.get(0);
             let claims = json!({"sub": id, "iat": now, "exp": now + 3600});
-            Voter { id, token: encode(&Header::default(), &claims, &key).unwrap() }
+            Voter {
+                id,
+                token: encode(&Header::default(), &claims, &key).unwrap(),
+            }
         })
         .collect();
     (voters, candidates)
@@ -93,7 +108,9 @@ pub struct Report {
 
 impl Report {
     pub fn acknowledged(&self) -> impl Iterator<Item = &Attempt> {
-        self.attempts.iter().filter(|a| matches!(a.outcome, Outcome::Acknowledged { .. }))
+        self.attempts
+            .iter()
+            .filter(|a| matches!(a.outcome, Outcome::Acknowledged { .. }))
     }
 
     pub fn count(&self, pick: fn(&Outcome) -> bool) -> usize {
@@ -102,7 +119,11 @@ impl Report {
 
     /// Acknowledgement times, sorted.
     pub fn ack_times(&self) -> Vec<Instant> {
-        let mut times: Vec<Instant> = self.attempts.iter().filter_map(|a| a.acknowledged_at).collect();
+        let mut times: Vec<Instant> = self
+            .attempts
+            .iter()
+            .filter_map(|a| a.acknowledged_at)
+            .collect();
         times.sort();
         times
     }
@@ -115,7 +136,11 @@ impl Report {
         let mut edges = vec![start];
         edges.extend(self.ack_times());
         edges.push(end.max(*edges.last().unwrap()));
-        edges.windows(2).map(|w| w[1].duration_since(w[0])).max().unwrap_or_default()
+        edges
+            .windows(2)
+            .map(|w| w[1].duration_since(w[0]))
+            .max()
+            .unwrap_or_default()
     }
 
     /// The first acknowledgement at or after `instant`.
@@ -132,7 +157,13 @@ pub struct DrillConfig {
 
 /// Runs the load for `config.duration` while `fault` runs; returns when every vote attempt has an
 /// outcome.
-pub async fn run(base: &str, voters: &[Voter], candidates: &[Uuid], config: DrillConfig, fault: impl Future<Output = ()>) -> Report {
+pub async fn run(
+    base: &str,
+    voters: &[Voter],
+    candidates: &[Uuid],
+    config: DrillConfig,
+    fault: impl Future<Output = ()>,
+) -> Report {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(35))
         .pool_max_idle_per_host(64)
@@ -150,12 +181,19 @@ pub async fn run(base: &str, voters: &[Voter], candidates: &[Uuid], config: Dril
 
     let mut tasks = Vec::new();
     for _ in 0..config.vote_workers {
-        let (client, base, voters, candidates) = (client.clone(), base.to_owned(), Arc::clone(&voters), Arc::clone(&candidates));
+        let (client, base, voters, candidates) = (
+            client.clone(),
+            base.to_owned(),
+            Arc::clone(&voters),
+            Arc::clone(&candidates),
+        );
         let (next_voter, attempts) = (Arc::clone(&next_voter), Arc::clone(&attempts));
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 let index = next_voter.fetch_add(1, Ordering::Relaxed);
-                let Some(voter) = voters.get(index) else { break };
+                let Some(voter) = voters.get(index) else {
+                    break;
+                };
                 let candidate = candidates[index % candidates.len()];
                 let attempt = vote_with_retries(&client, &base, voter, candidate).await;
                 attempts.lock().unwrap().push(attempt);
@@ -165,7 +203,11 @@ pub async fn run(base: &str, voters: &[Voter], candidates: &[Uuid], config: Dril
     let mut readers = Vec::new();
     for _ in 0..config.read_workers {
         let (client, base, stop) = (client.clone(), base.to_owned(), Arc::clone(&stop_reads));
-        let (ok, failed, failures) = (Arc::clone(&reads_ok), Arc::clone(&reads_failed), Arc::clone(&read_failures));
+        let (ok, failed, failures) = (
+            Arc::clone(&reads_ok),
+            Arc::clone(&reads_failed),
+            Arc::clone(&read_failures),
+        );
         readers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 match client.get(format!("{base}/api/options")).send().await {
@@ -206,7 +248,12 @@ pub async fn run(base: &str, voters: &[Voter], candidates: &[Uuid], config: Dril
     }
 }
 
-async fn vote_with_retries(client: &reqwest::Client, base: &str, voter: &Voter, candidate: Uuid) -> Attempt {
+async fn vote_with_retries(
+    client: &reqwest::Client,
+    base: &str,
+    voter: &Voter,
+    candidate: Uuid,
+) -> Attempt {
     let key = Uuid::new_v4().to_string();
     let give_up = Instant::now() + VOTE_RETRY_BUDGET;
     let mut tries = 0;
@@ -225,22 +272,38 @@ async fn vote_with_retries(client: &reqwest::Client, base: &str, voter: &Voter, 
                     Ok(vote) => vote,
                     Err(_) => continue, // the body was lost: retry with the same key
                 };
-                let vote_id = vote["id"].as_str().and_then(|id| Uuid::parse_str(id).ok()).expect("vote id");
+                let vote_id = vote["id"]
+                    .as_str()
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                    .expect("vote id");
                 break Outcome::Acknowledged { vote_id };
             }
             Ok(response)
-                if ![StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT]
-                    .contains(&response.status()) =>
+                if ![
+                    StatusCode::BAD_GATEWAY,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    StatusCode::GATEWAY_TIMEOUT,
+                ]
+                .contains(&response.status()) =>
             {
                 let status = response.status().as_u16();
-                break Outcome::Failed { status, body: response.text().await.unwrap_or_default() };
+                break Outcome::Failed {
+                    status,
+                    body: response.text().await.unwrap_or_default(),
+                };
             }
             _ if Instant::now() >= give_up => break Outcome::Unknown,
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
     let acknowledged_at = matches!(outcome, Outcome::Acknowledged { .. }).then(Instant::now);
-    Attempt { voter: voter.id, candidate, outcome, tries, acknowledged_at }
+    Attempt {
+        voter: voter.id,
+        candidate,
+        outcome,
+        tries,
+        acknowledged_at,
+    }
 }
 
 /// What the database holds, compared with what the drill did.
@@ -257,20 +320,40 @@ pub struct Verification {
 
 pub async fn verify(report: &Report, writable: &PgCluster) -> Verification {
     let sql = writable.connect(DATABASE).await;
-    let rows = sql.query("SELECT id, user_id, candidate_id FROM votes", &[]).await.expect("read votes");
-    let stored: HashMap<Uuid, (Uuid, Uuid)> = rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2)))).collect();
-    let attempted: HashMap<Uuid, Uuid> = report.attempts.iter().map(|a| (a.voter, a.candidate)).collect();
+    let rows = sql
+        .query("SELECT id, user_id, candidate_id FROM votes", &[])
+        .await
+        .expect("read votes");
+    let stored: HashMap<Uuid, (Uuid, Uuid)> = rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
+    let attempted: HashMap<Uuid, Uuid> = report
+        .attempts
+        .iter()
+        .map(|a| (a.voter, a.candidate))
+        .collect();
     let lost = report
         .acknowledged()
         .filter(|a| {
-            let Outcome::Acknowledged { vote_id } = a.outcome else { unreachable!() };
+            let Outcome::Acknowledged { vote_id } = a.outcome else {
+                unreachable!()
+            };
             stored.get(&vote_id) != Some(&(a.voter, a.candidate))
         })
         .count();
-    let unattempted = stored.values().filter(|(user, candidate)| attempted.get(user) != Some(candidate)).count();
+    let unattempted = stored
+        .values()
+        .filter(|(user, candidate)| attempted.get(user) != Some(candidate))
+        .count();
     let voters: Vec<Uuid> = stored.values().map(|(user, _)| *user).collect();
     let distinct: HashSet<&Uuid> = voters.iter().collect();
-    Verification { lost, unattempted, duplicated: voters.len() - distinct.len(), stored: stored.len() }
+    Verification {
+        lost,
+        unattempted,
+        duplicated: voters.len() - distinct.len(),
+        stored: stored.len(),
+    }
 }
 
 /// The one summary line each drill prints.
@@ -291,11 +374,25 @@ pub fn summary(name: &str, report: &Report, verification: &Verification) -> Stri
 
 /// Asserts the invariants every drill must keep.
 pub fn assert_nothing_lost(report: &Report, verification: &Verification, writable_nodes: usize) {
-    let failures: Vec<&Attempt> = report.attempts.iter().filter(|a| matches!(a.outcome, Outcome::Failed { .. })).take(5).collect();
+    let failures: Vec<&Attempt> = report
+        .attempts
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Failed { .. }))
+        .take(5)
+        .collect();
     assert_eq!(verification.lost, 0, "acknowledged votes lost");
-    assert_eq!(verification.unattempted, 0, "votes stored that nobody attempted");
+    assert_eq!(
+        verification.unattempted, 0,
+        "votes stored that nobody attempted"
+    );
     assert_eq!(verification.duplicated, 0, "a voter with two votes");
-    assert_eq!(writable_nodes, 1, "exactly one PostgreSQL node must accept writes");
+    assert_eq!(
+        writable_nodes, 1,
+        "exactly one PostgreSQL node must accept writes"
+    );
     assert!(failures.is_empty(), "votes failed outright: {failures:?}");
-    assert!(report.acknowledged().count() > 0, "the drill acknowledged no vote at all");
+    assert!(
+        report.acknowledged().count() > 0,
+        "the drill acknowledged no vote at all"
+    );
 }

@@ -21,7 +21,11 @@ use topology::{Topology, wait_for_health};
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn load(seconds: u64) -> DrillConfig {
-    DrillConfig { duration: Duration::from_secs(seconds), vote_workers: 8, read_workers: 4 }
+    DrillConfig {
+        duration: Duration::from_secs(seconds),
+        vote_workers: 8,
+        read_workers: 4,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -49,9 +53,17 @@ async fn backend_killed_under_load_loses_nothing_and_rejoins() {
     let verification = verify(&report, writable[0]).await;
     println!("{}", summary("backend-kill", &report, &verification));
     assert_nothing_lost(&report, &verification, writable.len());
-    assert_eq!(report.reads_failed, 0, "reads failed: {:?}", &report.read_failures[..report.read_failures.len().min(5)]);
+    assert_eq!(
+        report.reads_failed,
+        0,
+        "reads failed: {:?}",
+        &report.read_failures[..report.read_failures.len().min(5)]
+    );
     let served = cluster.backends[0].requests_served(&client).await;
-    assert!(served > 0, "the restarted backend rejoined NGINX's rotation (it served {served} requests)");
+    assert!(
+        served > 0,
+        "the restarted backend rejoined NGINX's rotation (it served {served} requests)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -61,27 +73,49 @@ async fn primary_killed_and_standby_promoted_by_hand_loses_nothing() {
     let base = cluster.nginx.url();
     let mut promoted_at = None;
 
-    let report = drill::run(&base, &cluster.voters, &cluster.candidates, load(14), async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        cluster.primary.kill9();
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        cluster.standby.promote();
-        promoted_at = Some(Instant::now());
-    })
+    let report = drill::run(
+        &base,
+        &cluster.voters,
+        &cluster.candidates,
+        load(14),
+        async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cluster.primary.kill9();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            cluster.standby.promote();
+            promoted_at = Some(Instant::now());
+        },
+    )
     .await;
 
     let writable = cluster.writable_nodes().await;
     assert_eq!(writable.len(), 1);
     let verification = verify(&report, writable[0]).await;
-    println!("{}", summary("primary-kill-manual-promote", &report, &verification));
+    println!(
+        "{}",
+        summary("primary-kill-manual-promote", &report, &verification)
+    );
     let promoted_at = promoted_at.expect("promotion happened");
-    let resumed = report.first_ack_after(promoted_at).expect("votes resumed after the promotion");
+    let resumed = report
+        .first_ack_after(promoted_at)
+        .expect("votes resumed after the promotion");
     let resumed_after = resumed.duration_since(promoted_at);
-    println!("fault drill primary-kill-manual-promote: votes resumed {:.2}s after the promotion", resumed_after.as_secs_f64());
+    println!(
+        "fault drill primary-kill-manual-promote: votes resumed {:.2}s after the promotion",
+        resumed_after.as_secs_f64()
+    );
     assert_nothing_lost(&report, &verification, writable.len());
-    assert!(resumed_after <= Duration::from_secs(2), "votes resumed {resumed_after:?} after the promotion");
+    assert!(
+        resumed_after <= Duration::from_secs(2),
+        "votes resumed {resumed_after:?} after the promotion"
+    );
     for backend in &cluster.backends {
-        assert!(backend.log_text().contains("cannot connect to a writable PostgreSQL host"), "reconnection attempts are logged");
+        assert!(
+            backend
+                .log_text()
+                .contains("cannot connect to a writable PostgreSQL host"),
+            "reconnection attempts are logged"
+        );
     }
 }
 
@@ -92,19 +126,28 @@ async fn standby_lost_and_back_holds_votes_until_it_returns() {
     let base = cluster.nginx.url();
     let mut outage = None;
 
-    let report = drill::run(&base, &cluster.voters, &cluster.candidates, load(14), async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        cluster.standby.stop_immediately();
-        let stopped = Instant::now();
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        cluster.standby.start_server();
-        outage = Some((stopped, Instant::now()));
-    })
+    let report = drill::run(
+        &base,
+        &cluster.voters,
+        &cluster.candidates,
+        load(14),
+        async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cluster.standby.stop_immediately();
+            let stopped = Instant::now();
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            cluster.standby.start_server();
+            outage = Some((stopped, Instant::now()));
+        },
+    )
     .await;
 
     let writable = cluster.writable_nodes().await;
     let verification = verify(&report, writable[0]).await;
-    println!("{}", summary("standby-lost-and-back", &report, &verification));
+    println!(
+        "{}",
+        summary("standby-lost-and-back", &report, &verification)
+    );
     assert_nothing_lost(&report, &verification, writable.len());
     // Policy: with its only synchronous standby gone, the primary acknowledges no vote; votes wait
     // and complete once the standby is back. Allow for votes whose commit was already on the
@@ -115,9 +158,17 @@ async fn standby_lost_and_back_holds_votes_until_it_returns() {
         .into_iter()
         .filter(|t| *t > stopped + Duration::from_millis(500) && *t < restarted)
         .count();
-    println!("fault drill standby-lost-and-back: votes acknowledged while the standby was down: {acknowledged_during_outage}");
-    assert_eq!(acknowledged_during_outage, 0, "votes were acknowledged without the synchronous standby");
-    assert!(report.first_ack_after(restarted).is_some(), "votes resumed once the standby was back");
+    println!(
+        "fault drill standby-lost-and-back: votes acknowledged while the standby was down: {acknowledged_during_outage}"
+    );
+    assert_eq!(
+        acknowledged_during_outage, 0,
+        "votes were acknowledged without the synchronous standby"
+    );
+    assert!(
+        report.first_ack_after(restarted).is_some(),
+        "votes resumed once the standby was back"
+    );
 }
 
 /// The original design's own drill: `ab -n 1000 -c 10` on /api/options through NGINX, with both
@@ -126,16 +177,24 @@ async fn standby_lost_and_back_holds_votes_until_it_returns() {
 async fn apache_bench_through_nginx_has_no_failed_requests_even_with_a_backend_down() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let mut cluster = Topology::start(10).await;
-    let ab = topology::which("ab").unwrap_or_else(|| panic!("ab not found (install apache2-utils; ./scripts/test does)"));
+    let ab = topology::which("ab")
+        .unwrap_or_else(|| panic!("ab not found (install apache2-utils; ./scripts/test does)"));
     let url = format!("{}/api/options", cluster.nginx.url());
 
     for phase in ["both backends up", "one backend down"] {
         if phase == "one backend down" {
             cluster.backends[1].kill9();
         }
-        let output = Command::new(&ab).args(["-n", "1000", "-c", "10", "-q", &url]).output().expect("run ab");
+        let output = Command::new(&ab)
+            .args(["-n", "1000", "-c", "10", "-q", &url])
+            .output()
+            .expect("run ab");
         let text = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "ab failed: {text}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "ab failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let field = |name: &str| {
             text.lines()
                 .find(|l| l.starts_with(name))
@@ -143,9 +202,19 @@ async fn apache_bench_through_nginx_has_no_failed_requests_even_with_a_backend_d
                 .unwrap_or("?")
                 .to_owned()
         };
-        let (complete, failed, rps) = (field("Complete requests:"), field("Failed requests:"), field("Requests per second:"));
-        let non_2xx = text.lines().find(|l| l.starts_with("Non-2xx responses:")).map(str::to_owned);
-        println!("fault drill ab ({phase}): complete={complete} failed={failed} non_2xx={} requests_per_second={rps}", non_2xx.as_deref().unwrap_or("0"));
+        let (complete, failed, rps) = (
+            field("Complete requests:"),
+            field("Failed requests:"),
+            field("Requests per second:"),
+        );
+        let non_2xx = text
+            .lines()
+            .find(|l| l.starts_with("Non-2xx responses:"))
+            .map(str::to_owned);
+        println!(
+            "fault drill ab ({phase}): complete={complete} failed={failed} non_2xx={} requests_per_second={rps}",
+            non_2xx.as_deref().unwrap_or("0")
+        );
         assert_eq!(complete, "1000", "{text}");
         assert_eq!(failed, "0", "{text}");
         assert!(non_2xx.is_none(), "{text}");

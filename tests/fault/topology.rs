@@ -42,7 +42,11 @@ impl Backend {
     }
 
     pub fn start(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("backend log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("backend log");
         let child = Command::new(env!("CARGO_BIN_EXE_securevote"))
             .arg("serve")
             .env_clear()
@@ -80,7 +84,11 @@ impl Backend {
 
     /// Requests this backend has served, per its own Prometheus counter.
     pub async fn requests_served(&self, client: &reqwest::Client) -> u64 {
-        let Ok(response) = client.get(format!("http://127.0.0.1:{}/metrics", self.metrics_port)).send().await else {
+        let Ok(response) = client
+            .get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .send()
+            .await
+        else {
             return 0;
         };
         let text = response.text().await.unwrap_or_default();
@@ -110,18 +118,43 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(backends: &[&Backend], work: &Path) -> Self {
-        let nginx = which("nginx").unwrap_or_else(|| panic!("nginx not found (install nginx-light; ./scripts/test does)"));
+        let nginx = which("nginx").unwrap_or_else(|| {
+            panic!("nginx not found (install nginx-light; ./scripts/test does)")
+        });
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = work.join("nginx");
-        for sub in ["tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"] {
+        for sub in [
+            "tmp/body",
+            "tmp/proxy",
+            "tmp/fastcgi",
+            "tmp/uwsgi",
+            "tmp/scgi",
+            "logs",
+        ] {
             std::fs::create_dir_all(dir.join(sub)).expect("nginx dirs");
         }
         let port = free_port();
-        let upstreams: Vec<String> = backends.iter().map(|b| format!("127.0.0.1:{}", b.port)).collect();
+        let upstreams: Vec<String> = backends
+            .iter()
+            .map(|b| format!("127.0.0.1:{}", b.port))
+            .collect();
         // The TLS server block needs a certificate; the drills only use plain HTTP.
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         let openssl = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+            ])
             .arg(&key)
             .arg("-out")
             .arg(&cert)
@@ -129,7 +162,10 @@ impl Nginx {
             .stderr(Stdio::null())
             .status()
             .expect("openssl");
-        assert!(openssl.success(), "openssl could not make a test certificate");
+        assert!(
+            openssl.success(),
+            "openssl could not make a test certificate"
+        );
         let rendered = Command::new(repo.join("deploy/nginx/render-conf"))
             .env("BACKENDS", upstreams.join(" "))
             .env("HTTP_LISTEN", format!("127.0.0.1:{port}"))
@@ -142,9 +178,15 @@ impl Nginx {
             .env("ACCESS_LOG", dir.join("logs/access.log"))
             .output()
             .expect("render-conf");
-        assert!(rendered.status.success(), "render-conf: {}", String::from_utf8_lossy(&rendered.stderr));
-        std::fs::write(dir.join("securevote.conf"), &rendered.stdout).expect("write securevote.conf");
-        let _ = std::os::unix::fs::symlink(repo.join("deploy/nginx/snippets"), dir.join("snippets"));
+        assert!(
+            rendered.status.success(),
+            "render-conf: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        std::fs::write(dir.join("securevote.conf"), &rendered.stdout)
+            .expect("write securevote.conf");
+        let _ =
+            std::os::unix::fs::symlink(repo.join("deploy/nginx/snippets"), dir.join("snippets"));
         let d = dir.display();
         let main_conf = format!(
             "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\ndaemon off;\n\
@@ -154,8 +196,19 @@ impl Nginx {
              uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n  include {d}/securevote.conf;\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), main_conf).expect("write nginx.conf");
-        let test = Command::new(&nginx).arg("-t").arg("-p").arg(&dir).arg("-c").arg(dir.join("nginx.conf")).output().expect("nginx -t");
-        assert!(test.status.success(), "nginx -t failed: {}", String::from_utf8_lossy(&test.stderr));
+        let test = Command::new(&nginx)
+            .arg("-t")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .output()
+            .expect("nginx -t");
+        assert!(
+            test.status.success(),
+            "nginx -t failed: {}",
+            String::from_utf8_lossy(&test.stderr)
+        );
         let child = Command::new(&nginx)
             .arg("-p")
             .arg(&dir)
@@ -166,7 +219,11 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("start nginx");
-        Self { port, dir, child: Some(child) }
+        Self {
+            port,
+            dir,
+            child: Some(child),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -183,7 +240,9 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SIGQUIT: graceful stop of master and workers.
-            let _ = Command::new("kill").args(["-QUIT", &child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-QUIT", &child.id().to_string()])
+                .status();
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -217,9 +276,18 @@ pub struct Topology {
 
 impl Topology {
     pub async fn start(voters: usize) -> Self {
-        let work = tempfile::Builder::new().prefix("securevote-fault-").tempdir().expect("work dir");
-        let primary = PgCluster::start_with(&["max_slot_wal_keep_size=1GB", "wal_sender_timeout=5s"]);
-        primary.connect("postgres").await.batch_execute(&format!("CREATE DATABASE {DATABASE}")).await.expect("create db");
+        let work = tempfile::Builder::new()
+            .prefix("securevote-fault-")
+            .tempdir()
+            .expect("work dir");
+        let primary =
+            PgCluster::start_with(&["max_slot_wal_keep_size=1GB", "wal_sender_timeout=5s"]);
+        primary
+            .connect("postgres")
+            .await
+            .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
+            .await
+            .expect("create db");
         let standby = primary.start_synchronous_standby(STANDBY_NAME);
         let admin = primary.connect("postgres").await;
         // Set after the standby is cloned, so only the primary waits for a standby; a promoted
@@ -229,7 +297,10 @@ impl Topology {
             "ALTER SYSTEM SET synchronous_commit = 'on'".to_owned(),
             "SELECT pg_reload_conf()".to_owned(),
         ] {
-            admin.batch_execute(&statement).await.expect("enable synchronous replication");
+            admin
+                .batch_execute(&statement)
+                .await
+                .expect("enable synchronous replication");
         }
         wait_for_sync_standby(&primary).await;
 
@@ -238,7 +309,9 @@ impl Topology {
             primary.port, standby.port
         );
         let (voters, candidates) = crate::drill::prepare_ballot(&primary, voters).await;
-        let mut backends: Vec<Backend> = (0..2).map(|i| Backend::new(url.clone(), work.path(), i)).collect();
+        let mut backends: Vec<Backend> = (0..2)
+            .map(|i| Backend::new(url.clone(), work.path(), i))
+            .collect();
         for backend in &mut backends {
             backend.start();
         }
@@ -248,7 +321,15 @@ impl Topology {
         }
         let nginx = Nginx::start(&backends.iter().collect::<Vec<_>>(), work.path());
         wait_for_health(&client, &nginx.url(), Duration::from_secs(30)).await;
-        Self { work, primary, standby, backends, nginx, voters, candidates }
+        Self {
+            work,
+            primary,
+            standby,
+            backends,
+            nginx,
+            voters,
+            candidates,
+        }
     }
 
     /// PostgreSQL nodes that answer and accept writes (must be exactly one).
@@ -268,13 +349,19 @@ pub async fn wait_for_sync_standby(primary: &PgCluster) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let rows = admin
-            .query("SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", &[&STANDBY_NAME])
+            .query(
+                "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1",
+                &[&STANDBY_NAME],
+            )
             .await
             .expect("pg_stat_replication");
         if rows.iter().any(|r| r.get::<_, String>(0) == "sync") {
             return;
         }
-        assert!(Instant::now() < deadline, "the standby never became synchronous");
+        assert!(
+            Instant::now() < deadline,
+            "the standby never became synchronous"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -287,7 +374,10 @@ pub async fn wait_for_health(client: &reqwest::Client, base: &str, limit: Durati
         {
             return;
         }
-        assert!(Instant::now() < deadline, "{base}/health did not answer 200 within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{base}/health did not answer 200 within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -249,27 +249,38 @@ impl PgCluster {
     /// `kill -9` of the postmaster: a crash with no shutdown at all.
     pub fn kill9(&self) {
         let pid = self.postmaster_pid().expect("the server is running");
-        let status = Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success(), "kill -9 {pid}");
     }
 
     /// `pg_ctl promote`, waiting until the standby accepts writes.
     pub fn promote(&self) {
         let mut pg_ctl = pg_command("pg_ctl");
-        pg_ctl.args(["-w", "-t", "30", "-D"]).arg(&self.data_dir).arg("promote");
+        pg_ctl
+            .args(["-w", "-t", "30", "-D"])
+            .arg(&self.data_dir)
+            .arg("promote");
         run(pg_ctl, "pg_ctl promote");
     }
 
     /// Whether this node answers and accepts writes.
     pub async fn accepts_writes(&self) -> bool {
         let url = self.url("postgres");
-        let connect = tokio::time::timeout(Duration::from_secs(3), tokio_postgres::connect(&url, NoTls)).await;
+        let connect =
+            tokio::time::timeout(Duration::from_secs(3), tokio_postgres::connect(&url, NoTls))
+                .await;
         let Ok(Ok((client, connection))) = connect else {
             return false;
         };
         tokio::spawn(connection);
         matches!(
-            client.query_one("SELECT NOT pg_is_in_recovery()", &[]).await.map(|row| row.get::<_, bool>(0)),
+            client
+                .query_one("SELECT NOT pg_is_in_recovery()", &[])
+                .await
+                .map(|row| row.get::<_, bool>(0)),
             Ok(true)
         )
     }
