@@ -54,7 +54,7 @@ impl Application {
             }
         };
         let security = Arc::new(config.security.clone());
-        let state = AppState {
+        let state = AppState::new(http::SharedState {
             store: Arc::clone(&store),
             hasher: PasswordHasher::new(security.argon2_max_concurrent, security.argon2_max_queued),
             tokens: Arc::new(TokenKeys::new(&secret, config.jwt_ttl)),
@@ -65,7 +65,7 @@ impl Application {
             security,
             reads: Arc::new(http::read_cache::ReadCache::new(Arc::clone(&store))),
             bench_ceiling_route: config.bench_ceiling_route,
-        };
+        });
         if config.bench_ceiling_route {
             tracing::warn!(
                 path = http::bench::CEILING_PATH,

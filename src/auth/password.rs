@@ -1,11 +1,9 @@
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString, rand_core::OsRng,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::domain::Password;
 
@@ -13,6 +11,8 @@ use crate::domain::Password;
 const MEMORY_KIB: u32 = 19 * 1024;
 const ITERATIONS: u32 = 2;
 const LANES: u32 = 1;
+/// Bytes of a new hash (the PHC default).
+const OUTPUT_LEN: usize = 32;
 
 /// The hasher has too much queued work; the caller should answer 503 with `Retry-After`.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -24,40 +24,54 @@ pub struct HasherBusy;
 /// Each hash costs ~19 MiB and tens of milliseconds of CPU, so running them on the runtime's
 /// threads would stall every other request, and an unbounded queue would let a login flood
 /// exhaust memory. Work beyond `max_concurrent` running plus `max_queued` waiting is refused.
+///
+/// Hashes run on `max_concurrent` threads of their own, which take the next queued hash as soon
+/// as they finish one: with tokio's blocking pool and a semaphore, each hand-over went through
+/// three thread wake-ups, and on a machine whose cores were all hashing those waited for a time
+/// slice, leaving cores idle between hashes (the benchmark's login figures).
+///
+/// The 19 MiB of working memory are allocated once per concurrent computation and reused: the
+/// argon2 crate's own `hash_password`/`verify_password` allocate (and zero) them on every call,
+/// which cost page faults on each hash and, with glibc keeping freed blocks in per-thread arenas
+/// of the blocking pool, let the process grow to 2.4 GiB under a login load (see the benchmark's
+/// profile in bench/results/). Resident memory for hashing is now at most `max_concurrent` x
+/// 19 MiB.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
+    jobs: mpsc::Sender<Job>,
 }
 
+/// One hash or verification, run on a hashing thread.
+type Job = Box<dyn FnOnce(&Inner) + Send>;
+
 struct Inner {
-    argon2: Argon2<'static>,
-    running: Semaphore,
+    params: Params,
     admitted: AtomicUsize,
     max_admitted: usize,
     /// Verified against for unknown emails, so that path costs the same as a wrong password.
     dummy_hash: String,
+    /// Working memory of finished computations, taken by the next ones (one per hashing thread
+    /// at most).
+    spare_memory: Mutex<Vec<Vec<Block>>>,
 }
 
 impl PasswordHasher {
     pub fn new(max_concurrent: usize, max_queued: usize) -> Self {
-        let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
+        let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, Some(OUTPUT_LEN))
             .expect("constant argon2 parameters are valid");
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let salt = SaltString::generate(&mut OsRng);
-        let dummy_hash = argon2
-            .hash_password(b"securevote-dummy-password", &salt)
-            .expect("hashing a constant with a fresh salt cannot fail")
-            .to_string();
         let max_concurrent = max_concurrent.max(1);
-        Self {
-            inner: Arc::new(Inner {
-                argon2,
-                running: Semaphore::new(max_concurrent),
-                admitted: AtomicUsize::new(0),
-                max_admitted: max_concurrent + max_queued,
-                dummy_hash,
-            }),
-        }
+        let mut inner = Inner {
+            params,
+            admitted: AtomicUsize::new(0),
+            max_admitted: max_concurrent + max_queued,
+            dummy_hash: String::new(),
+            spare_memory: Mutex::new(Vec::new()),
+        };
+        inner.dummy_hash = inner.hash(b"securevote-dummy-password");
+        let inner = Arc::new(inner);
+        let jobs = start_hashing_threads(&inner, max_concurrent);
+        Self { inner, jobs }
     }
 
     /// One hasher per CPU core, with a queue a few seconds deep at most.
@@ -68,16 +82,8 @@ impl PasswordHasher {
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
     pub async fn hash(&self, password: Password) -> Result<String, HasherBusy> {
-        self.run(move |inner| {
-            let salt = SaltString::generate(&mut OsRng);
-            inner
-                .argon2
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .ok()
-        })
-        .await
-        .map(|hash| hash.expect("argon2 with valid parameters and salt does not fail"))
+        self.run(move |inner| inner.hash(password.expose().as_bytes()))
+            .await
     }
 
     /// Verifies against `stored_hash`, or against a dummy hash when the user does not exist, so
@@ -90,15 +96,11 @@ impl PasswordHasher {
         let known_user = stored_hash.is_some();
         self.run(move |inner| {
             let phc = stored_hash.as_deref().unwrap_or(&inner.dummy_hash);
-            let matches = match PasswordHash::new(phc) {
-                Ok(parsed) => inner
-                    .argon2
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok(),
-                Err(_) => {
+            let matches = match inner.verify(password.as_bytes(), phc) {
+                Some(matches) => matches,
+                None => {
                     // Still spend the time, so a legacy row is not distinguishable by timing.
-                    let dummy = PasswordHash::new(&inner.dummy_hash).expect("dummy hash is valid");
-                    let _ = inner.argon2.verify_password(password.as_bytes(), &dummy);
+                    let _ = inner.verify(password.as_bytes(), &inner.dummy_hash);
                     false
                 }
             };
@@ -111,30 +113,134 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&Inner) -> T + Send + 'static,
     ) -> Result<T, HasherBusy> {
-        let _admission = Admission::try_new(&self.inner)?;
-        let _permit = self.inner.running.acquire().await.map_err(|_| HasherBusy)?;
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&inner))
-            .await
-            .map_err(|_| HasherBusy)
+        // Counted from now until the job has run, even if the caller goes away meanwhile.
+        let admission = Admission::try_new(&self.inner)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |inner| {
+            let _admission = admission;
+            // Nobody waits for it any more (client gone, request timed out): skip the work.
+            if !reply.is_closed() {
+                let _ = reply.send(work(inner));
+            }
+        });
+        self.jobs.send(job).map_err(|_| HasherBusy)?;
+        answer.await.map_err(|_| HasherBusy)
     }
 }
 
-/// Counts a request from the moment it queues until it finishes; dropping releases the slot.
-struct Admission<'a>(&'a Inner);
+/// `count` threads taking jobs from one queue; they end when every sender (hasher) is gone.
+fn start_hashing_threads(inner: &Arc<Inner>, count: usize) -> mpsc::Sender<Job> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for n in 0..count {
+        let (inner, queue) = (Arc::clone(inner), Arc::clone(&queue));
+        std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next job.
+                    let next = queue
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .recv();
+                    let Ok(job) = next else { return };
+                    // A panic in one job must not take the thread, and the capacity, with it;
+                    // its caller sees the reply dropped (503).
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&inner)));
+                }
+            })
+            .expect("the operating system refused to start a password-hashing thread");
+    }
+    jobs
+}
 
-impl<'a> Admission<'a> {
-    fn try_new(inner: &'a Inner) -> Result<Self, HasherBusy> {
+impl Inner {
+    /// Runs `work` on at least `blocks` blocks of working memory, reusing a spare buffer.
+    fn with_memory<T>(&self, blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+        let spare = self
+            .spare_memory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let mut memory = spare.unwrap_or_default();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        let result = work(&mut memory[..blocks]);
+        // Only buffers of our own size are kept: an imported hash of a higher cost does not pin
+        // its larger memory for good.
+        if memory.len() == self.params.block_count() {
+            self.spare_memory
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(memory);
+        }
+        result
+    }
+
+    /// A new argon2id hash with our parameters and a fresh salt, as a PHC string.
+    fn hash(&self, password: &[u8]) -> String {
+        let salt = SaltString::generate(&mut OsRng);
+        let mut salt_buffer = [0u8; 64];
+        let salt_bytes = salt
+            .decode_b64(&mut salt_buffer)
+            .expect("a generated salt decodes");
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
+        let mut output = [0u8; OUTPUT_LEN];
+        self.with_memory(self.params.block_count(), |memory| {
+            argon2.hash_password_into_with_memory(password, salt_bytes, &mut output, memory)
+        })
+        .expect("argon2 with valid parameters, salt and output length does not fail");
+        PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).expect("parameters encode"),
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&output).expect("32 bytes is a valid output length")),
+        }
+        .to_string()
+    }
+
+    /// Whether `password` matches the PHC string, computed with the string's own algorithm,
+    /// version and parameters (as the argon2 crate's `verify_password` does) and compared in
+    /// constant time; `None` when the string is not a usable argon2 hash.
+    fn verify(&self, password: &[u8], phc: &str) -> Option<bool> {
+        let hash = PasswordHash::new(phc).ok()?;
+        let (salt, expected) = (hash.salt?, hash.hash?);
+        let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+        let version = match hash.version {
+            Some(version) => Version::try_from(version).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&hash).ok()?;
+        let mut salt_buffer = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_buffer).ok()?;
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let mut output = vec![0u8; expected.len()];
+        self.with_memory(params.block_count(), |memory| {
+            argon2.hash_password_into_with_memory(password, salt_bytes, &mut output, memory)
+        })
+        .ok()?;
+        // `Output`'s equality is constant-time.
+        Some(Output::new(&output).ok()? == expected)
+    }
+}
+
+/// Counts a request from the moment it queues until its job has run; dropping releases the slot.
+struct Admission(Arc<Inner>);
+
+impl Admission {
+    fn try_new(inner: &Arc<Inner>) -> Result<Self, HasherBusy> {
         let previous = inner.admitted.fetch_add(1, Ordering::AcqRel);
         if previous >= inner.max_admitted {
             inner.admitted.fetch_sub(1, Ordering::AcqRel);
             return Err(HasherBusy);
         }
-        Ok(Self(inner))
+        Ok(Self(Arc::clone(inner)))
     }
 }
 
-impl Drop for Admission<'_> {
+impl Drop for Admission {
     fn drop(&mut self) {
         self.0.admitted.fetch_sub(1, Ordering::AcqRel);
     }
@@ -183,6 +289,48 @@ mod tests {
                 .verify("whatever1".into(), Some("$2b$10$notargon".into()))
                 .await
                 .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn verifies_hashes_made_by_the_argon2_crate_with_other_parameters() {
+        use argon2::password_hash::PasswordHasher as _;
+        let hasher = PasswordHasher::new(1, 1);
+        let params = Params::new(8 * 1024, 3, 1, None).unwrap();
+        let foreign = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"imported pass", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(
+            hasher
+                .verify("imported pass".into(), Some(foreign.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("imported pas".into(), Some(foreign))
+                .await
+                .unwrap()
+        );
+        let spare = hasher.inner.spare_memory.lock().unwrap();
+        assert!(
+            spare
+                .iter()
+                .all(|m| m.len() == hasher.inner.params.block_count()),
+            "a buffer of another size is not kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn working_memory_is_reused_not_reallocated() {
+        let hasher = PasswordHasher::new(2, 8);
+        let attempts = (0..6).map(|_| hasher.verify("password1".into(), None));
+        futures_util::future::join_all(attempts).await;
+        let spare = hasher.inner.spare_memory.lock().unwrap().len();
+        assert!(
+            (1..=2).contains(&spare),
+            "{spare} buffers for at most 2 concurrent hashes"
         );
     }
 

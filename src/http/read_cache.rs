@@ -98,7 +98,9 @@ pub struct ReadCache {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A JSON answer from cached bytes (what `Json` would send, without serialising again).
@@ -258,7 +260,7 @@ mod tests {
                 votes: *votes,
             })
             .collect();
-        results.sort_by(|a, b| b.votes.cmp(&a.votes));
+        results.sort_by_key(|r| std::cmp::Reverse(r.votes));
         let tally = Tally::from_counts(results);
         let now = Instant::now();
         let copy = ResultsCopy {

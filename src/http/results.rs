@@ -1,8 +1,10 @@
-use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
+use super::read_cache::json_response;
+#[allow(unused_imports)] // named by the OpenAPI annotation below
 use crate::domain::Tally;
 
 /// Votes per candidate, most votes first; candidates without votes included.
@@ -12,6 +14,7 @@ use crate::domain::Tally;
     tag = "ballot",
     responses((status = 200, description = "The tally", body = Tally))
 )]
-pub async fn tally(State(state): State<AppState>) -> Result<Json<Tally>, ApiError> {
-    Ok(Json(state.store.tally().await?))
+pub async fn tally(State(state): State<AppState>) -> Result<Response, ApiError> {
+    // At most read_cache::MAX_AGE old, and with this instance's own votes at once; see there.
+    Ok(json_response(state.reads.results_json().await?))
 }

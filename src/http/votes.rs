@@ -59,10 +59,13 @@ pub async fn cast(
     // transaction still runs to its end, including the wait for the synchronous standby, and
     // its connection goes back to the pool clean.
     let store = std::sync::Arc::clone(&state.store);
+    let began = std::time::Instant::now();
     let cast = tokio::spawn(async move { store.cast_vote(&ballot).await })
         .await
         .map_err(|e| ApiError::Internal(e.into()))??;
     if !cast.replayed {
+        // This instance's cached results count the vote at once.
+        state.reads.vote_recorded(cast.vote.candidate_id, began);
         tracing::info!(user_id = %user.id, vote_id = %cast.vote.id, "vote cast");
         ::metrics::counter!(super::metrics::VOTES_CAST_TOTAL).increment(1);
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 use deadpool::Runtime;
-use deadpool::managed::{self, Metrics, PoolError, RecycleResult};
+use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
 use deadpool_postgres::{ClientWrapper, ManagerConfig, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
@@ -28,6 +28,9 @@ use crate::domain::{Candidate, CandidateTally, Email, NewCandidate, Tally, User,
 /// Fails on a server in recovery, so a pooled connection to a demoted primary (now a standby) is
 /// discarded at checkout instead of being handed to a request.
 const RECYCLE_CHECK: &str = "SELECT 1/(NOT pg_is_in_recovery())::int";
+/// Connections idle longer than this get [`RECYCLE_CHECK`] at checkout; busier ones only the
+/// check that their socket is still open.
+const RECHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Upper bound on getting a usable connection; with the query itself this keeps requests that
 /// need an unreachable database under the 5 s the API promises.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(4);
@@ -107,6 +110,18 @@ impl managed::Manager for ReconnectingManager {
         client: &mut ClientWrapper,
         metrics: &Metrics,
     ) -> RecycleResult<tokio_postgres::Error> {
+        // A connection handed out within the last RECHECK_IDLE_AFTER has just served a request;
+        // asking the server again cost every vote a second round trip and a query on the primary
+        // (see the benchmark's profile in bench/results/). PostgreSQL cannot turn a running
+        // primary into a standby without a restart, which closes the connection, so a closed
+        // socket is what is left to check on a busy connection.
+        if metrics.last_used() < RECHECK_IDLE_AFTER {
+            return if client.is_closed() {
+                Err(RecycleError::message("connection closed"))
+            } else {
+                Ok(())
+            };
+        }
         self.inner.recycle(client, metrics).await
     }
 

@@ -13,6 +13,7 @@ mod errors;
 mod health;
 mod openapi;
 mod postgres_ha;
+mod reads;
 mod security;
 mod storage;
 mod votes;

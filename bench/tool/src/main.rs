@@ -76,7 +76,7 @@ enum Command {
         out: PathBuf,
     },
     /// Appends one measurement (from wrk, pgbench or a ceiling's JSON) to the measurements file.
-    Record(measure::RecordArgs),
+    Record(Box<measure::RecordArgs>),
     /// Renders the measurements as a markdown table (stdout, results.md) and a PNG chart.
     Report {
         #[arg(long)]

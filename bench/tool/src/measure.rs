@@ -3,6 +3,7 @@
 //! measurement of. `bench/run` records the service and its ceiling under the same id; the
 //! report puts them side by side.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,6 +42,9 @@ pub struct RecordArgs {
     /// Size of each response body, in bytes.
     #[arg(long)]
     pub body_bytes: Option<u64>,
+    /// CPU cores busy during the run, by party: `server=1.2,postgres=0.6,...`.
+    #[arg(long, value_parser = parse_cpu)]
+    pub cpu: Option<BTreeMap<String, f64>>,
     /// wrk's output, with the BENCH_RESULT line of bench/lua/report.lua.
     #[arg(long, group = "source")]
     pub wrk: Option<PathBuf>,
@@ -50,9 +54,12 @@ pub struct RecordArgs {
     /// Directory of pgbench's per-transaction logs (`-l`).
     #[arg(long)]
     pub pgbench_logs: Option<PathBuf>,
-    /// A ceiling's result file from this tool.
-    #[arg(long, group = "source")]
-    pub json: Option<PathBuf>,
+    /// A ceiling's result file from this tool; several (e.g. one run just before and one just
+    /// after the service's, so that a change in the machine's other load does not favour
+    /// either) are combined: their operations over their total time, the mean of their p50s
+    /// and the highest p99.
+    #[arg(long, group = "source", num_args = 1..)]
+    pub json: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -81,6 +88,24 @@ pub struct Measurement {
     pub exhausted: bool,
     pub rss_kib: Option<u64>,
     pub body_bytes: Option<u64>,
+    /// Cores busy during the run: server, postgres (primary), standby, load (generator).
+    #[serde(default)]
+    pub cpu: BTreeMap<String, f64>,
+}
+
+fn parse_cpu(raw: &str) -> Result<BTreeMap<String, f64>, String> {
+    raw.split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?} is not NAME=CORES"))?;
+            let cores = value
+                .parse::<f64>()
+                .map_err(|_| format!("{value:?} is not a number"))?;
+            Ok((key.to_owned(), cores.max(0.0)))
+        })
+        .collect()
 }
 
 struct Numbers {
@@ -115,6 +140,7 @@ pub fn record(args: &RecordArgs) -> Result<()> {
         exhausted: numbers.exhausted,
         rss_kib: args.rss_kib,
         body_bytes: args.body_bytes,
+        cpu: args.cpu.clone().unwrap_or_default(),
     };
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -139,7 +165,10 @@ fn from_wrk(path: &Path) -> Result<Numbers> {
         .lines()
         .find_map(|line| line.strip_prefix("BENCH_RESULT "))
     else {
-        bail!("{}: no BENCH_RESULT line; wrk said:\n{text}", path.display());
+        bail!(
+            "{}: no BENCH_RESULT line; wrk said:\n{text}",
+            path.display()
+        );
     };
     let value: Value = serde_json::from_str(json)?;
     let field = |name: &str| value[name].as_u64().unwrap_or(0);
@@ -197,15 +226,34 @@ fn from_pgbench(output: &Path, logs: Option<&Path>) -> Result<Numbers> {
     })
 }
 
-fn from_json(path: &Path) -> Result<Numbers> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    let value: Value = serde_json::from_str(&text)?;
+fn from_json(paths: &[PathBuf]) -> Result<Numbers> {
+    let (mut ok, mut seconds, mut requests, mut errors) = (0.0, 0.0, 0, 0);
+    let (mut p50_sum, mut p99_max) = (0.0, 0.0f64);
+    for path in paths {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let value: Value = serde_json::from_str(&text)?;
+        let rate = value["rate"].as_f64().unwrap_or(0.0);
+        let (n, failed) = (
+            value["requests"].as_u64().unwrap_or(0),
+            value["errors"].as_u64().unwrap_or(0),
+        );
+        let succeeded = n.saturating_sub(failed) as f64;
+        if rate > 0.0 {
+            ok += succeeded;
+            seconds += succeeded / rate;
+        }
+        requests += n;
+        errors += failed;
+        p50_sum += value["p50_ms"].as_f64().unwrap_or(0.0);
+        p99_max = p99_max.max(value["p99_ms"].as_f64().unwrap_or(0.0));
+    }
     Ok(Numbers {
-        rate: value["rate"].as_f64().unwrap_or(0.0),
-        requests: value["requests"].as_u64().unwrap_or(0),
-        errors: value["errors"].as_u64().unwrap_or(0),
-        p50_ms: value["p50_ms"].as_f64().unwrap_or(0.0),
-        p99_ms: value["p99_ms"].as_f64().unwrap_or(0.0),
+        rate: if seconds > 0.0 { ok / seconds } else { 0.0 },
+        requests,
+        errors,
+        p50_ms: p50_sum / paths.len().max(1) as f64,
+        p99_ms: p99_max,
         exhausted: false,
     })
 }

@@ -137,10 +137,13 @@ fn markdown(rows: &[Row], meta: &[(String, String)]) -> String {
             row.ratio.map_or("–".into(), |r| format!("{r:.2}")),
             s.target.map_or("–".into(), |t| format!("≥ {t:.2}")),
             latency(s),
-            s.rss_kib
-                .map_or("–".into(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0)),
+            s.rss_kib.map_or("–".into(), |kib| format!(
+                "{:.1} MiB",
+                kib as f64 / 1024.0
+            )),
         );
     }
+    cpu_table(&mut md, rows);
     let peak = rows
         .iter()
         .filter_map(|r| r.service.rss_kib)
@@ -161,6 +164,53 @@ fn markdown(rows: &[Row], meta: &[(String, String)]) -> String {
         );
     }
     md
+}
+
+/// Where the machine's CPU went during each measurement, in cores busy.
+fn cpu_table(md: &mut String, rows: &[Row]) {
+    const PARTIES: [(&str, &str); 4] = [
+        ("server", "securevote"),
+        ("postgres", "PostgreSQL primary"),
+        ("standby", "PostgreSQL standby"),
+        ("load", "load generator / ceiling tool"),
+    ];
+    let measured: Vec<(&Measurement, Option<u32>)> = rows
+        .iter()
+        .flat_map(|r| {
+            std::iter::once(&r.service)
+                .chain(r.ceiling.as_ref())
+                .map(|m| (m, r.service.concurrency))
+        })
+        .filter(|(m, _)| !m.cpu.is_empty())
+        .collect();
+    if measured.is_empty() {
+        return;
+    }
+    md.push_str("\nCPU cores busy during each measurement (from /proc; the rest of the machine's cores were idle or used by other programs):\n\n| measurement | conc. |");
+    for (_, title) in PARTIES {
+        let _ = write!(md, " {title} |");
+    }
+    md.push_str(" total |\n|---|--:|");
+    md.push_str(&"--:|".repeat(PARTIES.len() + 1));
+    md.push('\n');
+    for (m, concurrency) in measured {
+        let name = match m.role {
+            Role::Service => format!("{} ({})", m.label, m.backend.as_deref().unwrap_or("–")),
+            Role::Ceiling => format!("ceiling: {}", m.label),
+        };
+        let _ = write!(
+            md,
+            "| {name} | {} |",
+            concurrency.map_or("–".into(), |c| c.to_string())
+        );
+        let mut total = 0.0;
+        for (key, _) in PARTIES {
+            let cores = m.cpu.get(key).copied().unwrap_or(0.0);
+            total += cores;
+            let _ = write!(md, " {cores:.2} |");
+        }
+        let _ = writeln!(md, " {total:.2} |");
+    }
 }
 
 /// A TrueType font for the chart's text, from the usual Debian places (fonts-dejavu-core).

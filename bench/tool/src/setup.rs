@@ -26,8 +26,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// so every voter gets the same hash of the same password: one hash, computed here with the
 /// service's own hasher (and so its parameters). Logins still verify it in full.
 pub fn users_csv(count: usize, password: &str, out: &Path) -> Result<()> {
-    let password = Password::parse(password.to_owned())
-        .map_err(|e| anyhow::anyhow!("password: {}", e.0))?;
+    let password =
+        Password::parse(password.to_owned()).map_err(|e| anyhow::anyhow!("password: {}", e.0))?;
     let hash = runtime()?
         .block_on(PasswordHasher::new(1, 1).hash(password))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -81,7 +81,8 @@ async fn postgres_ids(url: &str) -> Result<Vec<Uuid>> {
 }
 
 fn sqlite_ids(path: &Path) -> Result<Vec<Uuid>> {
-    let conn = rusqlite::Connection::open(path).with_context(|| format!("open {}", path.display()))?;
+    let conn =
+        rusqlite::Connection::open(path).with_context(|| format!("open {}", path.display()))?;
     let mut query =
         conn.prepare("SELECT id FROM users WHERE email LIKE ?1 ORDER BY created_at, email")?;
     let ids = query

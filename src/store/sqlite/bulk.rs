@@ -31,8 +31,12 @@ impl UserImport for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                 )?;
                 for (email, hash) in &rows {
-                    let changed =
-                        insert.execute(params![Uuid::new_v4().to_string(), email, hash, created_at])?;
+                    let changed = insert.execute(params![
+                        Uuid::new_v4().to_string(),
+                        email,
+                        hash,
+                        created_at
+                    ])?;
                     inserted.push(changed == 1);
                 }
             }

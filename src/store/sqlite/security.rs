@@ -299,7 +299,7 @@ impl SecurityStore for SqliteStore {
         window_start: i64,
     ) -> Result<i64, StoreError> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.with_conn(move |conn| {
+        self.with_conn_relaxed(move |conn| {
             conn.query_row(
                 "INSERT INTO rate_limit_hits (scope, key, window_start, hits) VALUES (?1, ?2, ?3, 1)
                  ON CONFLICT (scope, key, window_start) DO UPDATE SET hits = hits + 1
@@ -318,7 +318,7 @@ impl SecurityStore for SqliteStore {
         policy: &LockoutPolicy,
     ) -> Result<LoginGate, StoreError> {
         let (account, policy) = (account.to_owned(), *policy);
-        self.with_conn(move |conn| {
+        self.with_conn_relaxed(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let state = tx
                 .query_row(
@@ -360,7 +360,7 @@ impl SecurityStore for SqliteStore {
 
     async fn login_succeeded(&self, account: &str) -> Result<(), StoreError> {
         let account = account.to_owned();
-        self.with_conn(move |conn| {
+        self.with_conn_relaxed(move |conn| {
             conn.execute("DELETE FROM login_lockouts WHERE account = ?1", [account])?;
             Ok(())
         })
@@ -369,7 +369,7 @@ impl SecurityStore for SqliteStore {
 
     async fn sweep_limits(&self, now: i64, policy: &LockoutPolicy) -> Result<u64, StoreError> {
         let policy = *policy;
-        self.with_conn(move |conn| {
+        self.with_conn_relaxed(move |conn| {
             let hits = conn.execute(
                 "DELETE FROM rate_limit_hits WHERE window_start < ?1",
                 [now - 2 * HIT_WINDOW_SECS],
