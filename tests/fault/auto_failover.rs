@@ -70,7 +70,7 @@ async fn auto_failover_after_primary_node_killed_loses_nothing_and_needs_no_huma
             tokio::time::sleep(Duration::from_secs(3)).await;
             let killed = formation.nodes[0].kill9();
             let fault = Instant::now();
-            println!(
+            announce!(
                 "fault drill auto-failover-kill: kill -9 of node1's keeper process group \
                  and postgres ({killed})"
             );
@@ -96,9 +96,9 @@ async fn auto_failover_after_primary_node_killed_loses_nothing_and_needs_no_huma
     let writable = formation.writable_nodes().await;
     let new_primary = formation.nodes[1].cluster();
     let verification = verify(&report, &new_primary).await;
-    println!("{}", summary("auto-failover-kill", &report, &verification));
+    announce!("{}", summary("auto-failover-kill", &report, &verification));
     timeline.print("auto-failover-kill", "kill", &report);
-    println!(
+    announce!(
         "fault drill auto-failover-kill: nodes accepting writes: {writable:?}; monitor: {}",
         formation.states_line().await
     );
@@ -148,7 +148,7 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
         tokio::time::sleep(Duration::from_secs(3)).await;
         netns.cut();
         timeline.fault = Some(Instant::now());
-        println!(
+        announce!(
             "fault drill auto-failover-partition: link {} of namespace {} (node1, the primary) is down",
             netns.ns_if, netns.name
         );
@@ -159,13 +159,13 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
     let writable = formation.writable_nodes().await;
     let new_primary = formation.nodes[1].cluster();
     let verification = verify(&report, &new_primary).await;
-    println!(
+    announce!(
         "{}",
         summary("auto-failover-partition", &report, &verification)
     );
     timeline.print("auto-failover-partition", "cut", &report);
     let isolated = formation.nodes[0].state_inside_namespace(netns);
-    println!(
+    announce!(
         "fault drill auto-failover-partition: nodes accepting writes seen from the host: {writable:?}; node1 seen from its namespace: {isolated}; monitor: {}",
         formation.states_line().await
     );
@@ -251,7 +251,7 @@ impl Timeline {
                 .count(),
             None => 0,
         };
-        println!("fault drill {name}: votes resumed {resumed} after the {fault}");
+        announce!("fault drill {name}: votes resumed {resumed} after the {fault}");
         let mut line = format!(
             "fault drill {name}: after the {fault}: standby promoted {}, takes writes {}, monitor shows it primary {}",
             self.after(self.promoted),
@@ -286,7 +286,7 @@ impl Timeline {
             "; votes answered within {IN_FLIGHT_GRACE:?} of the {fault} (in flight before it): \
              {stray}"
         ));
-        println!("{line}");
+        announce!("{line}");
     }
 }
 
@@ -1072,7 +1072,7 @@ impl Formation {
                 .await
                 .expect("reload");
         }
-        println!(
+        announce!(
             "fault drill pg_auto_failover formation ({}) up in {:.1}s: {}; settings from deploy/local-cluster: {}",
             if layout == Layout::Loopback {
                 "loopback"
@@ -1440,7 +1440,7 @@ impl AutoTopology {
         let database_url = uri
             .replacen("postgres://", "postgres://postgres@", 1)
             .replace("sslmode=require", "sslmode=disable");
-        println!(
+        announce!(
             "fault drill pg_auto_failover formation URI: {uri} -> backends' DATABASE_URL {database_url}"
         );
         let (voters, candidates) =

@@ -5,6 +5,15 @@
 //! line. Drills run one at a time (they are heavy for a 2-core machine). The drills that need
 //! pg_auto_failover (automatic failover, network partition) are in `auto_failover`.
 
+/// Prints a drill's figures so that they show in CI logs for passing drills too: libtest
+/// captures the print macros, not direct writes to stderr.
+macro_rules! announce {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 #[path = "../support/postgres.rs"]
 mod postgres;
 
@@ -51,7 +60,7 @@ async fn backend_killed_under_load_loses_nothing_and_rejoins() {
 
     let writable = cluster.writable_nodes().await;
     let verification = verify(&report, writable[0]).await;
-    println!("{}", summary("backend-kill", &report, &verification));
+    announce!("{}", summary("backend-kill", &report, &verification));
     assert_nothing_lost(&report, &verification, writable.len());
     assert_eq!(
         report.reads_failed,
@@ -91,7 +100,7 @@ async fn primary_killed_and_standby_promoted_by_hand_loses_nothing() {
     let writable = cluster.writable_nodes().await;
     assert_eq!(writable.len(), 1);
     let verification = verify(&report, writable[0]).await;
-    println!(
+    announce!(
         "{}",
         summary("primary-kill-manual-promote", &report, &verification)
     );
@@ -100,7 +109,7 @@ async fn primary_killed_and_standby_promoted_by_hand_loses_nothing() {
         .first_ack_after(promoted_at)
         .expect("votes resumed after the promotion");
     let resumed_after = resumed.duration_since(promoted_at);
-    println!(
+    announce!(
         "fault drill primary-kill-manual-promote: votes resumed {:.2}s after the promotion",
         resumed_after.as_secs_f64()
     );
@@ -144,7 +153,7 @@ async fn standby_lost_and_back_holds_votes_until_it_returns() {
 
     let writable = cluster.writable_nodes().await;
     let verification = verify(&report, writable[0]).await;
-    println!(
+    announce!(
         "{}",
         summary("standby-lost-and-back", &report, &verification)
     );
@@ -158,7 +167,7 @@ async fn standby_lost_and_back_holds_votes_until_it_returns() {
         .into_iter()
         .filter(|t| *t > stopped + Duration::from_millis(500) && *t < restarted)
         .count();
-    println!(
+    announce!(
         "fault drill standby-lost-and-back: votes acknowledged while the standby was down: {acknowledged_during_outage}"
     );
     assert_eq!(
@@ -211,7 +220,7 @@ async fn apache_bench_through_nginx_has_no_failed_requests_even_with_a_backend_d
             .lines()
             .find(|l| l.starts_with("Non-2xx responses:"))
             .map(str::to_owned);
-        println!(
+        announce!(
             "fault drill ab ({phase}): complete={complete} failed={failed} non_2xx={} requests_per_second={rps}",
             non_2xx.as_deref().unwrap_or("0")
         );
