@@ -1,0 +1,1 @@
+//! Counting engine (pure: no I/O, no clock, no async).

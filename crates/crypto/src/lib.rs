@@ -1,0 +1,1 @@
+//! Ballot cryptography (pure: no I/O, no clock, no async).
