@@ -61,7 +61,8 @@ impl RangeStatement<'_> {
         hash.challenge()
     }
 
-    /// `(r·G − c·α, r·PK − c·(β − v·G))`, the commitments a pair must reproduce.
+    /// `(r·G − c·α, r·PK − c·(β − v·G))`, the commitments a pair must reproduce (variable time:
+    /// for verification of public proofs only).
     fn commitment(&self, v: u64, c: &Scalar, r: &Scalar) -> (RistrettoPoint, RistrettoPoint) {
         let a = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-c, &self.alpha, r);
         let b = self.context.tables.vartime_mixed_multiscalar_mul(
@@ -95,7 +96,11 @@ impl RangeStatement<'_> {
                 let c = nonces.next_scalar();
                 let r = nonces.next_scalar();
                 pairs.push((c, r));
-                commitments.push(self.commitment(v, &c, &r));
+                // Constant time: which positions are simulated is the vote itself.
+                let a = RISTRETTO_BASEPOINT_TABLE * &r - self.alpha * c;
+                let shifted = self.beta - RISTRETTO_BASEPOINT_TABLE * &Scalar::from(v);
+                let b = self.context.public_key * r - shifted * c;
+                commitments.push((a, b));
             }
         }
         let challenge = self.challenge(&commitments);

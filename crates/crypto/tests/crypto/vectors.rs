@@ -43,6 +43,7 @@ fn ballot_case(
         "values": values,
         "nonce_seed_utf8": seed,
         "ballot": ballot,
+        "ballot_json": ballot.to_json(),
         "ballot_bytes": to_hex(&ballot.canonical_bytes()),
         "tracker_hash": verified.tracker.hash,
         "tracker": verified.tracker.display(),
@@ -57,7 +58,7 @@ fn choices(n: usize) -> Vec<String> {
 fn ballots() -> Value {
     let f = fixture();
     json!({
-        "description": "Ballots encrypted with the deterministic nonces of docs/election-record.md §7. An implementation given election_hash, public_key, contests, pseudonym, values and the nonce seed must produce exactly ballot, ballot_bytes, tracker_hash, tracker and reveal.",
+        "description": "Ballots encrypted with the deterministic nonces of docs/election-record.md §7. An implementation given election_hash, public_key, contests, pseudonym, values and the nonce seed must produce exactly ballot (serialised as ballot_json, fields in this order), ballot_bytes, tracker_hash, tracker and reveal.",
         "cases": [
             ballot_case("mixed", f.setup.election.contests.clone(), 1, vec![vec![0, 1, 0], vec![1, 0, 0, 1], vec![3, 0]], "vector mixed"),
             ballot_case("plurality-5", vec![Contest::Choices { title: "Chair".into(), choices: choices(5), min: 1, max: 1 }], 2, vec![vec![0, 0, 0, 1, 0]], "vector plurality"),
