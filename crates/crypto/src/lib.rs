@@ -28,8 +28,8 @@ pub use nonces::{NonceSource, RngNonces, SeededNonces};
 pub use proofs::ProofPair;
 pub use record::{
     BallotEvent, Board, Check, CloseEvent, Event, GENESIS_PREV, Record, ResultEvent, SetupEvent,
-    SpoiledEvent, VerifiedResult, VerifyError, event_hash, event_line, roll_fingerprint,
-    verify_board, verify_record,
+    SpoiledEvent, VerifiedResult, VerifyError, event_hash, event_line, parse_event_line,
+    roll_fingerprint, verify_board, verify_record,
 };
 pub use tally::{
     Ciphertext, DecryptionShare, EncryptedTally, PartialDecryption, TallyAccumulator,

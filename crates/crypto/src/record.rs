@@ -181,6 +181,48 @@ pub fn event_hash(line: &str) -> Bytes32 {
     sha256(line.as_bytes())
 }
 
+/// Reads one line of the board: its `seq`, its `prev` and the typed event. Errors name the check
+/// (`format`) as the verifier would.
+pub fn parse_event_line(line: &str) -> Result<(Option<u64>, Option<Bytes32>, Event), VerifyError> {
+    let at = |detail: String| VerifyError {
+        check: Check::Format,
+        seq: None,
+        detail,
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| at(format!("not JSON: {e}")))?;
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(at("an event is a JSON object".into()));
+    };
+    let seq = fields.remove("seq").and_then(|v| v.as_u64());
+    let prev = fields
+        .remove("prev")
+        .and_then(|v| v.as_str().and_then(|s| Bytes32::from_hex(s).ok()));
+    let kind = match fields.remove("type") {
+        Some(serde_json::Value::String(kind)) => kind,
+        _ => return Err(at("missing type".into())),
+    };
+    let rest = serde_json::Value::Object(fields);
+    fn typed<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, VerifyError> {
+        serde_json::from_value(value).map_err(|e| VerifyError {
+            check: Check::Format,
+            seq: None,
+            detail: e.to_string(),
+        })
+    }
+    let event = match kind.as_str() {
+        "setup" => Event::Setup(typed(rest)?),
+        "ballot" => Event::Ballot(typed(rest)?),
+        "spoiled" => Event::Spoiled(typed(rest)?),
+        "close" => Event::Close(typed(rest)?),
+        "tally" => Event::Tally(typed(rest)?),
+        "partial_decryption" => Event::PartialDecryption(typed(rest)?),
+        "result" => Event::Result(typed(rest)?),
+        other => return Err(at(format!("unknown event type {other:?}"))),
+    };
+    Ok((seq, prev, event))
+}
+
 /// The hash that precedes event 0.
 pub const GENESIS_PREV: Bytes32 = Bytes32([0; 32]);
 
@@ -342,10 +384,6 @@ struct Counted {
     ciphertexts: Vec<Vec<(Bytes32, Bytes32)>>,
 }
 
-fn body<T: DeserializeOwned>(value: serde_json::Value, seq: u64) -> Result<T, VerifyError> {
-    serde_json::from_value(value).map_err(|e| fail(Check::Format, seq, e.to_string()))
-}
-
 /// Verifies a complete record: every check of §6.10 and the presence of the result.
 pub fn verify_record(record: &Record) -> Result<VerifiedResult, VerifyError> {
     let verified = verify_board(record)?;
@@ -377,15 +415,10 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
 
     for (index, line) in record.lines.iter().enumerate() {
         let seq = index as u64;
-        let value: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| fail(Check::Format, seq, format!("not JSON: {e}")))?;
-        let serde_json::Value::Object(mut fields) = value else {
-            return Err(fail(Check::Format, seq, "an event is a JSON object"));
-        };
-        let line_seq = fields.remove("seq").and_then(|v| v.as_u64());
-        let line_prev = fields
-            .remove("prev")
-            .and_then(|v| v.as_str().and_then(|s| Bytes32::from_hex(s).ok()));
+        let (line_seq, line_prev, event) = parse_event_line(line).map_err(|mut e| {
+            e.seq = Some(seq);
+            e
+        })?;
         if line_seq != Some(seq) {
             return Err(fail(
                 Check::Chain,
@@ -401,14 +434,9 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
             ));
         }
         prev = event_hash(line);
-        let kind = match fields.remove("type") {
-            Some(serde_json::Value::String(kind)) => kind,
-            _ => return Err(fail(Check::Format, seq, "missing type")),
-        };
-        let rest = serde_json::Value::Object(fields);
-        match (kind.as_str(), stage) {
-            ("setup", Stage::Start) => {
-                let event: SetupEvent = body(rest, seq)?;
+        let kind = event.type_name();
+        match (event, stage) {
+            (Event::Setup(event), Stage::Start) => {
                 election_hash = prev;
                 let context = check_setup(&event, election_hash, seq)?;
                 sums = context
@@ -425,8 +453,7 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
                 setup = Some((event, context, roll));
                 stage = Stage::Voting;
             }
-            ("ballot", Stage::Voting) => {
-                let event: BallotEvent = body(rest, seq)?;
+            (Event::Ballot(event), Stage::Voting) => {
                 let Some((_, context, roll)) = &setup else {
                     return Err(fail(Check::Structure, seq, "no setup"));
                 };
@@ -496,8 +523,7 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
                 );
                 ballots += 1;
             }
-            ("spoiled", Stage::Voting) => {
-                let event: SpoiledEvent = body(rest, seq)?;
+            (Event::Spoiled(event), Stage::Voting) => {
                 let Some((_, context, _)) = &setup else {
                     return Err(fail(Check::Structure, seq, "no setup"));
                 };
@@ -513,8 +539,7 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
                     spoiled_trackers.push(event.tracker);
                 }
             }
-            ("close", Stage::Voting) => {
-                let event: CloseEvent = body(rest, seq)?;
+            (Event::Close(event), Stage::Voting) => {
                 if event.ballots != ballots || event.counted != counted.len() as u64 {
                     return Err(fail(
                         Check::Close,
@@ -529,8 +554,7 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
                 }
                 stage = Stage::Closed;
             }
-            ("tally", Stage::Closed) => {
-                let event: EncryptedTally = body(rest, seq)?;
+            (Event::Tally(event), Stage::Closed) => {
                 let Some((setup_event, _, _)) = &setup else {
                     return Err(fail(Check::Structure, seq, "no setup"));
                 };
@@ -564,8 +588,7 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
                 );
                 stage = Stage::Tallied;
             }
-            ("partial_decryption", Stage::Tallied) => {
-                let event: PartialDecryption = body(rest, seq)?;
+            (Event::PartialDecryption(event), Stage::Tallied) => {
                 let Some(decryption) = &mut decryption else {
                     return Err(fail(Check::Structure, seq, "no tally"));
                 };
@@ -573,8 +596,7 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
                     .add(&event)
                     .map_err(|e| fail(Check::DecryptionProofs, seq, e.to_string()))?;
             }
-            ("result", Stage::Tallied) => {
-                let event: ResultEvent = body(rest, seq)?;
+            (Event::Result(event), Stage::Tallied) => {
                 let (Some(decryption), Some((setup_event, _, _))) = (&decryption, &setup) else {
                     return Err(fail(Check::Structure, seq, "no tally"));
                 };
@@ -584,22 +606,11 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
                 result = Some(event.contests);
                 stage = Stage::Done;
             }
-            (
-                "setup" | "ballot" | "spoiled" | "close" | "tally" | "partial_decryption"
-                | "result",
-                _,
-            ) => {
+            (_, _) => {
                 return Err(fail(
                     Check::Structure,
                     seq,
                     format!("a {kind} event cannot come here"),
-                ));
-            }
-            (other, _) => {
-                return Err(fail(
-                    Check::Format,
-                    seq,
-                    format!("unknown event type {other:?}"),
                 ));
             }
         }
