@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod elections;
 pub mod http;
 pub mod import;
 pub mod store;

@@ -1,10 +1,12 @@
 //! Types that can only be built valid, and the records the service hands out.
 
+mod choice;
 mod email;
 mod idempotency_key;
 mod password;
 pub mod records;
 
+pub use choice::{ChoiceName, Description, Party, ValidChoice};
 pub use email::Email;
 pub use idempotency_key::IdempotencyKey;
 pub use password::Password;

@@ -34,7 +34,8 @@ pub struct NewCandidate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Vote {
     pub id: Uuid,
-    pub candidate_id: Uuid,
+    /// The ballot's one choice; null when the ballot (cast through the elections API) has more.
+    pub candidate_id: Option<Uuid>,
     #[serde(with = "rfc3339_utc")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
@@ -74,5 +75,21 @@ pub mod rfc3339_utc {
 
     pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+}
+
+/// [`rfc3339_utc`] for an optional instant (null when absent).
+pub mod rfc3339_utc_opt {
+    use chrono::{DateTime, Utc};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(
+        at: &Option<DateTime<Utc>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => super::rfc3339_utc::serialize(at, serializer),
+            None => serializer.serialize_none(),
+        }
     }
 }

@@ -125,7 +125,10 @@ pub struct MeResponse {
     #[serde(with = "rfc3339_utc")]
     #[schema(value_type = String, format = DateTime)]
     created_at: chrono::DateTime<chrono::Utc>,
+    /// Whether the user has voted in the default election.
     has_voted: bool,
+    /// Per election the user may see, whether they have cast a ballot in it.
+    elections: Vec<super::elections::VoterElection>,
 }
 
 /// The logged-in user.
@@ -150,5 +153,6 @@ pub async fn me(
         email: profile.user.email,
         created_at: profile.user.created_at,
         has_voted: profile.has_voted,
+        elections: super::elections::voter_elections(&state, user.id).await?,
     }))
 }

@@ -46,6 +46,24 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("no such resource")]
     NotFound,
+    #[error("no such election")]
+    ElectionNotFound,
+    #[error("this election is not open for voting")]
+    ElectionNotOpen,
+    #[error("you are not eligible to vote in this election")]
+    NotEligible,
+    #[error(
+        "the ballot of this election is frozen: contests and choices change only while it is a draft"
+    )]
+    ElectionFrozen,
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("{0}")]
+    InvalidBallot(String),
+    #[error("{0}")]
+    ResultsEmbargoed(&'static str),
+    #[error("an election with this slug already exists")]
+    SlugTaken,
     #[error("method not allowed on this resource")]
     MethodNotAllowed,
     /// Too much work queued (password hashing); the client should retry shortly.
@@ -104,6 +122,14 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::ElectionNotFound => (StatusCode::NOT_FOUND, "election_not_found"),
+            Self::ElectionNotOpen => (StatusCode::CONFLICT, "election_not_open"),
+            Self::NotEligible => (StatusCode::FORBIDDEN, "not_eligible"),
+            Self::ElectionFrozen => (StatusCode::CONFLICT, "election_frozen"),
+            Self::InvalidTransition(_) => (StatusCode::CONFLICT, "invalid_transition"),
+            Self::InvalidBallot(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_ballot"),
+            Self::ResultsEmbargoed(_) => (StatusCode::FORBIDDEN, "results_embargoed"),
+            Self::SlugTaken => (StatusCode::CONFLICT, "slug_taken"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Busy | Self::TimedOut | Self::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
@@ -159,6 +185,13 @@ impl From<StoreError> for ApiError {
             StoreError::UserNotFound => Self::Unauthorized("this account no longer exists"),
             StoreError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
             StoreError::CandidateHasVotes => Self::CandidateHasVotes,
+            StoreError::ElectionNotFound => Self::ElectionNotFound,
+            StoreError::ElectionNotOpen => Self::ElectionNotOpen,
+            StoreError::NotEligible => Self::NotEligible,
+            StoreError::ElectionFrozen => Self::ElectionFrozen,
+            StoreError::SlugTaken => Self::SlugTaken,
+            StoreError::InvalidTransition(why) => Self::InvalidTransition(why),
+            StoreError::InvalidTime(why) => Self::InvalidRequest(why),
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
             StoreError::Internal(cause) => Self::Internal(cause),
         }

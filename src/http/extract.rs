@@ -102,6 +102,38 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or(ApiError::Unauthorized(
                 "missing Authorization: Bearer token",
             ))?;
+        Self::from_header(header, state)
+    }
+}
+
+/// Whoever is asking, on routes open to everyone that show admins more: `None` without an
+/// `Authorization` header; a header with a bad token is still a 401.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeUser {
+    pub is_admin: bool,
+}
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Self { is_admin: false });
+        };
+        let user = AuthUser::from_header(header, state)?;
+        let is_admin = matches!(
+            state.store.user_role(user.id).await?,
+            Some(crate::store::Role::Admin)
+        );
+        Ok(Self { is_admin })
+    }
+}
+
+impl AuthUser {
+    fn from_header(header: &axum::http::HeaderValue, state: &AppState) -> Result<Self, ApiError> {
         let token = header
             .to_str()
             .ok()

@@ -7,6 +7,8 @@ mod auth;
 pub mod bench;
 mod candidates;
 pub mod client_ip;
+pub mod election_cache;
+mod elections;
 pub mod error;
 mod extract;
 mod health;
@@ -76,6 +78,8 @@ pub struct SharedState {
     pub limiter: Arc<RateLimiter>,
     /// The candidate list and results as cached JSON; told about votes and ballot changes.
     pub reads: Arc<read_cache::ReadCache>,
+    /// Frozen elections' ballots, the default election and released results.
+    pub elections: Arc<election_cache::ElectionCache>,
     /// `BENCH_CEILING_ROUTE`: also serve the benchmark's HTTP ceiling route.
     pub bench_ceiling_route: bool,
 }
@@ -153,6 +157,22 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(votes::cast))
         .routes(routes!(votes::mine))
         .routes(routes!(results::tally))
+        .routes(routes!(elections::list, elections::create))
+        .routes(routes!(
+            elections::get_one,
+            elections::update,
+            elections::delete
+        ))
+        .routes(routes!(elections::schedule))
+        .routes(routes!(elections::open))
+        .routes(routes!(elections::close))
+        .routes(routes!(elections::extend))
+        .routes(routes!(elections::publish))
+        .routes(routes!(elections::archive))
+        .routes(routes!(elections::make_default))
+        .routes(routes!(elections::cast))
+        .routes(routes!(elections::results))
+        .routes(routes!(elections::turnout))
         .routes(routes!(admin::stats))
         .routes(routes!(admin::audit))
 }

@@ -3,13 +3,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::{Map, json};
 use uuid::Uuid;
 
+use super::elections::{idempotency_key, store_ballot};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser};
 use super::{AppState, IDEMPOTENT_REPLAYED};
-use crate::domain::{IdempotencyKey, Vote};
-use crate::store::Ballot;
+use crate::domain::Vote;
+use crate::elections::{BallotContent, BallotForm};
+use crate::store::NewBallot;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct VoteBody {
@@ -31,7 +34,7 @@ pub struct VoteBody {
             headers(("Idempotent-Replayed" = String, description = "`true` on a replay"))),
         (status = 400, description = "`invalid_request`", body = ErrorBody),
         (status = 404, description = "`candidate_not_found`", body = ErrorBody),
-        (status = 409, description = "`already_voted`", body = ErrorBody),
+        (status = 409, description = "`already_voted`, or `election_not_open` when the default election is not open", body = ErrorBody),
         (status = 422, description = "`idempotency_key_reused`: same key, other candidate", body = ErrorBody),
     )
 )]
@@ -41,35 +44,62 @@ pub async fn cast(
     headers: HeaderMap,
     AppJson(body): AppJson<VoteBody>,
 ) -> Result<Response, ApiError> {
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => {
-            let raw = value.to_str().map_err(|_| {
-                ApiError::InvalidRequest("Idempotency-Key must be printable ASCII".into())
-            })?;
-            Some(IdempotencyKey::parse(raw).map_err(|e| ApiError::InvalidRequest(e.0.into()))?)
+    let idempotency_key = idempotency_key(&headers)?;
+    let election = state
+        .elections
+        .default_election()
+        .await?
+        .ok_or(ApiError::ElectionNotFound)?;
+    let contest = election
+        .contests
+        .first()
+        .ok_or(ApiError::CandidateNotFound)?;
+    let candidate = body.candidate_id;
+    let ballot = if election.ballot_editable {
+        // The adopted election's candidates may change while it is open: the ballot's own
+        // statement checks that the candidate belongs to it.
+        let selections = json!({ contest.id.to_string(): [candidate] });
+        NewBallot::new(
+            election.id,
+            user.id,
+            selections,
+            Some(candidate),
+            vec![candidate],
+            idempotency_key,
+        )
+    } else {
+        if !contest.choices.iter().any(|c| c.id == candidate) {
+            return Err(ApiError::CandidateNotFound);
         }
+        let selection = match contest.method.form() {
+            BallotForm::Choices => json!([candidate]),
+            BallotForm::Ranking => json!({ "ranking": [candidate] }),
+            BallotForm::Scores => {
+                return Err(ApiError::InvalidBallot(
+                    "the default election is counted by scores; vote with POST /api/elections/{id}/ballots".into(),
+                ));
+            }
+        };
+        let mut selections = Map::new();
+        selections.insert(contest.id.to_string(), selection);
+        let content =
+            BallotContent::parse(&election, &selections).map_err(ApiError::InvalidBallot)?;
+        NewBallot::new(
+            election.id,
+            user.id,
+            content.to_json(),
+            Some(candidate),
+            content.counted_choices(),
+            idempotency_key,
+        )
     };
-    let ballot = Ballot {
-        user_id: user.id,
-        candidate_id: body.candidate_id,
-        idempotency_key,
+    let cast = store_ballot(&state, &election, ballot).await?;
+    let vote = Vote {
+        id: cast.receipt,
+        candidate_id: cast.candidate_id,
+        created_at: cast.created_at,
     };
-    // Its own task: if this request is dropped (request timeout, client gone) the vote's
-    // transaction still runs to its end, including the wait for the synchronous standby, and
-    // its connection goes back to the pool clean.
-    let store = std::sync::Arc::clone(&state.store);
-    let began = std::time::Instant::now();
-    let cast = tokio::spawn(async move { store.cast_vote(&ballot).await })
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))??;
-    if !cast.replayed {
-        // This instance's cached results count the vote at once.
-        state.reads.vote_recorded(cast.vote.candidate_id, began);
-        tracing::info!(user_id = %user.id, vote_id = %cast.vote.id, "vote cast");
-        ::metrics::counter!(super::metrics::VOTES_CAST_TOTAL).increment(1);
-    }
-    let mut response = (StatusCode::CREATED, Json(cast.vote)).into_response();
+    let mut response = (StatusCode::CREATED, Json(vote)).into_response();
     if cast.replayed {
         response
             .headers_mut()

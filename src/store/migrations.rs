@@ -35,12 +35,14 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     migration!("postgres", 1, "0001", "initial"),
     migration!("postgres", 2, "0002", "production_schema"),
     migration!("postgres", 3, "0003", "security"),
+    migration!("postgres", 4, "0004", "elections"),
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 1, "0001", "initial"),
     migration!("sqlite", 2, "0002", "production_schema"),
     migration!("sqlite", 3, "0003", "security"),
+    migration!("sqlite", 4, "0004", "elections"),
 ];
 
 /// Table recording applied versions; the same shape on both backends.

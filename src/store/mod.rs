@@ -5,6 +5,7 @@
 //! constraint violations to [`StoreError`] variants; handlers never check-then-insert.
 
 pub mod bulk;
+pub mod elections;
 mod migrations;
 mod postgres;
 mod security;
@@ -16,9 +17,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::config::{ConfigError, DatabaseConfig};
-use crate::domain::{Candidate, Email, IdempotencyKey, NewCandidate, Tally, User, Vote};
+use crate::domain::{Candidate, Email, NewCandidate, Tally, User, Vote};
 
 pub use bulk::{ImportedUser, UserImport};
+pub use elections::{Actor, CastBallot, ElectionCounts, ElectionStore, NewBallot};
 pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use postgres::PostgresStore;
 pub use security::{
@@ -45,6 +47,22 @@ pub enum StoreError {
     IdempotencyKeyReused,
     #[error("candidate has votes")]
     CandidateHasVotes,
+    #[error("election does not exist")]
+    ElectionNotFound,
+    #[error("election is not open")]
+    ElectionNotOpen,
+    #[error("voter is not eligible in this election")]
+    NotEligible,
+    #[error("the election's ballot is frozen")]
+    ElectionFrozen,
+    #[error("slug is already taken")]
+    SlugTaken,
+    /// The action does not apply to the election's current state; the text says why.
+    #[error("{0}")]
+    InvalidTransition(String),
+    /// A time the request gave does not fit the election's schedule; the text names the field.
+    #[error("{0}")]
+    InvalidTime(String),
     /// The database cannot be reached (or refused to accept writes) right now.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -66,21 +84,6 @@ pub struct UserProfile {
     pub has_voted: bool,
 }
 
-/// A vote request: who, for whom, and the client's retry key if any.
-#[derive(Debug, Clone)]
-pub struct Ballot {
-    pub user_id: Uuid,
-    pub candidate_id: Uuid,
-    pub idempotency_key: Option<IdempotencyKey>,
-}
-
-/// The stored vote, and whether it was stored by an earlier request with the same key.
-#[derive(Debug, Clone)]
-pub struct CastVote {
-    pub vote: Vote,
-    pub replayed: bool,
-}
-
 /// Connection pool occupancy, for metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolStatus {
@@ -100,7 +103,7 @@ impl From<deadpool::Status> for PoolStatus {
 }
 
 #[async_trait]
-pub trait Store: SecurityStore + UserImport + Send + Sync + 'static {
+pub trait Store: SecurityStore + ElectionStore + UserImport + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
     fn pool_status(&self) -> PoolStatus;
@@ -119,30 +122,10 @@ pub trait Store: SecurityStore + UserImport + Send + Sync + 'static {
     /// Like [`Store::add_candidates`], but only into an empty candidates table (atomically).
     async fn add_candidates_if_empty(&self, candidates: &[NewCandidate])
     -> Result<u64, StoreError>;
-    /// Records the user's one and only vote, or replays it for a retried idempotency key.
-    async fn cast_vote(&self, ballot: &Ballot) -> Result<CastVote, StoreError>;
     async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError>;
     async fn tally(&self) -> Result<Tally, StoreError>;
     /// Closes the pool; in-flight work finishes first.
     async fn close(&self);
-}
-
-/// Decides what a vote by a user who already has one means: a replay of the stored vote when the
-/// retry key matches (422 when the same key now names another candidate), otherwise a second vote.
-fn outcome_for_existing_vote(
-    existing: Vote,
-    existing_key: Option<&str>,
-    ballot: &Ballot,
-) -> Result<CastVote, StoreError> {
-    let same_key = matches!((existing_key, &ballot.idempotency_key), (Some(stored), Some(sent)) if stored == sent.as_str());
-    match (same_key, existing.candidate_id == ballot.candidate_id) {
-        (true, true) => Ok(CastVote {
-            vote: existing,
-            replayed: true,
-        }),
-        (true, false) => Err(StoreError::IdempotencyKeyReused),
-        (false, _) => Err(StoreError::AlreadyVoted),
-    }
 }
 
 /// Why a store could not be opened at start-up, as one line naming the setting.
@@ -191,12 +174,24 @@ pub async fn open(
 /// Parses a candidates import file: a JSON array of `{name, party, description}`.
 pub fn parse_candidates(json: &str) -> Result<Vec<NewCandidate>, String> {
     let candidates: Vec<NewCandidate> = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    for (index, candidate) in candidates.iter().enumerate() {
-        if candidate.name.trim().is_empty() {
-            return Err(format!("candidate #{} has an empty name", index + 1));
-        }
-    }
-    Ok(candidates)
+    candidates
+        .into_iter()
+        .enumerate()
+        .map(|(index, candidate)| {
+            let valid = crate::domain::ValidChoice::parse(
+                &candidate.name,
+                candidate.party.as_deref(),
+                candidate.description.as_deref(),
+            )
+            .map_err(|e| format!("candidate #{}: {e}", index + 1))?;
+            let (name, party, description) = valid.into_parts();
+            Ok(NewCandidate {
+                name,
+                party,
+                description,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! configuration, so a failover needs no configuration change and no restart.
 
 mod bulk;
+mod elections;
 mod security;
 
 use std::sync::Mutex;
@@ -18,12 +19,10 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::migrations::{CREATE_MIGRATIONS_TABLE, POSTGRES_MIGRATIONS};
-use super::{
-    Ballot, CastVote, Credentials, PoolStatus, Store, StoreError, UserProfile,
-    outcome_for_existing_vote,
-};
+use super::{Credentials, PoolStatus, Store, StoreError, UserProfile};
 use crate::config::PostgresConfig;
 use crate::domain::{Candidate, CandidateTally, Email, NewCandidate, Tally, User, Vote};
+use elections::DEFAULT_CONTEST;
 
 /// Fails on a server in recovery, so a pooled connection to a demoted primary (now a standby) is
 /// discarded at checkout instead of being handed to a request.
@@ -214,7 +213,10 @@ impl PostgresStore {
                 .await
                 .map_err(map_error)?;
             let populated: bool = tx
-                .query_one("SELECT EXISTS (SELECT 1 FROM candidates)", &[])
+                .query_one(
+                    &format!("SELECT EXISTS (SELECT 1 FROM candidates WHERE contest_id = {DEFAULT_CONTEST})"),
+                    &[],
+                )
                 .await
                 .map_err(map_error)?
                 .get(0);
@@ -222,14 +224,18 @@ impl PostgresStore {
                 return Ok(0);
             }
         }
+        let contest = elections::editable_default_contest(&tx).await?;
         let insert = tx
-            .prepare("INSERT INTO candidates (name, party, description) VALUES ($1, $2, $3)")
+            .prepare(
+                "INSERT INTO candidates (contest_id, name, party, description) VALUES ($1, $2, $3, $4)",
+            )
             .await
             .map_err(map_error)?;
         for candidate in candidates {
             tx.execute(
                 &insert,
                 &[
+                    &contest,
                     &candidate.name.trim(),
                     &candidate.party,
                     &candidate.description,
@@ -406,7 +412,8 @@ impl Store for PostgresStore {
     async fn user_profile(&self, user_id: Uuid) -> Result<Option<UserProfile>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM votes v WHERE v.user_id = u.id)
+                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM votes v
+                   WHERE v.user_id = u.id AND v.election_id = (SELECT id FROM elections WHERE is_default))
                  FROM users u WHERE u.id = $1",
                 &[&user_id],
             )
@@ -424,8 +431,11 @@ impl Store for PostgresStore {
     async fn candidates(&self) -> Result<Vec<Candidate>, StoreError> {
         let rows = self
             .query(
-                r#"SELECT id, name, party, description FROM candidates
-                   ORDER BY lower(name) COLLATE "C", name COLLATE "C", id"#,
+                &format!(
+                    r#"SELECT id, name, party, description FROM candidates
+                       WHERE contest_id = {DEFAULT_CONTEST}
+                       ORDER BY lower(name) COLLATE "C", name COLLATE "C", id"#
+                ),
                 &[],
             )
             .await?;
@@ -435,7 +445,10 @@ impl Store for PostgresStore {
     async fn candidate(&self, id: Uuid) -> Result<Option<Candidate>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT id, name, party, description FROM candidates WHERE id = $1",
+                &format!(
+                    "SELECT id, name, party, description FROM candidates
+                     WHERE id = $1 AND contest_id = {DEFAULT_CONTEST}"
+                ),
                 &[&id],
             )
             .await?;
@@ -455,73 +468,11 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn cast_vote(&self, ballot: &Ballot) -> Result<CastVote, StoreError> {
-        let conn = self.connection().await?;
-        // One autocommit statement: the vote and its retry key are stored atomically, and a
-        // concurrent vote by the same user waits for this one and then does nothing. No
-        // statement_timeout applies, so the commit's wait for the synchronous standby is never
-        // cancelled (a cancelled wait would leave a vote committed only locally).
-        let insert = conn
-            .prepare_cached(
-                "INSERT INTO votes (user_id, candidate_id, created_at, idempotency_key)
-                 VALUES ($1, $2, now(), $3)
-                 ON CONFLICT (user_id) DO NOTHING
-                 RETURNING id, candidate_id, created_at",
-            )
-            .await
-            .map_err(map_error)?;
-        let key = ballot.idempotency_key.as_ref().map(|k| k.as_str());
-        let inserted = match conn
-            .query_opt(&insert, &[&ballot.user_id, &ballot.candidate_id, &key])
-            .await
-        {
-            Ok(row) => row,
-            Err(e) => {
-                return Err(match constraint(&e) {
-                    Some((code, Some("votes_candidate_id_fkey")))
-                        if *code == SqlState::FOREIGN_KEY_VIOLATION =>
-                    {
-                        StoreError::CandidateNotFound
-                    }
-                    Some((code, Some("votes_user_id_fkey")))
-                        if *code == SqlState::FOREIGN_KEY_VIOLATION =>
-                    {
-                        StoreError::UserNotFound
-                    }
-                    _ => map_error(e),
-                });
-            }
-        };
-        if let Some(row) = inserted {
-            return Ok(CastVote {
-                vote: vote_from_row(&row),
-                replayed: false,
-            });
-        }
-        // The existing vote may be committed locally but still waiting for the synchronous
-        // standby (PostgreSQL makes it visible before the standby confirms). Answering from a
-        // plain SELECT could acknowledge a vote a failover would lose, so the row is read through
-        // a no-op UPDATE: its own commit waits for the standby, and WAL is replayed in order, so
-        // once it returns the earlier vote is on the standby too.
-        let existing = conn
-            .prepare_cached(
-                "UPDATE votes SET idempotency_key = idempotency_key WHERE user_id = $1
-                 RETURNING id, candidate_id, created_at, idempotency_key",
-            )
-            .await
-            .map_err(map_error)?;
-        let row = conn
-            .query_one(&existing, &[&ballot.user_id])
-            .await
-            .map_err(map_error)?;
-        let key: Option<String> = row.get(3);
-        outcome_for_existing_vote(vote_from_row(&row), key.as_deref(), ballot)
-    }
-
     async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT id, candidate_id, created_at FROM votes WHERE user_id = $1",
+                "SELECT id, candidate_id, created_at FROM votes
+                 WHERE user_id = $1 AND election_id = (SELECT id FROM elections WHERE is_default)",
                 &[&user_id],
             )
             .await?;
@@ -531,10 +482,13 @@ impl Store for PostgresStore {
     async fn tally(&self) -> Result<Tally, StoreError> {
         let rows = self
             .query(
-                r#"SELECT c.id, c.name, c.party, COUNT(v.id) AS votes
-                   FROM candidates c LEFT JOIN votes v ON v.candidate_id = c.id
-                   GROUP BY c.id
-                   ORDER BY votes DESC, lower(c.name) COLLATE "C", c.name COLLATE "C", c.id"#,
+                &format!(
+                    r#"SELECT c.id, c.name, c.party, COALESCE(SUM(t.n), 0)::bigint AS votes
+                       FROM candidates c LEFT JOIN tallies t ON t.subject_id = c.id
+                       WHERE c.contest_id = {DEFAULT_CONTEST}
+                       GROUP BY c.id
+                       ORDER BY votes DESC, lower(c.name) COLLATE "C", c.name COLLATE "C", c.id"#
+                ),
                 &[],
             )
             .await?;

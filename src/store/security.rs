@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::domain::{Candidate, Email, NewCandidate, User};
+use crate::elections::Election;
 
 /// What a user may do. Admins are made only on the command line (`securevote admin create`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -145,6 +146,65 @@ impl AuditRecord {
             target_id: user.to_string(),
             before: before.map(|role| serde_json::json!({"email": email, "role": role})),
             after: Some(serde_json::json!({"email": email, "role": Role::Admin})),
+        }
+    }
+}
+
+impl AuditRecord {
+    /// An election created, replaced or deleted: the whole election before and after.
+    pub fn election(
+        actor: crate::store::elections::Actor,
+        action: &'static str,
+        target: &Election,
+        before: Option<&Election>,
+        after: Option<&Election>,
+    ) -> Self {
+        Self {
+            actor_id: actor.id(),
+            action,
+            target_type: "election",
+            target_id: target.id.to_string(),
+            before: before.and_then(|e| serde_json::to_value(e).ok()),
+            after: after.and_then(|e| serde_json::to_value(e).ok()),
+        }
+    }
+
+    /// A change of an election's state, schedule or default flag: those fields before and after.
+    pub fn election_state(
+        actor: crate::store::elections::Actor,
+        action: &'static str,
+        before: &Election,
+        after: &Election,
+    ) -> Self {
+        let summary = |e: &Election| {
+            serde_json::json!({
+                "state": e.state,
+                "opens_at": e.opens_at,
+                "closes_at": e.closes_at,
+                "published_at": e.published_at,
+                "is_default": e.is_default,
+            })
+        };
+        Self {
+            actor_id: actor.id(),
+            action,
+            target_type: "election",
+            target_id: before.id.to_string(),
+            before: Some(summary(before)),
+            after: Some(summary(after)),
+        }
+    }
+
+    /// The audit action of an admin's election action.
+    pub fn election_action(action: crate::elections::Action) -> &'static str {
+        use crate::elections::Action;
+        match action {
+            Action::Schedule => "election.schedule",
+            Action::Open => "election.open",
+            Action::Close => "election.close",
+            Action::Extend => "election.extend",
+            Action::Publish => "election.publish",
+            Action::Archive => "election.archive",
         }
     }
 }

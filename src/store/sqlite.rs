@@ -1,6 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode, pooled connections on blocking threads.
 
 mod bulk;
+mod elections;
 mod security;
 mod votes;
 
@@ -16,8 +17,9 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavio
 use uuid::Uuid;
 
 use super::migrations::{CREATE_MIGRATIONS_TABLE, SQLITE_MIGRATIONS};
-use super::{Ballot, CastVote, Credentials, PoolStatus, Store, StoreError, UserProfile};
+use super::{Credentials, PoolStatus, Store, StoreError, UserProfile};
 use crate::domain::{Candidate, CandidateTally, Email, NewCandidate, Tally, User, Vote};
+use elections::DEFAULT_CONTEST;
 
 /// How long a writer waits for SQLite's single write lock before the request gets a 503.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(4);
@@ -100,6 +102,12 @@ impl SqliteStore {
         Ok(store)
     }
 
+    fn vote_writer(&self) -> Result<&votes::VoteWriter, StoreError> {
+        self.votes.get().ok_or_else(|| {
+            StoreError::Internal(anyhow::anyhow!("the SQLite vote writer is not running"))
+        })
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             // IMMEDIATE takes the write lock first, so two processes starting together serialise.
@@ -133,16 +141,24 @@ impl SqliteStore {
         only_if_empty: bool,
     ) -> Result<u64, StoreError> {
         let candidates = candidates.to_vec();
-        self.with_conn(move |conn| {
+        self.with_conn_outcome(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if only_if_empty
-                && tx.query_row("SELECT EXISTS (SELECT 1 FROM candidates)", [], |r| r.get(0))?
+                && tx.query_row(
+                    &format!("SELECT EXISTS (SELECT 1 FROM candidates WHERE contest_id = {DEFAULT_CONTEST})"),
+                    [],
+                    |r| r.get(0),
+                )?
             {
-                return Ok(0);
+                return Ok(Ok(0));
             }
-            let inserted = insert_candidates(&tx, &candidates)?;
+            let contest = match elections::editable_default_contest(&tx)? {
+                Ok(contest) => contest,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let inserted = insert_candidates(&tx, contest, &candidates)?;
             tx.commit()?;
-            Ok(inserted)
+            Ok(Ok(inserted))
         })
         .await
     }
@@ -245,17 +261,26 @@ fn candidate_from_row(row: &Row<'_>) -> rusqlite::Result<Candidate> {
 fn vote_from_row(row: &Row<'_>) -> rusqlite::Result<Vote> {
     Ok(Vote {
         id: uuid_at(row, 0)?,
-        candidate_id: uuid_at(row, 1)?,
+        candidate_id: match row.get::<_, Option<String>>(1)? {
+            Some(_) => Some(uuid_at(row, 1)?),
+            None => None,
+        },
         created_at: time_at(row, 2)?,
     })
 }
 
-fn insert_candidates(conn: &Connection, candidates: &[NewCandidate]) -> rusqlite::Result<u64> {
-    let mut insert = conn
-        .prepare("INSERT INTO candidates (id, name, party, description) VALUES (?1, ?2, ?3, ?4)")?;
+fn insert_candidates(
+    conn: &Connection,
+    contest: Uuid,
+    candidates: &[NewCandidate],
+) -> rusqlite::Result<u64> {
+    let mut insert = conn.prepare(
+        "INSERT INTO candidates (id, contest_id, name, party, description) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
     for candidate in candidates {
         insert.execute(params![
             Uuid::new_v4().to_string(),
+            contest.to_string(),
             candidate.name.trim(),
             candidate.party,
             candidate.description
@@ -344,7 +369,8 @@ impl Store for SqliteStore {
     async fn user_profile(&self, user_id: Uuid) -> Result<Option<UserProfile>, StoreError> {
         self.with_conn(move |conn| {
             conn.query_row(
-                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM votes v WHERE v.user_id = u.id)
+                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM votes v
+                   WHERE v.user_id = u.id AND v.election_id = (SELECT id FROM elections WHERE is_default))
                  FROM users u WHERE u.id = ?1",
                 [user_id.to_string()],
                 |row| {
@@ -365,8 +391,10 @@ impl Store for SqliteStore {
 
     async fn candidates(&self) -> Result<Vec<Candidate>, StoreError> {
         self.with_conn(|conn| {
-            let mut query =
-                conn.prepare_cached("SELECT id, name, party, description FROM candidates ORDER BY lower(name), name, id")?;
+            let mut query = conn.prepare_cached(&format!(
+                "SELECT id, name, party, description FROM candidates WHERE contest_id = {DEFAULT_CONTEST}
+                 ORDER BY lower(name), name, id"
+            ))?;
             query.query_map([], candidate_from_row)?.collect()
         })
         .await
@@ -375,7 +403,10 @@ impl Store for SqliteStore {
     async fn candidate(&self, id: Uuid) -> Result<Option<Candidate>, StoreError> {
         self.with_conn(move |conn| {
             conn.query_row(
-                "SELECT id, name, party, description FROM candidates WHERE id = ?1",
+                &format!(
+                    "SELECT id, name, party, description FROM candidates
+                     WHERE id = ?1 AND contest_id = {DEFAULT_CONTEST}"
+                ),
                 [id.to_string()],
                 candidate_from_row,
             )
@@ -397,17 +428,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn cast_vote(&self, ballot: &Ballot) -> Result<CastVote, StoreError> {
-        let writer = self.votes.get().ok_or_else(|| {
-            StoreError::Internal(anyhow::anyhow!("the SQLite vote writer is not running"))
-        })?;
-        writer.cast(ballot).await
-    }
-
     async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError> {
         self.with_conn(move |conn| {
             conn.query_row(
-                "SELECT id, candidate_id, created_at FROM votes WHERE user_id = ?1",
+                "SELECT id, candidate_id, created_at FROM votes
+                 WHERE user_id = ?1 AND election_id = (SELECT id FROM elections WHERE is_default)",
                 [user_id.to_string()],
                 vote_from_row,
             )
@@ -419,11 +444,12 @@ impl Store for SqliteStore {
     async fn tally(&self) -> Result<Tally, StoreError> {
         let results = self
             .with_conn(|conn| {
-                let mut query = conn.prepare_cached(
-                    "SELECT c.id, c.name, c.party, COUNT(v.id) AS votes
-                     FROM candidates c LEFT JOIN votes v ON v.candidate_id = c.id
-                     GROUP BY c.id ORDER BY votes DESC, lower(c.name), c.name, c.id",
-                )?;
+                let mut query = conn.prepare_cached(&format!(
+                    "SELECT c.id, c.name, c.party, COALESCE(SUM(t.n), 0) AS votes
+                     FROM candidates c LEFT JOIN tallies t ON t.subject_id = c.id
+                     WHERE c.contest_id = {DEFAULT_CONTEST}
+                     GROUP BY c.id ORDER BY votes DESC, lower(c.name), c.name, c.id"
+                ))?;
                 query
                     .query_map([], |row| {
                         Ok(CandidateTally {

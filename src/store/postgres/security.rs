@@ -22,7 +22,10 @@ use crate::store::{HIT_WINDOW_SECS, StoreError};
 /// Transaction-local: the pooled connection keeps the default (synchronous) for votes.
 const ASYNC_COMMIT: &str = "SET LOCAL synchronous_commit = off";
 
-async fn write_audit(tx: &Transaction<'_>, record: &AuditRecord) -> Result<(), StoreError> {
+pub(super) async fn write_audit(
+    tx: &Transaction<'_>,
+    record: &AuditRecord,
+) -> Result<(), StoreError> {
     let statement = tx
         .prepare_cached(
             "INSERT INTO audit_log (actor_id, action, target_type, target_id, before, after)
@@ -51,10 +54,12 @@ async fn candidate_for_update(
     tx: &Transaction<'_>,
     id: Uuid,
 ) -> Result<Option<Candidate>, StoreError> {
+    let contest = super::elections::editable_default_contest(tx).await?;
     let row = tx
         .query_opt(
-            "SELECT id, name, party, description FROM candidates WHERE id = $1 FOR UPDATE",
-            &[&id],
+            "SELECT id, name, party, description FROM candidates
+             WHERE id = $1 AND contest_id = $2 FOR UPDATE",
+            &[&id, &contest],
         )
         .await
         .map_err(map_error)?;
@@ -139,11 +144,12 @@ impl SecurityStore for PostgresStore {
     ) -> Result<Candidate, StoreError> {
         let mut conn = self.connection().await?;
         let tx = conn.transaction().await.map_err(map_error)?;
+        let contest = super::elections::editable_default_contest(&tx).await?;
         let row = tx
             .query_one(
-                "INSERT INTO candidates (name, party, description) VALUES ($1, $2, $3)
+                "INSERT INTO candidates (contest_id, name, party, description) VALUES ($1, $2, $3, $4)
                  RETURNING id, name, party, description",
-                &[&candidate.name, &candidate.party, &candidate.description],
+                &[&contest, &candidate.name, &candidate.party, &candidate.description],
             )
             .await
             .map_err(map_error)?;
@@ -168,6 +174,19 @@ impl SecurityStore for PostgresStore {
         let before = candidate_for_update(&tx, id)
             .await?
             .ok_or(StoreError::CandidateNotFound)?;
+        // Votes name the candidate by id: changing a voted-for candidate's name or party would
+        // move those votes to what the voters did not see.
+        let voted: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM votes WHERE candidate_id = $1)",
+                &[&id],
+            )
+            .await
+            .map_err(map_error)?
+            .get(0);
+        if voted {
+            return Err(StoreError::CandidateHasVotes);
+        }
         let after = patch.apply(&before);
         tx.execute(
             "UPDATE candidates SET name = $2, party = $3, description = $4 WHERE id = $1",
@@ -215,7 +234,8 @@ impl SecurityStore for PostgresStore {
     async fn admin_stats(&self) -> Result<AdminStats, StoreError> {
         let row = self
             .query_opt(
-                "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM votes)",
+                "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM votes
+                   WHERE election_id = (SELECT id FROM elections WHERE is_default))",
                 &[],
             )
             .await?

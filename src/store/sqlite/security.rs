@@ -14,7 +14,7 @@ use crate::store::security::{
 };
 use crate::store::{HIT_WINDOW_SECS, StoreError};
 
-fn write_audit(conn: &Connection, record: &AuditRecord) -> rusqlite::Result<()> {
+pub(super) fn write_audit(conn: &Connection, record: &AuditRecord) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO audit_log (at, actor_id, action, target_type, target_id, before, after)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -31,13 +31,31 @@ fn write_audit(conn: &Connection, record: &AuditRecord) -> rusqlite::Result<()> 
     Ok(())
 }
 
-fn candidate_by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Candidate>> {
+/// The default election's candidate, if the original candidate endpoints may change it.
+fn editable_candidate(
+    conn: &Connection,
+    id: Uuid,
+) -> rusqlite::Result<Result<Candidate, StoreError>> {
+    let contest = match super::elections::editable_default_contest(conn)? {
+        Ok(contest) => contest,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let candidate = conn
+        .query_row(
+            "SELECT id, name, party, description FROM candidates WHERE id = ?1 AND contest_id = ?2",
+            [id.to_string(), contest.to_string()],
+            candidate_from_row,
+        )
+        .optional()?;
+    Ok(candidate.ok_or(StoreError::CandidateNotFound))
+}
+
+fn has_votes(conn: &Connection, id: Uuid) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT id, name, party, description FROM candidates WHERE id = ?1",
+        "SELECT EXISTS (SELECT 1 FROM votes WHERE candidate_id = ?1)",
         [id.to_string()],
-        candidate_from_row,
+        |row| row.get(0),
     )
-    .optional()
 }
 
 fn json_at(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<serde_json::Value>> {
@@ -169,12 +187,17 @@ impl SecurityStore for SqliteStore {
             party: candidate.party.clone(),
             description: candidate.description.clone(),
         };
-        self.with_conn(move |conn| {
+        self.with_conn_outcome(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let contest = match super::elections::editable_default_contest(&tx)? {
+                Ok(contest) => contest,
+                Err(refused) => return Ok(Err(refused)),
+            };
             tx.execute(
-                "INSERT INTO candidates (id, name, party, description) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO candidates (id, contest_id, name, party, description) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     created.id.to_string(),
+                    contest.to_string(),
                     created.name,
                     created.party,
                     created.description
@@ -191,7 +214,7 @@ impl SecurityStore for SqliteStore {
                 ),
             )?;
             tx.commit()?;
-            Ok(created)
+            Ok(Ok(created))
         })
         .await
     }
@@ -205,9 +228,15 @@ impl SecurityStore for SqliteStore {
         let patch = patch.clone();
         self.with_conn_outcome(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(before) = candidate_by_id(&tx, id)? else {
-                return Ok(Err(StoreError::CandidateNotFound));
+            let before = match editable_candidate(&tx, id)? {
+                Ok(candidate) => candidate,
+                Err(refused) => return Ok(Err(refused)),
             };
+            // Votes name the candidate by id: changing a voted-for candidate would move those
+            // votes to what the voters did not see.
+            if has_votes(&tx, id)? {
+                return Ok(Err(StoreError::CandidateHasVotes));
+            }
             let after = patch.apply(&before);
             tx.execute(
                 "UPDATE candidates SET name = ?2, party = ?3, description = ?4 WHERE id = ?1",
@@ -226,17 +255,13 @@ impl SecurityStore for SqliteStore {
     async fn delete_candidate(&self, actor: Uuid, id: Uuid) -> Result<Candidate, StoreError> {
         self.with_conn_outcome(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(before) = candidate_by_id(&tx, id)? else {
-                return Ok(Err(StoreError::CandidateNotFound));
+            let before = match editable_candidate(&tx, id)? {
+                Ok(candidate) => candidate,
+                Err(refused) => return Ok(Err(refused)),
             };
             // The write lock is held, so no vote can arrive between this check and the delete;
             // the RESTRICT foreign key would refuse the delete anyway.
-            let has_votes: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM votes WHERE candidate_id = ?1)",
-                [id.to_string()],
-                |row| row.get(0),
-            )?;
-            if has_votes {
+            if has_votes(&tx, id)? {
                 return Ok(Err(StoreError::CandidateHasVotes));
             }
             match tx.execute("DELETE FROM candidates WHERE id = ?1", [id.to_string()]) {
@@ -259,7 +284,8 @@ impl SecurityStore for SqliteStore {
     async fn admin_stats(&self) -> Result<AdminStats, StoreError> {
         self.with_conn(|conn| {
             conn.query_row(
-                "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM votes)",
+                "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM votes
+                   WHERE election_id = (SELECT id FROM elections WHERE is_default))",
                 [],
                 |row| {
                     Ok(AdminStats {

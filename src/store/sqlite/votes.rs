@@ -1,4 +1,4 @@
-//! Votes on SQLite through one writer with group commit.
+//! Ballots on SQLite through one writer with group commit.
 //!
 //! SQLite has one write lock per database. With a vote per transaction on pooled connections,
 //! simultaneous voters queued on that lock inside SQLite's busy handler, which sleeps (1, 2, 5,
@@ -11,25 +11,23 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
-use super::{BUSY_TIMEOUT, PER_CONNECTION_PRAGMAS, exists, map_error, timestamp, vote_from_row};
-use crate::domain::Vote;
-use crate::store::{Ballot, CastVote, StoreError, outcome_for_existing_vote};
+use super::elections::cast_one;
+use super::{BUSY_TIMEOUT, PER_CONNECTION_PRAGMAS, map_error};
+use crate::store::{CastBallot, NewBallot, StoreError};
 
 /// Most votes in one transaction; keeps a batch's latency and its transaction small.
 const MAX_BATCH: usize = 512;
 /// Votes waiting for the writer; beyond, voters wait to enqueue (back-pressure, bounded memory).
 const QUEUE: usize = 4096;
 
-type Reply = oneshot::Sender<Result<CastVote, StoreError>>;
+type Reply = oneshot::Sender<Result<CastBallot, StoreError>>;
 
 /// Hands votes to the writer thread. The thread ends when the store (and so this) is dropped.
 pub(super) struct VoteWriter {
-    queue: mpsc::Sender<(Ballot, Reply)>,
+    queue: mpsc::Sender<(NewBallot, Reply)>,
 }
 
 impl VoteWriter {
@@ -44,7 +42,7 @@ impl VoteWriter {
         Ok(Self { queue })
     }
 
-    pub(super) async fn cast(&self, ballot: &Ballot) -> Result<CastVote, StoreError> {
+    pub(super) async fn cast(&self, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
         let (reply, outcome) = oneshot::channel();
         let gone = || StoreError::Internal(anyhow::anyhow!("the SQLite vote writer has stopped"));
         self.queue
@@ -62,7 +60,7 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn write_votes(mut conn: Connection, mut jobs: mpsc::Receiver<(Ballot, Reply)>) {
+fn write_votes(mut conn: Connection, mut jobs: mpsc::Receiver<(NewBallot, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Waits for a first vote, then takes every vote already queued behind it.
     while let Some(first) = jobs.blocking_recv() {
@@ -93,8 +91,8 @@ fn write_votes(mut conn: Connection, mut jobs: mpsc::Receiver<(Ballot, Reply)>) 
 /// The outcome of each vote of the batch, after the batch's transaction has committed.
 fn store_batch(
     conn: &mut Connection,
-    batch: &[(Ballot, Reply)],
-) -> rusqlite::Result<Vec<Result<CastVote, StoreError>>> {
+    batch: &[(NewBallot, Reply)],
+) -> rusqlite::Result<Vec<Result<CastBallot, StoreError>>> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for (ballot, _) in batch {
@@ -114,49 +112,6 @@ fn store_batch(
     }
     tx.commit()?;
     Ok(outcomes)
-}
-
-/// The store's vote rules for one ballot, inside the batch's transaction.
-fn cast_one(conn: &Connection, ballot: &Ballot) -> rusqlite::Result<Result<CastVote, StoreError>> {
-    if !exists(
-        conn,
-        "SELECT 1 FROM candidates WHERE id = ?1",
-        ballot.candidate_id,
-    )? {
-        return Ok(Err(StoreError::CandidateNotFound));
-    }
-    if !exists(conn, "SELECT 1 FROM users WHERE id = ?1", ballot.user_id)? {
-        return Ok(Err(StoreError::UserNotFound));
-    }
-    let vote = Vote {
-        id: Uuid::new_v4(),
-        candidate_id: ballot.candidate_id,
-        created_at: Utc::now(),
-    };
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO votes (id, user_id, candidate_id, created_at, idempotency_key)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id) DO NOTHING",
-        )?
-        .execute(params![
-            vote.id.to_string(),
-            ballot.user_id.to_string(),
-            vote.candidate_id.to_string(),
-            timestamp(vote.created_at),
-            ballot.idempotency_key.as_ref().map(|k| k.as_str()),
-        ])?;
-    if inserted == 1 {
-        return Ok(Ok(CastVote {
-            vote,
-            replayed: false,
-        }));
-    }
-    let (existing, key): (Vote, Option<String>) = conn.query_row(
-        "SELECT id, candidate_id, created_at, idempotency_key FROM votes WHERE user_id = ?1",
-        [ballot.user_id.to_string()],
-        |row| Ok((vote_from_row(row)?, row.get(3)?)),
-    )?;
-    Ok(outcome_for_existing_vote(existing, key.as_deref(), ballot))
 }
 
 /// The same failure for every voter of a failed batch (`StoreError` is not `Clone`).

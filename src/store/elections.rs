@@ -1,0 +1,206 @@
+//! The store's elections side: elections with their contests and choices, their lifecycle, and
+//! the ballots cast in them. A supertrait of [`super::Store`], implemented by each backend in its
+//! own `elections.rs`.
+//!
+//! Rules the database keeps, the same on every instance:
+//! - an election's state is judged by the database's clock in the statement that reads or uses
+//!   it: a ballot is accepted only while the election is open at that statement's `now()`;
+//! - one ballot per voter per election is a UNIQUE constraint;
+//! - contests and choices change only while the election is `draft` (checked in the changing
+//!   transaction, with the election row locked);
+//! - a ballot and the counts it adds to commit together.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::IdempotencyKey;
+use crate::elections::{Action, Election, ElectionKey, NewElection};
+
+/// Counters are spread over this many rows per subject (see the `tallies` table).
+pub const TALLY_SHARDS: i16 = 32;
+
+/// Who made a change, for the audit log: an admin's account, or the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Admin(Uuid),
+    Cli,
+}
+
+impl Actor {
+    pub fn id(self) -> Option<Uuid> {
+        match self {
+            Self::Admin(id) => Some(id),
+            Self::Cli => None,
+        }
+    }
+}
+
+/// A checked ballot ready to store.
+#[derive(Debug, Clone)]
+pub struct NewBallot {
+    pub election_id: Uuid,
+    pub user_id: Uuid,
+    /// The canonical ballot (`BallotContent::to_json`).
+    pub selections: Value,
+    /// The ballot's one choice when it has one contest with one choice.
+    pub candidate_id: Option<Uuid>,
+    /// Counters this ballot adds one to: its plurality and approval choices and the election
+    /// (ballots cast), sorted so concurrent ballots lock counter rows in the same order.
+    pub counted: Vec<Uuid>,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl NewBallot {
+    pub fn new(
+        election_id: Uuid,
+        user_id: Uuid,
+        selections: Value,
+        candidate_id: Option<Uuid>,
+        mut counted: Vec<Uuid>,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Self {
+        counted.push(election_id);
+        counted.sort_unstable();
+        counted.dedup();
+        Self {
+            election_id,
+            user_id,
+            selections,
+            candidate_id,
+            counted,
+            idempotency_key,
+        }
+    }
+}
+
+/// A stored ballot as its voter may see it again (a replay of a retried request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CastBallot {
+    /// The ballot's id: the receipt the voter can quote.
+    pub receipt: Uuid,
+    pub election_id: Uuid,
+    pub candidate_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// Stored by an earlier request with the same `Idempotency-Key`.
+    pub replayed: bool,
+}
+
+/// A ballot already stored for the voter, found when a new one could not be inserted.
+#[derive(Debug, Clone)]
+pub struct ExistingBallot {
+    pub receipt: Uuid,
+    pub candidate_id: Option<Uuid>,
+    pub selections: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+}
+
+impl ExistingBallot {
+    /// A retry of the same request (same key, same content) replays the stored ballot; the
+    /// same key with other content is a 422; anything else is a second ballot.
+    pub fn outcome(self, election_id: Uuid, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
+        let same_key = matches!((&self.idempotency_key, &ballot.idempotency_key),
+            (Some(stored), Some(sent)) if stored == sent.as_str());
+        let same_content = match &self.selections {
+            Some(stored) => *stored == ballot.selections,
+            None => self.candidate_id == ballot.candidate_id,
+        };
+        match (same_key, same_content) {
+            (true, true) => Ok(CastBallot {
+                receipt: self.receipt,
+                election_id,
+                candidate_id: self.candidate_id,
+                created_at: self.created_at,
+                replayed: true,
+            }),
+            (true, false) => Err(StoreError::IdempotencyKeyReused),
+            (false, _) => Err(StoreError::AlreadyVoted),
+        }
+    }
+}
+
+/// Why no ballot was inserted and none was stored before: the election's side of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BallotRefusal {
+    pub election_found: bool,
+    pub open: bool,
+    pub roll: bool,
+    pub candidate_found: bool,
+}
+
+impl BallotRefusal {
+    pub fn into_error(self) -> StoreError {
+        if !self.election_found {
+            StoreError::ElectionNotFound
+        } else if !self.open {
+            StoreError::ElectionNotOpen
+        } else if self.roll {
+            StoreError::NotEligible
+        } else if !self.candidate_found {
+            StoreError::CandidateNotFound
+        } else {
+            StoreError::Internal(anyhow::anyhow!(
+                "ballot neither stored nor refused by a rule"
+            ))
+        }
+    }
+}
+
+/// An election's counters: ballots cast and, per plurality or approval choice, the ballots
+/// that chose it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ElectionCounts {
+    pub ballots: u64,
+    pub choices: HashMap<Uuid, u64>,
+}
+
+/// A ballot's stored content, for counting ranked and score contests.
+pub type StoredSelections = Value;
+
+#[async_trait]
+pub trait ElectionStore: Send + Sync {
+    /// Stores the election whole (contests and choices) as `draft`, with its audit record.
+    async fn create_election(
+        &self,
+        actor: Actor,
+        election: &NewElection,
+    ) -> Result<Election, StoreError>;
+    /// Every election, newest first, with its state by the database's clock.
+    async fn elections(&self) -> Result<Vec<Election>, StoreError>;
+    async fn election(&self, key: &ElectionKey) -> Result<Option<Election>, StoreError>;
+    async fn default_election(&self) -> Result<Option<Election>, StoreError>;
+    /// Replaces a draft election's settings and contests (409 `election_frozen` otherwise).
+    async fn replace_draft(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        election: &NewElection,
+    ) -> Result<Election, StoreError>;
+    async fn delete_draft(&self, actor: Actor, id: Uuid) -> Result<(), StoreError>;
+    /// Applies an admin's action (with `closes_at` for `extend`), judged by the database's clock.
+    async fn transition(
+        &self,
+        actor: Actor,
+        id: Uuid,
+        action: Action,
+        closes_at: Option<DateTime<Utc>>,
+    ) -> Result<Election, StoreError>;
+    /// Makes the election the one the original endpoints mean.
+    async fn set_default_election(&self, actor: Actor, id: Uuid) -> Result<Election, StoreError>;
+    /// Stores the voter's one ballot in the election if it is open, or replays a retry.
+    async fn cast_ballot(&self, ballot: &NewBallot) -> Result<CastBallot, StoreError>;
+    /// The elections the user has cast a ballot in.
+    async fn voted_elections(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError>;
+    /// The election's counters, summed over their shards.
+    async fn election_counts(&self, election: &Election) -> Result<ElectionCounts, StoreError>;
+    /// Every stored ballot's content, for counting ranked and score contests.
+    async fn ballot_selections(
+        &self,
+        election_id: Uuid,
+    ) -> Result<Vec<StoredSelections>, StoreError>;
+}
