@@ -89,7 +89,10 @@ fn names_on(line: &str, number: usize) -> Result<Vec<String>, BltError> {
     let mut rest = line;
     while !rest.is_empty() {
         let Some(body) = rest.strip_prefix('"') else {
-            return Err(err(number, format!("expected a quoted name, found '{rest}'")));
+            return Err(err(
+                number,
+                format!("expected a quoted name, found '{rest}'"),
+            ));
         };
         let Some(end) = body.find('"') else {
             return Err(err(number, "a quoted name is not closed"));
@@ -129,32 +132,44 @@ pub fn parse(text: &str) -> Result<BltFile, BltError> {
             Part::Header => {
                 let mut it = line.split_ascii_whitespace();
                 let (Some(a), Some(b), None) = (it.next(), it.next(), it.next()) else {
-                    return Err(err(number, "the first line must be: <number of candidates> <number of seats>"));
+                    return Err(err(
+                        number,
+                        "the first line must be: <number of candidates> <number of seats>",
+                    ));
                 };
                 n = a
                     .parse()
                     .ok()
                     .filter(|&v| v > 0 && v < usize::from(u16::MAX))
                     .ok_or_else(|| err(number, format!("'{a}' is not a number of candidates")))?;
-                seats = b
-                    .parse()
-                    .ok()
-                    .filter(|&v| v > 0 && v <= n)
-                    .ok_or_else(|| err(number, format!("'{b}' is not a number of seats between 1 and {n}")))?;
+                seats = b.parse().ok().filter(|&v| v > 0 && v <= n).ok_or_else(|| {
+                    err(
+                        number,
+                        format!("'{b}' is not a number of seats between 1 and {n}"),
+                    )
+                })?;
                 seen = vec![usize::MAX; n];
                 part = Part::Ballots;
             }
             Part::Ballots => {
                 if line.starts_with('-') {
                     if !ballots.is_empty() || !withdrawn.is_empty() {
-                        return Err(err(number, "the withdrawn line must come before the ballots"));
+                        return Err(err(
+                            number,
+                            "the withdrawn line must come before the ballots",
+                        ));
                     }
                     for t in line.split_ascii_whitespace() {
                         let c = t
                             .strip_prefix('-')
                             .and_then(|v| v.parse::<usize>().ok())
                             .filter(|&v| v >= 1 && v <= n)
-                            .ok_or_else(|| err(number, format!("'{t}' is not a withdrawn candidate (-1 to -{n})")))?;
+                            .ok_or_else(|| {
+                                err(
+                                    number,
+                                    format!("'{t}' is not a withdrawn candidate (-1 to -{n})"),
+                                )
+                            })?;
                         withdrawn.push(c - 1);
                     }
                     continue;
@@ -181,13 +196,21 @@ pub fn parse(text: &str) -> Result<BltFile, BltError> {
                         continue;
                     }
                     if t.contains('=') {
-                        return Err(err(number, format!("equal rankings ('{t}') are not supported")));
+                        return Err(err(
+                            number,
+                            format!("equal rankings ('{t}') are not supported"),
+                        ));
                     }
                     let c = t
                         .parse::<usize>()
                         .ok()
                         .filter(|&v| v >= 1 && v <= n)
-                        .ok_or_else(|| err(number, format!("'{t}' is not a candidate number (1 to {n})")))?;
+                        .ok_or_else(|| {
+                            err(
+                                number,
+                                format!("'{t}' is not a candidate number (1 to {n})"),
+                            )
+                        })?;
                     if seen[c - 1] == index {
                         return Err(err(number, format!("candidate {c} is ranked twice")));
                     }
@@ -238,7 +261,10 @@ pub fn parse(text: &str) -> Result<BltFile, BltError> {
     match part {
         Part::Header => Err(err(last.max(1), "the file is empty")),
         Part::Ballots => Err(err(last, "the ballots are not closed by a line holding 0")),
-        Part::Names => Err(err(last, format!("expected {n} candidate names, found {}", names.len()))),
+        Part::Names => Err(err(
+            last,
+            format!("expected {n} candidate names, found {}", names.len()),
+        )),
         Part::Title | Part::Done => Ok(BltFile {
             title,
             names,
@@ -257,7 +283,11 @@ pub fn write(contest: &Contest, ballots: &[Ballot]) -> Result<String, String> {
     let n = contest.choices.len();
     let _ = writeln!(out, "{} {}", n, contest.seats);
     if !contest.withdrawn.is_empty() {
-        let w: Vec<String> = contest.withdrawn.iter().map(|c| format!("-{}", c + 1)).collect();
+        let w: Vec<String> = contest
+            .withdrawn
+            .iter()
+            .map(|c| format!("-{}", c + 1))
+            .collect();
         let _ = writeln!(out, "{}", w.join(" "));
     }
     for (i, b) in ballots.iter().enumerate() {
@@ -267,7 +297,10 @@ pub fn write(contest: &Contest, ballots: &[Ballot]) -> Result<String, String> {
         let _ = write!(out, "{}", b.weight);
         for &c in order {
             if c >= n {
-                return Err(format!("ballot {} ranks a choice that does not exist", i + 1));
+                return Err(format!(
+                    "ballot {} ranks a choice that does not exist",
+                    i + 1
+                ));
             }
             let _ = write!(out, " {}", c + 1);
         }
@@ -276,7 +309,9 @@ pub fn write(contest: &Contest, ballots: &[Ballot]) -> Result<String, String> {
     out.push_str("0\n");
     let quoted = |s: &str| -> Result<String, String> {
         if s.contains('"') || s.contains('\n') {
-            Err(format!("'{s}' cannot be written to a BLT file (it holds a quote or a newline)"))
+            Err(format!(
+                "'{s}' cannot be written to a BLT file (it holds a quote or a newline)"
+            ))
         } else {
             Ok(format!("\"{s}\"\n"))
         }

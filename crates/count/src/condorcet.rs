@@ -85,14 +85,25 @@ fn peel(
     ranking
 }
 
-fn outcome(ctx: &Ctx, ranked: &Ranked, ranking: Vec<usize>, mut round: Round, ties: Vec<TieBreak>, reason: &str) -> Outcome {
+fn outcome(
+    ctx: &Ctx,
+    ranked: &Ranked,
+    ranking: Vec<usize>,
+    mut round: Round,
+    ties: Vec<TieBreak>,
+    reason: &str,
+) -> Outcome {
     let seats = ctx.contest.seats;
     let elected: Vec<usize> = ranking[..seats].to_vec();
     for &c in &elected {
         let lot = ties.iter().any(|t| t.chosen == c && t.resolved_by == "lot");
         round.elected.push(Decision {
             choice: c,
-            reason: if lot { format!("{reason}; tie drawn by lot") } else { reason.to_string() },
+            reason: if lot {
+                format!("{reason}; tie drawn by lot")
+            } else {
+                reason.to_string()
+            },
         });
     }
     Outcome {
@@ -140,7 +151,14 @@ pub(crate) fn schulze(ctx: &Ctx) -> Result<Outcome, CountError> {
     let mut round = Round::new(1, "Pairwise comparison and strongest paths", n);
     round.pairwise = Some(matrix(ctx, &d));
     round.strongest_paths = Some(matrix(ctx, &p));
-    Ok(outcome(ctx, &ranked, ranking, round, ties, "no stronger path against it"))
+    Ok(outcome(
+        ctx,
+        &ranked,
+        ranking,
+        round,
+        ties,
+        "no stronger path against it",
+    ))
 }
 
 /// Ranked pairs (Tideman, winning votes): majorities are taken strongest first (larger
@@ -198,9 +216,18 @@ pub(crate) fn ranked_pairs(ctx: &Ctx) -> Result<Outcome, CountError> {
         d[a][b] == d[x][y] && d[b][a] == d[y][x]
     });
     if equal_strength {
-        round.notes.push("pairs of equal strength were taken in lot order".into());
+        round
+            .notes
+            .push("pairs of equal strength were taken in lot order".into());
     }
-    Ok(outcome(ctx, &ranked, ranking, round, ties, "no locked pair against it"))
+    Ok(outcome(
+        ctx,
+        &ranked,
+        ranking,
+        round,
+        ties,
+        "no locked pair against it",
+    ))
 }
 
 fn reaches(adj: &[Vec<bool>], from: usize, to: usize) -> bool {
@@ -247,6 +274,15 @@ pub(crate) fn copeland(ctx: &Ctx) -> Result<Outcome, CountError> {
         round.votes[c] = Some(Fixed::new(halves[c] * 5, 1));
     }
     round.pairwise = Some(matrix(ctx, &d));
-    round.notes.push("votes: Copeland score (1 per pairwise win, 0.5 per pairwise tie)".into());
-    Ok(outcome(ctx, &ranked, ranking, round, ties, "highest Copeland score"))
+    round
+        .notes
+        .push("votes: Copeland score (1 per pairwise win, 0.5 per pairwise tie)".into());
+    Ok(outcome(
+        ctx,
+        &ranked,
+        ranking,
+        round,
+        ties,
+        "highest Copeland score",
+    ))
 }

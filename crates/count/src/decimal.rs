@@ -208,7 +208,17 @@ mod tests {
     #[test]
     fn refuses_non_weights() {
         for bad in [
-            "", ".", "0", "0.0", "-1", "+1", "1e3", "1.", "abc", "1.2.3", "0.0000000001",
+            "",
+            ".",
+            "0",
+            "0.0",
+            "-1",
+            "+1",
+            "1e3",
+            "1.",
+            "abc",
+            "1.2.3",
+            "0.0000000001",
         ] {
             assert!(Weight::parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -75,7 +75,11 @@ pub(crate) fn irv(ctx: &Ctx) -> Result<Outcome, CountError> {
         }
         let standing: Vec<usize> = (0..f.n).filter(|&c| continuing[c]).collect();
         let leader = standing.iter().copied().find(|&c| votes[c] * 2 > counted);
-        if let Some(c) = leader.or(if standing.len() == 1 { Some(standing[0]) } else { None }) {
+        if let Some(c) = leader.or(if standing.len() == 1 {
+            Some(standing[0])
+        } else {
+            None
+        }) {
             round.elected.push(Decision {
                 choice: c,
                 reason: if standing.len() == 1 {
@@ -86,7 +90,15 @@ pub(crate) fn irv(ctx: &Ctx) -> Result<Outcome, CountError> {
             });
             rounds.push(round);
             let mut ranking = vec![c];
-            ranking.extend(standing.iter().copied().filter(|&o| o != c).collect::<Vec<_>>().iter().rev());
+            ranking.extend(
+                standing
+                    .iter()
+                    .copied()
+                    .filter(|&o| o != c)
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .rev(),
+            );
             ranking.extend(excluded_order.iter().rev());
             return Ok(Outcome {
                 elected: vec![c],
@@ -99,7 +111,11 @@ pub(crate) fn irv(ctx: &Ctx) -> Result<Outcome, CountError> {
             });
         }
         let low = standing.iter().map(|&c| votes[c]).min().unwrap_or(0);
-        let tied: Vec<usize> = standing.iter().copied().filter(|&c| votes[c] == low).collect();
+        let tied: Vec<usize> = standing
+            .iter()
+            .copied()
+            .filter(|&c| votes[c] == low)
+            .collect();
         let (out, how) = if tied.len() == 1 {
             (tied[0], String::new())
         } else {

@@ -81,7 +81,12 @@ fn line_of(text: &str, part: &str) -> usize {
 pub fn parse(text: &str) -> Result<JsonBallots, JsonBallotsError> {
     let doc: Doc = serde_json::from_str(text).map_err(|e| JsonBallotsError {
         line: e.line().max(1),
-        message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     })?;
     let err = |line: usize, message: String| JsonBallotsError { line, message };
     let choices: Vec<Choice> = doc
@@ -101,19 +106,30 @@ pub fn parse(text: &str) -> Result<JsonBallots, JsonBallotsError> {
     };
     let mut withdrawn = Vec::new();
     for w in &doc.withdrawn {
-        withdrawn.push(find(w).ok_or_else(|| err(1, format!("withdrawn choice '{w}' is not a choice")))?);
+        withdrawn.push(
+            find(w).ok_or_else(|| err(1, format!("withdrawn choice '{w}' is not a choice")))?,
+        );
     }
     let mut ballots = Vec::with_capacity(doc.ballots.len());
     let mut lines = Vec::with_capacity(doc.ballots.len());
     for raw in doc.ballots {
         let line = line_of(text, raw.get());
         let spec: BallotSpec = serde_json::from_str(raw.get()).map_err(|e| {
-            err(line + e.line() - 1, e.to_string().split(" at line ").next().unwrap_or_default().to_string())
+            err(
+                line + e.line() - 1,
+                e.to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
         })?;
         let weight = match &spec.weight {
             None => Weight::ONE,
             Some(serde_json::Value::String(s)) => Weight::parse(s).map_err(|e| err(line, e.0))?,
-            Some(serde_json::Value::Number(n)) => Weight::parse(&n.to_string()).map_err(|e| err(line, e.0))?,
+            Some(serde_json::Value::Number(n)) => {
+                Weight::parse(&n.to_string()).map_err(|e| err(line, e.0))?
+            }
             Some(other) => return Err(err(line, format!("weight {other} is not a decimal"))),
         };
         let names = |list: &[String]| -> Result<Vec<usize>, JsonBallotsError> {
@@ -121,14 +137,26 @@ pub fn parse(text: &str) -> Result<JsonBallots, JsonBallotsError> {
                 .map(|k| find(k).ok_or_else(|| err(line, format!("unknown choice '{k}'"))))
                 .collect()
         };
-        let forms = [spec.scores.is_some(), spec.approve.is_some(), spec.choices.is_some(), spec.ranking.is_some()];
+        let forms = [
+            spec.scores.is_some(),
+            spec.approve.is_some(),
+            spec.choices.is_some(),
+            spec.ranking.is_some(),
+        ];
         if forms.iter().filter(|f| **f).count() != 1 {
-            return Err(err(line, "a ballot needs exactly one of \"scores\", \"approve\", \"choices\" or \"ranking\"".into()));
+            return Err(err(
+                line,
+                "a ballot needs exactly one of \"scores\", \"approve\", \"choices\" or \"ranking\""
+                    .into(),
+            ));
         }
         let form = if let Some(scores) = &spec.scores {
             let mut v: Vec<(usize, u32)> = Vec::new();
             for (k, s) in scores {
-                v.push((find(k).ok_or_else(|| err(line, format!("unknown choice '{k}'")))?, *s));
+                v.push((
+                    find(k).ok_or_else(|| err(line, format!("unknown choice '{k}'")))?,
+                    *s,
+                ));
             }
             v.sort_unstable();
             BallotForm::Scores(v)
@@ -148,7 +176,11 @@ pub fn parse(text: &str) -> Result<JsonBallots, JsonBallotsError> {
         max_score: doc.max_score.unwrap_or(5),
         max_choices: doc.max_choices,
     };
-    Ok(JsonBallots { contest, ballots, lines })
+    Ok(JsonBallots {
+        contest,
+        ballots,
+        lines,
+    })
 }
 
 #[cfg(test)]

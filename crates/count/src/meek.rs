@@ -52,9 +52,17 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
     let omega = pow10(dec - 6);
 
     let mut state: Vec<State> = (0..f.n)
-        .map(|c| if f.active[c] { State::Hopeful } else { State::Withdrawn })
+        .map(|c| {
+            if f.active[c] {
+                State::Hopeful
+            } else {
+                State::Withdrawn
+            }
+        })
         .collect();
-    let mut kf: Vec<i128> = (0..f.n).map(|c| if f.active[c] { KF_ONE } else { 0 }).collect();
+    let mut kf: Vec<i128> = (0..f.n)
+        .map(|c| if f.active[c] { KF_ONE } else { 0 })
+        .collect();
     // Ballots re-merged after each defeat: defeated candidates drop out of every ranking, so
     // rankings that now read the same are counted once.
     let mut groups: Vec<(Vec<u16>, i128)> = ranked.groups.clone();
@@ -78,7 +86,11 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
                 if k == 0 {
                     continue;
                 }
-                let give = if k == KF_ONE { w } else { ceil_div(w * k, KF_ONE) };
+                let give = if k == KF_ONE {
+                    w
+                } else {
+                    ceil_div(w * k, KF_ONE)
+                };
                 votes[usize::from(c)] += units * give;
                 w -= give;
                 if w == 0 {
@@ -100,10 +112,16 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
                 if elected.len() < seats {
                     state[c] = State::Elected;
                     elected.push(c);
-                    round.elected.push(Decision { choice: c, reason: "hopefuls no more than the seats left".into() });
+                    round.elected.push(Decision {
+                        choice: c,
+                        reason: "hopefuls no more than the seats left".into(),
+                    });
                 } else {
                     state[c] = State::Defeated;
-                    round.excluded.push(Decision { choice: c, reason: "all seats filled".into() });
+                    round.excluded.push(Decision {
+                        choice: c,
+                        reason: "all seats filled".into(),
+                    });
                 }
             }
             if !round.elected.is_empty() || !round.excluded.is_empty() {
@@ -160,15 +178,28 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
             let label: Vec<&str> = newly.iter().map(|&c| names[c].name.as_str()).collect();
             round = Round::new(number, format!("Election of {}", label.join(", ")), f.n);
             for &c in &newly {
-                round.elected.push(Decision { choice: c, reason: "votes reached the quota".into() });
+                round.elected.push(Decision {
+                    choice: c,
+                    reason: "votes reached the quota".into(),
+                });
             }
         } else {
             let hopeful: Vec<usize> = (0..f.n).filter(|&c| state[c] == State::Hopeful).collect();
             let low = hopeful.iter().map(|&c| votes[c]).min().unwrap_or(0);
-            let tied: Vec<usize> = hopeful.iter().copied().filter(|&c| votes[c] < low + surplus || votes[c] == low).collect();
+            let tied: Vec<usize> = hopeful
+                .iter()
+                .copied()
+                .filter(|&c| votes[c] < low + surplus || votes[c] == low)
+                .collect();
             let c = if tied.len() > 1 {
                 let c = ctx.lot.draw(&tied);
-                ties.push(TieBreak { round: number, purpose: "defeat".into(), tied, chosen: c, resolved_by: "lot".into() });
+                ties.push(TieBreak {
+                    round: number,
+                    purpose: "defeat".into(),
+                    tied,
+                    chosen: c,
+                    resolved_by: "lot".into(),
+                });
                 c
             } else {
                 tied[0]
@@ -181,7 +212,10 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
             } else {
                 "fewest votes"
             };
-            round.excluded.push(Decision { choice: c, reason: why.into() });
+            round.excluded.push(Decision {
+                choice: c,
+                reason: why.into(),
+            });
             groups = remerge(&groups, &kf);
         }
         fill(&mut round, &state, &votes, &kf, prev_votes.as_deref(), fx);
@@ -205,7 +239,14 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
     })
 }
 
-fn fill(round: &mut Round, state: &[State], votes: &[i128], kf: &[i128], prev: Option<&[i128]>, fx: impl Fn(i128) -> Fixed) {
+fn fill(
+    round: &mut Round,
+    state: &[State],
+    votes: &[i128],
+    kf: &[i128],
+    prev: Option<&[i128]>,
+    fx: impl Fn(i128) -> Fixed,
+) {
     for c in 0..state.len() {
         if state[c] == State::Withdrawn {
             continue;
@@ -222,10 +263,20 @@ fn fill(round: &mut Round, state: &[State], votes: &[i128], kf: &[i128], prev: O
 fn remerge(groups: &[(Vec<u16>, i128)], kf: &[i128]) -> Vec<(Vec<u16>, i128)> {
     let mut out: Vec<(Vec<u16>, i128)> = groups
         .iter()
-        .map(|(order, w)| (order.iter().copied().filter(|&c| kf[usize::from(c)] != 0).collect::<Vec<u16>>(), *w))
+        .map(|(order, w)| {
+            (
+                order
+                    .iter()
+                    .copied()
+                    .filter(|&c| kf[usize::from(c)] != 0)
+                    .collect::<Vec<u16>>(),
+                *w,
+            )
+        })
         .filter(|(order, _)| !order.is_empty())
         .collect();
-    let dropped: i128 = groups.iter().map(|g| g.1).sum::<i128>() - out.iter().map(|g| g.1).sum::<i128>();
+    let dropped: i128 =
+        groups.iter().map(|g| g.1).sum::<i128>() - out.iter().map(|g| g.1).sum::<i128>();
     out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     out.dedup_by(|later, earlier| {
         if later.0 == earlier.0 {

@@ -204,7 +204,10 @@ pub(crate) fn choice_sets(
             BallotForm::Choices(set) => (set, false),
             BallotForm::Ranking(order) => (order, true),
             BallotForm::Scores(_) => {
-                return Err(bad(index, format!("{method} needs marked choices, not scores")));
+                return Err(bad(
+                    index,
+                    format!("{method} needs marked choices, not scores"),
+                ));
             }
         };
         let mut set = Vec::new();

@@ -23,7 +23,12 @@ pub fn text_report(result: &CountResult) -> String {
     let title = result.title.as_deref().unwrap_or("Result of the count");
     let _ = writeln!(out, "{title}");
     let _ = writeln!(out, "{}", "=".repeat(title.chars().count()));
-    let _ = writeln!(out, "Method:      {} ({})", result.method.name(), result.method.rule());
+    let _ = writeln!(
+        out,
+        "Method:      {} ({})",
+        result.method.name(),
+        result.method.rule()
+    );
     let _ = writeln!(out, "Seats:       {}", result.seats);
     let _ = writeln!(out, "Valid votes: {}", result.valid_votes);
     if !result.blank_votes.is_zero() {
@@ -32,7 +37,11 @@ pub fn text_report(result: &CountResult) -> String {
     if let Some(q) = result.quota {
         let _ = writeln!(out, "Quota:       {q}");
     }
-    let _ = writeln!(out, "Seed:        {:?} (lots: smallest SHA-256(seed, 0x00, name))", result.seed);
+    let _ = writeln!(
+        out,
+        "Seed:        {:?} (lots: smallest SHA-256(seed, 0x00, name))",
+        result.seed
+    );
     if !result.withdrawn.is_empty() {
         let ws: Vec<&str> = result.withdrawn.iter().map(|&c| name(c)).collect();
         let _ = writeln!(out, "Withdrawn:   {}", ws.join(", "));
@@ -41,7 +50,11 @@ pub fn text_report(result: &CountResult) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "Stage {}: {}", r.number, r.action);
         if let Some(q) = r.quota {
-            if result.method.is_ranked() && result.quota.is_some() && r.number > 1 && Some(q) != result.quota {
+            if result.method.is_ranked()
+                && result.quota.is_some()
+                && r.number > 1
+                && Some(q) != result.quota
+            {
                 let _ = writeln!(out, "  Quota: {q}");
             }
         }
@@ -62,7 +75,9 @@ pub fn text_report(result: &CountResult) -> String {
                 let Some(v) = r.votes[c] else { continue };
                 let mut line = format!("  {:<w$}", name(c));
                 if has_transfers {
-                    let t = r.transfers[c].map(|t| signed(&t.to_string())).unwrap_or_default();
+                    let t = r.transfers[c]
+                        .map(|t| signed(&t.to_string()))
+                        .unwrap_or_default();
                     let _ = write!(line, " {t:>16}");
                 }
                 let _ = write!(line, " {:>18}", v.to_string());
@@ -74,7 +89,10 @@ pub fn text_report(result: &CountResult) -> String {
             if let Some(e) = r.exhausted {
                 let mut line = format!("  {:<w$}", "Non-transferable");
                 if has_transfers {
-                    let t = r.exhausted_change.map(|t| signed(&t.to_string())).unwrap_or_default();
+                    let t = r
+                        .exhausted_change
+                        .map(|t| signed(&t.to_string()))
+                        .unwrap_or_default();
                     let _ = write!(line, " {t:>16}");
                 }
                 let _ = write!(line, " {:>18}", e.to_string());
@@ -82,7 +100,13 @@ pub fn text_report(result: &CountResult) -> String {
             }
             if let Some(l) = r.loss_of_fractions {
                 if !l.is_zero() {
-                    let _ = writeln!(out, "  {:<w$} {:>16} {:>18}", "Loss of fractions", "", l.to_string());
+                    let _ = writeln!(
+                        out,
+                        "  {:<w$} {:>16} {:>18}",
+                        "Loss of fractions",
+                        "",
+                        l.to_string()
+                    );
                 }
             }
         }
@@ -98,10 +122,19 @@ pub fn text_report(result: &CountResult) -> String {
             let _ = writeln!(out, "  Locked: {} over {}", name(a), name(b));
         }
         for &(a, b) in &r.skipped {
-            let _ = writeln!(out, "  Skipped (would make a cycle): {} over {}", name(a), name(b));
+            let _ = writeln!(
+                out,
+                "  Skipped (would make a cycle): {} over {}",
+                name(a),
+                name(b)
+            );
         }
         if let Some(s) = r.surplus {
-            let label = if result.method.name() == "stv-meek" { "Total surplus" } else { "Surplus" };
+            let label = if result.method.name() == "stv-meek" {
+                "Total surplus"
+            } else {
+                "Surplus"
+            };
             let _ = writeln!(out, "  {label}: {s}");
         }
         if let Some(i) = r.iterations {
@@ -158,20 +191,33 @@ pub fn text_report(result: &CountResult) -> String {
 }
 
 fn signed(s: &str) -> String {
-    if s.starts_with('-') { s.to_string() } else { format!("+{s}") }
+    if s.starts_with('-') {
+        s.to_string()
+    } else {
+        format!("+{s}")
+    }
 }
 
 fn matrix(out: &mut String, result: &CountResult, m: &[Vec<crate::decimal::Fixed>], w: usize) {
-    let active: Vec<usize> = (0..result.choices.len()).filter(|c| !result.withdrawn.contains(c)).collect();
+    let active: Vec<usize> = (0..result.choices.len())
+        .filter(|c| !result.withdrawn.contains(c))
+        .collect();
     let mut head = format!("  {:<w$}", "");
     for (k, _) in active.iter().enumerate() {
         let _ = write!(head, " {:>10}", format!("[{}]", k + 1));
     }
     let _ = writeln!(out, "{}", head.trim_end());
     for (k, &a) in active.iter().enumerate() {
-        let mut line = format!("  {:<w$}", format!("[{}] {}", k + 1, result.choices[a].name));
+        let mut line = format!(
+            "  {:<w$}",
+            format!("[{}] {}", k + 1, result.choices[a].name)
+        );
         for &b in &active {
-            let cell = if a == b { "-".to_string() } else { m[a][b].to_string() };
+            let cell = if a == b {
+                "-".to_string()
+            } else {
+                m[a][b].to_string()
+            };
             let _ = write!(line, " {cell:>10}");
         }
         let _ = writeln!(out, "{line}");

@@ -55,13 +55,23 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
     let quota = (ranked.total / (pow10(f.decimals) * (seats as i128 + 1)) + 1) * whole;
 
     let mut state: Vec<State> = (0..f.n)
-        .map(|c| if f.active[c] { State::Continuing } else { State::Withdrawn })
+        .map(|c| {
+            if f.active[c] {
+                State::Continuing
+            } else {
+                State::Withdrawn
+            }
+        })
         .collect();
     let mut piles: Vec<Vec<Paper>> = vec![Vec::new(); f.n];
     let mut votes = vec![0i128; f.n];
     for (g, (order, w)) in groups.iter().enumerate() {
         let c = usize::from(order[0]);
-        piles[c].push(Paper { group: g as u32, pos: 0, value: TV_ONE as u32 });
+        piles[c].push(Paper {
+            group: g as u32,
+            pos: 0,
+            value: TV_ONE as u32,
+        });
         votes[c] += w * TV_ONE;
     }
     let mut exhausted = 0i128;
@@ -96,7 +106,13 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
                 let mut ordered = Vec::new();
                 while group.len() > 1 {
                     let (c, how) = break_by_history(&group, &history, false, &ctx.lot);
-                    ties.push(TieBreak { round: number, purpose: "order of election".into(), tied: group.clone(), chosen: c, resolved_by: how });
+                    ties.push(TieBreak {
+                        round: number,
+                        purpose: "order of election".into(),
+                        tied: group.clone(),
+                        chosen: c,
+                        resolved_by: how,
+                    });
                     ordered.push(c);
                     group.retain(|&o| o != c);
                 }
@@ -112,16 +128,22 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
             state[c] = State::Elected;
             elected.push(c);
             pending.push(c);
-            round.elected.push(Decision { choice: c, reason: "reached the quota (rule 47)".into() });
+            round.elected.push(Decision {
+                choice: c,
+                reason: "reached the quota (rule 47)".into(),
+            });
         }
-        let continuing: Vec<usize> = (0..f.n).filter(|&c| state[c] == State::Continuing).collect();
+        let continuing: Vec<usize> = (0..f.n)
+            .filter(|&c| state[c] == State::Continuing)
+            .collect();
         if elected.len() < seats && continuing.len() <= seats - elected.len() {
             for &c in &continuing {
                 state[c] = State::Elected;
                 elected.push(c);
                 round.elected.push(Decision {
                     choice: c,
-                    reason: "continuing candidates no more than the vacancies left (rule 52)".into(),
+                    reason: "continuing candidates no more than the vacancies left (rule 52)"
+                        .into(),
                 });
             }
         }
@@ -150,16 +172,31 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
         pending.retain(|&c| votes[c] > quota);
         if !pending.is_empty() {
             let top = pending.iter().map(|&c| votes[c]).max().unwrap_or(0);
-            let tied: Vec<usize> = pending.iter().copied().filter(|&c| votes[c] == top).collect();
+            let tied: Vec<usize> = pending
+                .iter()
+                .copied()
+                .filter(|&c| votes[c] == top)
+                .collect();
             let c = if tied.len() > 1 {
-                let (c, how) = break_by_history(&tied, &history[..history.len() - 1], false, &ctx.lot);
-                ties.push(TieBreak { round: number, purpose: "order of surplus transfer".into(), tied, chosen: c, resolved_by: how });
+                let (c, how) =
+                    break_by_history(&tied, &history[..history.len() - 1], false, &ctx.lot);
+                ties.push(TieBreak {
+                    round: number,
+                    purpose: "order of surplus transfer".into(),
+                    tied,
+                    chosen: c,
+                    resolved_by: how,
+                });
                 c
             } else {
                 tied[0]
             };
             pending.retain(|&o| o != c);
-            round = Round::new(number, format!("Transfer of surplus of {}", names[c].name), f.n);
+            round = Round::new(
+                number,
+                format!("Transfer of surplus of {}", names[c].name),
+                f.n,
+            );
             let surplus = votes[c] - quota;
             let total = votes[c];
             round.surplus = Some(fx(surplus));
@@ -181,7 +218,11 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
                 match next {
                     Some(pos) => {
                         let d = usize::from(order[pos]);
-                        piles[d].push(Paper { group: p.group, pos: pos as u16, value: tv as u32 });
+                        piles[d].push(Paper {
+                            group: p.group,
+                            pos: pos as u16,
+                            value: tv as u32,
+                        });
                         votes[d] += amount;
                     }
                     None => exhausted += amount,
@@ -201,19 +242,35 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
                 ));
             }
         } else {
-            let continuing: Vec<usize> = (0..f.n).filter(|&c| state[c] == State::Continuing).collect();
+            let continuing: Vec<usize> = (0..f.n)
+                .filter(|&c| state[c] == State::Continuing)
+                .collect();
             let low = continuing.iter().map(|&c| votes[c]).min().unwrap_or(0);
-            let tied: Vec<usize> = continuing.iter().copied().filter(|&c| votes[c] == low).collect();
+            let tied: Vec<usize> = continuing
+                .iter()
+                .copied()
+                .filter(|&c| votes[c] == low)
+                .collect();
             let (c, how) = if tied.len() > 1 {
-                let (c, how) = break_by_history(&tied, &history[..history.len() - 1], true, &ctx.lot);
-                ties.push(TieBreak { round: number, purpose: "exclusion".into(), tied, chosen: c, resolved_by: how.clone() });
+                let (c, how) =
+                    break_by_history(&tied, &history[..history.len() - 1], true, &ctx.lot);
+                ties.push(TieBreak {
+                    round: number,
+                    purpose: "exclusion".into(),
+                    tied,
+                    chosen: c,
+                    resolved_by: how.clone(),
+                });
                 (c, format!("fewest votes, tie broken by {how} (rule 51)"))
             } else {
                 (tied[0], "fewest votes (rule 50)".to_string())
             };
             state[c] = State::Excluded;
             round = Round::new(number, format!("Exclusion of {}", names[c].name), f.n);
-            round.excluded.push(Decision { choice: c, reason: how });
+            round.excluded.push(Decision {
+                choice: c,
+                reason: how,
+            });
             for p in std::mem::take(&mut piles[c]) {
                 let (order, w) = &groups[p.group as usize];
                 let next = order[usize::from(p.pos) + 1..]
@@ -224,7 +281,10 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
                 match next {
                     Some(pos) => {
                         let d = usize::from(order[pos]);
-                        piles[d].push(Paper { pos: pos as u16, ..p });
+                        piles[d].push(Paper {
+                            pos: pos as u16,
+                            ..p
+                        });
                         votes[d] += amount;
                     }
                     None => exhausted += amount,

@@ -1,13 +1,20 @@
 //! Single-tally methods: plurality (block), approval, Borda, score, and STAR.
 
-use crate::engine::{Ctx, Outcome};
 use crate::decimal::Fixed;
+use crate::engine::{Ctx, Outcome};
 use crate::model::{CountError, Method};
 use crate::prepare;
 use crate::rank;
 use crate::result::{Decision, Round, TieBreak};
 
-fn tally_outcome(ctx: &Ctx, totals: Vec<i128>, action: &str, unit: &str, valid: i128, blank: i128) -> Outcome {
+fn tally_outcome(
+    ctx: &Ctx,
+    totals: Vec<i128>,
+    action: &str,
+    unit: &str,
+    valid: i128,
+    blank: i128,
+) -> Outcome {
     let f = &ctx.frame;
     let seats = ctx.contest.seats;
     let mut ties = Vec::new();
@@ -42,7 +49,13 @@ fn tally_outcome(ctx: &Ctx, totals: Vec<i128>, action: &str, unit: &str, valid: 
 pub(crate) fn plurality(ctx: &Ctx) -> Result<Outcome, CountError> {
     let seats = ctx.contest.seats;
     let max = ctx.contest.max_choices.unwrap_or(seats);
-    let sets = prepare::choice_sets(&ctx.frame, ctx.ballots, Method::Plurality, Some(seats), Some(max))?;
+    let sets = prepare::choice_sets(
+        &ctx.frame,
+        ctx.ballots,
+        Method::Plurality,
+        Some(seats),
+        Some(max),
+    )?;
     let mut totals = vec![0i128; ctx.frame.n];
     let (mut valid, mut blank) = (0, 0);
     for (set, w) in &sets {
@@ -55,7 +68,11 @@ pub(crate) fn plurality(ctx: &Ctx) -> Result<Outcome, CountError> {
             totals[c] += w;
         }
     }
-    let action = if seats == 1 { "Votes (first preferences)" } else { "Votes (block voting)" };
+    let action = if seats == 1 {
+        "Votes (first preferences)"
+    } else {
+        "Votes (block voting)"
+    };
     Ok(tally_outcome(ctx, totals, action, "votes", valid, blank))
 }
 
@@ -73,7 +90,14 @@ pub(crate) fn approval(ctx: &Ctx) -> Result<Outcome, CountError> {
             totals[c] += w;
         }
     }
-    Ok(tally_outcome(ctx, totals, "Approvals", "approvals", valid, blank))
+    Ok(tally_outcome(
+        ctx,
+        totals,
+        "Approvals",
+        "approvals",
+        valid,
+        blank,
+    ))
 }
 
 pub(crate) fn borda(ctx: &Ctx) -> Result<Outcome, CountError> {
@@ -85,7 +109,14 @@ pub(crate) fn borda(ctx: &Ctx) -> Result<Outcome, CountError> {
             totals[usize::from(c)] += w * (standing - 1 - pos as i128);
         }
     }
-    let mut out = tally_outcome(ctx, totals, "Borda points", "points", ranked.total, ranked.blank);
+    let mut out = tally_outcome(
+        ctx,
+        totals,
+        "Borda points",
+        "points",
+        ranked.total,
+        ranked.blank,
+    );
     out.rounds[0].notes.push(format!(
         "a choice ranked k-th scores {} - k points; unranked choices score 0",
         standing
@@ -103,7 +134,14 @@ pub(crate) fn score(ctx: &Ctx) -> Result<Outcome, CountError> {
             totals[c] += w * i128::from(s);
         }
     }
-    Ok(tally_outcome(ctx, totals, "Total scores", "total scores", valid, 0))
+    Ok(tally_outcome(
+        ctx,
+        totals,
+        "Total scores",
+        "total scores",
+        valid,
+        0,
+    ))
 }
 
 /// STAR: the two highest total scores go to an automatic runoff won by the finalist scored
@@ -114,7 +152,9 @@ pub(crate) fn score(ctx: &Ctx) -> Result<Outcome, CountError> {
 pub(crate) fn star(ctx: &Ctx) -> Result<Outcome, CountError> {
     let f = &ctx.frame;
     if ctx.contest.seats != 1 {
-        return Err(CountError::Unsupported("star elects one choice; use score for several seats".into()));
+        return Err(CountError::Unsupported(
+            "star elects one choice; use score for several seats".into(),
+        ));
     }
     let ballots = prepare::scores(f, ctx.contest, ctx.ballots, Method::Star)?;
     let active = f.active_choices();
@@ -127,7 +167,11 @@ pub(crate) fn star(ctx: &Ctx) -> Result<Outcome, CountError> {
         }
     }
     let prefer = |a: usize, b: usize| -> i128 {
-        ballots.iter().filter(|(v, _)| v[a] > v[b]).map(|(_, w)| *w).sum()
+        ballots
+            .iter()
+            .filter(|(v, _)| v[a] > v[b])
+            .map(|(_, w)| *w)
+            .sum()
     };
     let mut ties: Vec<TieBreak> = Vec::new();
     // Scoring round: order by total; within a group of equal totals, by head-to-head wins
@@ -142,7 +186,12 @@ pub(crate) fn star(ctx: &Ctx) -> Result<Outcome, CountError> {
         }
         if j - i > 1 && i < 2 {
             let group: Vec<usize> = order[i..j].to_vec();
-            let wins = |a: usize| group.iter().filter(|&&b| b != a && prefer(a, b) > prefer(b, a)).count();
+            let wins = |a: usize| {
+                group
+                    .iter()
+                    .filter(|&&b| b != a && prefer(a, b) > prefer(b, a))
+                    .count()
+            };
             order[i..j].sort_by(|&a, &b| wins(b).cmp(&wins(a)).then(ctx.lot.cmp(a, b)));
             if j > 2 {
                 for (k, &c) in order[i..j].iter().enumerate() {
@@ -153,7 +202,11 @@ pub(crate) fn star(ctx: &Ctx) -> Result<Outcome, CountError> {
                             purpose: "place in the runoff".into(),
                             tied: group.clone(),
                             chosen: c,
-                            resolved_by: if same { "lot".into() } else { "head-to-head preference".into() },
+                            resolved_by: if same {
+                                "lot".into()
+                            } else {
+                                "head-to-head preference".into()
+                            },
                         });
                     }
                 }
@@ -166,7 +219,10 @@ pub(crate) fn star(ctx: &Ctx) -> Result<Outcome, CountError> {
         scoring.votes[c] = Some(f.fixed(totals[c]));
     }
     if order.len() == 1 {
-        scoring.elected.push(Decision { choice: order[0], reason: "only choice standing".into() });
+        scoring.elected.push(Decision {
+            choice: order[0],
+            reason: "only choice standing".into(),
+        });
         return Ok(Outcome {
             elected: vec![order[0]],
             ranking: Some(order),
@@ -187,19 +243,40 @@ pub(crate) fn star(ctx: &Ctx) -> Result<Outcome, CountError> {
     runoff.votes[a] = Some(f.fixed(pa));
     runoff.votes[b] = Some(f.fixed(pb));
     runoff.exhausted = Some(f.fixed(valid - pa - pb));
-    runoff.notes.push("votes: weight of ballots scoring the finalist above the other; exhausted: equal scores".into());
+    runoff.notes.push(
+        "votes: weight of ballots scoring the finalist above the other; exhausted: equal scores"
+            .into(),
+    );
     let (winner, reason) = if pa != pb {
-        (if pa > pb { a } else { b }, "preferred on more ballots in the runoff".to_string())
+        (
+            if pa > pb { a } else { b },
+            "preferred on more ballots in the runoff".to_string(),
+        )
     } else if totals[a] != totals[b] {
         let w = if totals[a] > totals[b] { a } else { b };
-        ties.push(TieBreak { round: 2, purpose: "runoff".into(), tied: vec![a, b], chosen: w, resolved_by: "higher total score".into() });
+        ties.push(TieBreak {
+            round: 2,
+            purpose: "runoff".into(),
+            tied: vec![a, b],
+            chosen: w,
+            resolved_by: "higher total score".into(),
+        });
         (w, "runoff tied; higher total score".to_string())
     } else {
         let w = ctx.lot.draw(&[a, b]);
-        ties.push(TieBreak { round: 2, purpose: "runoff".into(), tied: vec![a, b], chosen: w, resolved_by: "lot".into() });
+        ties.push(TieBreak {
+            round: 2,
+            purpose: "runoff".into(),
+            tied: vec![a, b],
+            chosen: w,
+            resolved_by: "lot".into(),
+        });
         (w, "runoff and totals tied; drawn by lot".to_string())
     };
-    runoff.elected.push(Decision { choice: winner, reason });
+    runoff.elected.push(Decision {
+        choice: winner,
+        reason,
+    });
     let loser = if winner == a { b } else { a };
     let mut ranking = vec![winner, loser];
     ranking.extend(order[2..].iter().copied());

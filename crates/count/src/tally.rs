@@ -93,7 +93,9 @@ pub fn tally(
         line: None,
         message,
     };
-    let method: Method = method.parse().map_err(|e: crate::model::UnknownMethod| plain(e.to_string()))?;
+    let method: Method = method
+        .parse()
+        .map_err(|e: crate::model::UnknownMethod| plain(e.to_string()))?;
     let mut loaded = load(file_name, file_contents)?;
     if let Some(s) = seats {
         loaded.contest.seats = s;

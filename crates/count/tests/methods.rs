@@ -44,7 +44,12 @@ fn tennessee_capital() {
     let (c, b) = tennessee();
     assert_eq!(winners(&c, &b, Method::Plurality), ["Memphis"]);
     assert_eq!(winners(&c, &b, Method::Irv), ["Knoxville"]);
-    for m in [Method::Borda, Method::Copeland, Method::Schulze, Method::RankedPairs] {
+    for m in [
+        Method::Borda,
+        Method::Copeland,
+        Method::Schulze,
+        Method::RankedPairs,
+    ] {
         assert_eq!(winners(&c, &b, m), ["Nashville"], "{m}");
     }
     assert_eq!(winners(&c, &b, Method::StvScottish), ["Knoxville"]);
@@ -87,14 +92,25 @@ fn wikipedia_schulze_example() {
         ],
     );
     let r = count(&c, &b, Method::Schulze, None).unwrap();
-    let order: Vec<&str> = r.ranking.as_ref().unwrap().iter().map(|&i| c.choices[i].name.as_str()).collect();
+    let order: Vec<&str> = r
+        .ranking
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|&i| c.choices[i].name.as_str())
+        .collect();
     assert_eq!(order, ["E", "A", "C", "B", "D"]);
     let p = r.rounds[0].strongest_paths.as_ref().unwrap();
     let d = r.rounds[0].pairwise.as_ref().unwrap();
     assert_eq!(d[0][1].to_string(), "20"); // d[A,B]
     assert_eq!(d[0][3].to_string(), "30"); // d[A,D]
     // Strongest paths as published: p[A,B]=28 p[A,C]=28 p[A,D]=30 p[A,E]=24, p[E,A]=25 ...
-    let row = |i: usize| -> Vec<String> { (0..5).filter(|&j| j != i).map(|j| p[i][j].to_string()).collect() };
+    let row = |i: usize| -> Vec<String> {
+        (0..5)
+            .filter(|&j| j != i)
+            .map(|j| p[i][j].to_string())
+            .collect()
+    };
     assert_eq!(row(0), ["28", "28", "30", "24"]);
     assert_eq!(row(1), ["25", "28", "33", "24"]);
     assert_eq!(row(2), ["25", "29", "29", "24"]);
@@ -105,7 +121,13 @@ fn wikipedia_schulze_example() {
 /// Wikipedia's STV example ("food at a party"): 20 voters, 3 seats, Droop quota 6.
 fn food() -> (Contest, Vec<Ballot>) {
     let (mut c, b) = profile(
-        &["Oranges", "Pears", "Chocolate", "Strawberries", "Hamburgers"],
+        &[
+            "Oranges",
+            "Pears",
+            "Chocolate",
+            "Strawberries",
+            "Hamburgers",
+        ],
         &[
             (4, "Oranges"),
             (2, "Pears > Oranges"),
@@ -153,11 +175,18 @@ fn scottish_truncates_transfer_values_to_five_places() {
     // transfer value 6 x 1 / 10 = 0.6; with 3 seats: quota 3, surplus 7/10 = 0.7.
     // Use a surplus that does not divide evenly: 9 A>B, 2 A, 1 B, 1 C; 2 seats; quota 5,
     // surplus 6 of 11 -> 0.545454.. truncated to 0.54545.
-    let (mut c, b) = profile(&["A", "B", "C"], &[(9, "A>B"), (2, "A"), (1, "B"), (1, "C")]);
+    let (mut c, b) = profile(
+        &["A", "B", "C"],
+        &[(9, "A>B"), (2, "A"), (1, "B"), (1, "C")],
+    );
     c.seats = 2;
     let r = count(&c, &b, Method::StvScottish, None).unwrap();
     let s2 = &r.rounds[1];
-    assert!(s2.notes[0].contains("transferred at 0.54545"), "{:?}", s2.notes);
+    assert!(
+        s2.notes[0].contains("transferred at 0.54545"),
+        "{:?}",
+        s2.notes
+    );
     // B: 1 + 9 x 0.54545 = 5.90905 -> elected.
     assert_eq!(s2.votes[1].unwrap().to_string(), "5.90905");
     assert_eq!(s2.exhausted.unwrap().to_string(), "1.09090");
@@ -236,7 +265,11 @@ fn withdrawn_choices_are_skipped() {
 #[test]
 fn lot_is_reproducible_and_echoed() {
     let c = Contest::with_names(&["A", "B", "C"], 1);
-    let b = vec![Ballot::ranking(vec![0]), Ballot::ranking(vec![1]), Ballot::ranking(vec![2])];
+    let b = vec![
+        Ballot::ranking(vec![0]),
+        Ballot::ranking(vec![1]),
+        Ballot::ranking(vec![2]),
+    ];
     let first = count(&c, &b, Method::Plurality, Some("2024-board")).unwrap();
     let again = count(&c, &b, Method::Plurality, Some("2024-board")).unwrap();
     assert_eq!(first, again);

@@ -50,7 +50,15 @@ fn edinburgh_2017_almond_other_methods_agree_on_the_winners() {
 
 #[test]
 fn edinburgh_2017_almond_text_sheet() {
-    let sheet = tally("stv-scottish", None, Format::Text, None, "almond.blt", ALMOND).unwrap();
+    let sheet = tally(
+        "stv-scottish",
+        None,
+        Format::Text,
+        None,
+        "almond.blt",
+        ALMOND,
+    )
+    .unwrap();
     assert!(sheet.starts_with("Ward 1 - Almond\n"));
     assert!(sheet.contains("Stage 2: Transfer of surplus of Kevin LANG (LD)"));
     assert!(sheet.contains("4. Norrie WORK (SNP) (stage 10)"), "{sheet}");

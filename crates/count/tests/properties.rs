@@ -28,7 +28,10 @@ fn profile() -> impl Strategy<Value = (usize, Vec<Vec<usize>>)> {
 }
 
 fn ballots(rankings: &[Vec<usize>]) -> Vec<Ballot> {
-    rankings.iter().map(|r| Ballot::ranking(r.clone())).collect()
+    rankings
+        .iter()
+        .map(|r| Ballot::ranking(r.clone()))
+        .collect()
 }
 
 fn condorcet_winner(n: usize, rankings: &[Vec<usize>]) -> Option<usize> {
