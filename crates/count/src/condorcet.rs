@@ -40,7 +40,10 @@ fn matrix(ctx: &Ctx, m: &[Vec<i128>]) -> Vec<Vec<Fixed>> {
         .collect()
 }
 
-fn prepare(ctx: &Ctx, method: Method) -> Result<(Ranked, Vec<Vec<i128>>, Vec<usize>), CountError> {
+/// The ranked ballots, the pairwise matrix and the choices standing.
+type Pairwise = (Ranked, Vec<Vec<i128>>, Vec<usize>);
+
+fn prepare(ctx: &Ctx, method: Method) -> Result<Pairwise, CountError> {
     let ranked = prepare::ranked(&ctx.frame, ctx.ballots, method)?;
     let d = pairwise(ctx.frame.n, &ranked, &ctx.frame.active);
     Ok((ranked, d, ctx.frame.active_choices()))
@@ -197,10 +200,9 @@ pub(crate) fn ranked_pairs(ctx: &Ctx) -> Result<Outcome, CountError> {
     for k in 0..n {
         for a in 0..n {
             if closure[a][k] {
-                for b in 0..n {
-                    if closure[k][b] {
-                        closure[a][b] = true;
-                    }
+                let via = closure[k].clone();
+                for (reach, &through) in closure[a].iter_mut().zip(&via) {
+                    *reach |= through;
                 }
             }
         }

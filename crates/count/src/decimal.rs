@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn fixed_prints_all_places() {
-        assert_eq!(Fixed::new(123_450_00, 5).to_string(), "123.45000");
+        assert_eq!(Fixed::new(12_345_000, 5).to_string(), "123.45000");
         assert_eq!(Fixed::new(-5, 2).to_string(), "-0.05");
         assert_eq!(Fixed::new(7, 0).to_string(), "7");
     }

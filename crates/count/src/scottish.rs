@@ -230,7 +230,7 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
             }
             loss += surplus - moved;
             votes[c] = quota;
-            values.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            values.sort_unstable_by_key(|v| std::cmp::Reverse(v.0));
             for (v, tv) in values {
                 round.notes.push(format!(
                     "papers received at {} transferred at {} = {} x {} / {}, truncated to 5 places",

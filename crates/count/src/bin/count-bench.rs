@@ -1,0 +1,208 @@
+//! Benchmark of the counting engine: parse-only against Scottish and Meek STV on 1,000,000
+//! weighted ranked ballots over 12 choices (3 seats), and Schulze on 100,000 ballots over 50
+//! choices. Prints one JSON object with the timings, their ratios and the peak RSS.
+//!
+//!   cargo run --release -p securevote-count --bin count-bench [-- BALLOTS]
+//!
+//! The ballots are generated deterministically (a fixed-seed splitmix64), written as a BLT
+//! file in the temporary directory, then read back and parsed the way `securevote tally` does.
+
+use std::time::Instant;
+
+use securevote_count::{Ballot, BallotForm, Contest, Method, Weight, blt, count};
+use serde_json::json;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A ranking drawn Plackett-Luce style from popularity weights, of a length most voters keep
+/// short (as in Scottish council data: a median of about three preferences).
+fn ranking(rng: &mut Rng, popularity: &[u64], max_len: usize) -> Vec<usize> {
+    let mut len = 1;
+    while len < max_len && rng.below(100) < 62 {
+        len += 1;
+    }
+    let mut left: Vec<usize> = (0..popularity.len()).collect();
+    let mut out = Vec::with_capacity(len);
+    for _ in 0..len {
+        let total: u64 = left.iter().map(|&c| popularity[c]).sum();
+        let mut x = rng.below(total);
+        let mut k = 0;
+        while x >= popularity[left[k]] {
+            x -= popularity[left[k]];
+            k += 1;
+        }
+        out.push(left.swap_remove(k));
+    }
+    out
+}
+
+fn weight(rng: &mut Rng) -> &'static str {
+    match rng.below(10) {
+        0..=6 => "1",
+        7 | 8 => "2",
+        _ => "0.5",
+    }
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn secs(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let n_ballots: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut rng = Rng(20_261_201);
+
+    // 1. A million weighted ranked ballots over 12 choices, 3 seats, as a BLT file.
+    let popularity: Vec<u64> = vec![30, 24, 20, 16, 13, 10, 8, 6, 5, 4, 3, 2];
+    let mut text = String::with_capacity(n_ballots * 16);
+    text.push_str("12 3\n");
+    for _ in 0..n_ballots {
+        text.push_str(weight(&mut rng));
+        for c in ranking(&mut rng, &popularity, 12) {
+            text.push(' ');
+            text.push_str(&(c + 1).to_string());
+        }
+        text.push_str(" 0\n");
+    }
+    text.push_str("0\n");
+    for c in 0..12 {
+        text.push_str(&format!("\"Candidate {}\"\n", c + 1));
+    }
+    text.push_str("\"Benchmark ward\"\n");
+    let path =
+        std::env::temp_dir().join(format!("securevote-count-bench-{}.blt", std::process::id()));
+    if let Err(e) = std::fs::write(&path, &text) {
+        eprintln!("{}: {e}", path.display());
+        std::process::exit(1);
+    }
+    let file_bytes = text.len();
+    drop(text);
+
+    // Parse only: read the file and parse it, as `securevote tally` does before counting.
+    let mut parse_runs = Vec::new();
+    let mut parsed = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let contents = std::fs::read_to_string(&path).unwrap_or_default();
+        let f = match blt::parse(&contents) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                std::process::exit(1);
+            }
+        };
+        parse_runs.push(secs(t));
+        parsed = Some(f);
+    }
+    let _ = std::fs::remove_file(&path);
+    let parsed = parsed.expect("parsed at least once");
+    let contest = parsed.contest();
+    let parse_s = median(&mut parse_runs);
+
+    let timed = |method: Method, contest: &Contest, ballots: &[Ballot]| {
+        let mut runs = Vec::new();
+        let mut elected = Vec::new();
+        let mut stages = 0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let r = count(contest, ballots, method, None).unwrap_or_else(|e| {
+                eprintln!("{method}: {e}");
+                std::process::exit(1)
+            });
+            runs.push(secs(t));
+            elected = r
+                .elected_names()
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>();
+            stages = r.rounds.len();
+        }
+        (median(&mut runs), elected, stages)
+    };
+    let (scottish_s, scottish_elected, scottish_stages) =
+        timed(Method::StvScottish, &contest, &parsed.ballots);
+    let (meek_s, meek_elected, meek_stages) = timed(Method::StvMeek, &contest, &parsed.ballots);
+    let distinct = {
+        let mut v: Vec<&BallotForm> = parsed.ballots.iter().map(|b| &b.form).collect();
+        v.sort_unstable_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        v.dedup();
+        v.len()
+    };
+    drop(parsed);
+
+    // 2. Schulze: 100,000 ballots over 50 choices.
+    let popularity50: Vec<u64> = (0..50).map(|i| 100 - i).collect();
+    let names: Vec<String> = (1..=50).map(|i| format!("Choice {i}")).collect();
+    let contest50 = Contest::with_names(&names, 1);
+    let ballots50: Vec<Ballot> = (0..100_000)
+        .map(|_| {
+            let w = Weight::parse(weight(&mut rng)).unwrap_or(Weight::ONE);
+            Ballot::weighted(w, BallotForm::Ranking(ranking(&mut rng, &popularity50, 50)))
+        })
+        .collect();
+    let (schulze_s, schulze_elected, _) = timed(Method::Schulze, &contest50, &ballots50);
+
+    let out = json!({
+        "ballots": n_ballots,
+        "choices": 12,
+        "seats": 3,
+        "blt_bytes": file_bytes,
+        "distinct_rankings": distinct,
+        "parse_seconds": round(parse_s),
+        "stv_scottish": {
+            "count_seconds": round(scottish_s),
+            "count_over_parse": round(scottish_s / parse_s),
+            "parse_and_count_over_parse": round((parse_s + scottish_s) / parse_s),
+            "stages": scottish_stages,
+            "elected": scottish_elected,
+        },
+        "stv_meek": {
+            "count_seconds": round(meek_s),
+            "count_over_parse": round(meek_s / parse_s),
+            "parse_and_count_over_parse": round((parse_s + meek_s) / parse_s),
+            "stages": meek_stages,
+            "elected": meek_elected,
+        },
+        "schulze_100k_50": {
+            "ballots": 100_000,
+            "choices": 50,
+            "count_seconds": round(schulze_s),
+            "elected": schulze_elected,
+        },
+        "peak_rss_mib": peak_rss_mib().map(round),
+        "timing": "median of 3 runs each",
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
