@@ -176,3 +176,36 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn blt_export_then_import_counts_the_same(
+        (n, rankings) in profile(),
+        weights in prop::collection::vec(prop::sample::select(vec!["1", "2", "0.5", "1.25", "3"]), 25),
+        seats in 1usize..3,
+        withdraw in any::<bool>(),
+    ) {
+        let seats = seats.min(n.saturating_sub(1)).max(1);
+        let mut c = Contest::with_names(&names(n), seats);
+        c.title = Some("Round trip".into());
+        if withdraw && n > seats + 1 {
+            c.withdrawn = vec![n - 1];
+        }
+        let ballots: Vec<Ballot> = rankings
+            .iter()
+            .zip(&weights)
+            .map(|(r, w)| Ballot::weighted(Weight::parse(w).unwrap(), BallotForm::Ranking(r.clone())))
+            .collect();
+        let text = securevote_count::blt::write(&c, &ballots).unwrap();
+        let file = securevote_count::blt::parse(&text).unwrap();
+        prop_assert_eq!(&file.ballots, &ballots);
+        prop_assert_eq!(file.contest(), c.clone());
+        for m in [Method::StvScottish, Method::StvMeek, Method::Schulze, Method::Plurality] {
+            let a = count(&c, &ballots, m, Some("s")).unwrap();
+            let b = count(&file.contest(), &file.ballots, m, Some("s")).unwrap();
+            prop_assert_eq!(a, b, "{}", m);
+        }
+    }
+}
