@@ -9,6 +9,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod candidates;
+mod elections;
 mod errors;
 mod health;
 mod openapi;
