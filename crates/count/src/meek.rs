@@ -10,7 +10,7 @@
 //!     (e) if someone was elected go to B.1; else if s < omega, or s did not fall since the
 //!     previous iteration, go to B.3; (f) each elected candidate's kf becomes
 //!     kf x quota (rounded up) / votes (rounded up), and iteration continues at (a).
-//! B.3 Defeat the hopeful with fewest votes; every hopeful whose votes are below that lowest
+//! B.3 Defeat the hopeful with fewest votes; every hopeful whose votes are at most that lowest
 //!     vote plus s is tied with it, and ties are drawn by lot. Its kf becomes 0; go to B.1.
 //! C. Remaining hopefuls are elected if seats remain, else defeated.
 //!
@@ -189,7 +189,7 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
             let tied: Vec<usize> = hopeful
                 .iter()
                 .copied()
-                .filter(|&c| votes[c] < low + surplus || votes[c] == low)
+                .filter(|&c| votes[c] <= low + surplus)
                 .collect();
             let c = if tied.len() > 1 {
                 let c = ctx.lot.draw(&tied);
