@@ -70,3 +70,20 @@ pub fn count(
         ties: out.ties,
     })
 }
+
+/// Checks one ballot the way [`count`] will, so a service can refuse it when it is cast (for
+/// example a choice ranked twice, a score out of range, an unknown choice, too many marks).
+/// The error's message names the fault; its ballot index is 0.
+pub fn check_ballot(contest: &Contest, method: Method, ballot: &Ballot) -> Result<(), CountError> {
+    let one = std::slice::from_ref(ballot);
+    let frame = prepare::frame(contest, one)?;
+    match method {
+        Method::Plurality => {
+            let max = contest.max_choices.unwrap_or(contest.seats);
+            prepare::choice_sets(&frame, one, method, Some(contest.seats), Some(max)).map(drop)
+        }
+        Method::Approval => prepare::choice_sets(&frame, one, method, None, None).map(drop),
+        Method::Score | Method::Star => prepare::scores(&frame, contest, one, method).map(drop),
+        _ => prepare::ranked(&frame, one, method).map(drop),
+    }
+}

@@ -26,7 +26,7 @@ mod simple;
 mod tally;
 
 pub use decimal::{Fixed, Weight, WeightError};
-pub use engine::count;
+pub use engine::{check_ballot, count};
 pub use lot::DEFAULT_SEED;
 pub use model::{Ballot, BallotForm, Choice, Contest, CountError, Method, UnknownMethod};
 pub use report::text_report;

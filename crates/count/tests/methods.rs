@@ -285,3 +285,24 @@ fn lot_is_reproducible_and_echoed() {
     assert_eq!(json["seed"], "2024-board");
     assert_eq!(json["ties"][0]["resolved_by"], "lot");
 }
+
+#[test]
+fn ballots_are_checked_one_at_a_time() {
+    use securevote_count::check_ballot;
+    let mut c = Contest::with_names(&["A", "B", "C"], 1);
+    c.max_score = 3;
+    let rank = |v: Vec<usize>| Ballot::ranking(v);
+    assert!(check_ballot(&c, Method::Schulze, &rank(vec![0, 2])).is_ok());
+    let e = check_ballot(&c, Method::Schulze, &rank(vec![0, 0])).unwrap_err();
+    assert!(e.to_string().contains("ranked more than once"), "{e}");
+    let e = check_ballot(&c, Method::Irv, &rank(vec![7])).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    let score = Ballot::weighted(Weight::ONE, BallotForm::Scores(vec![(1, 4)]));
+    let e = check_ballot(&c, Method::Score, &score).unwrap_err();
+    assert!(e.to_string().contains("above the maximum 3"), "{e}");
+    let e = check_ballot(&c, Method::Star, &rank(vec![1])).unwrap_err();
+    assert!(e.to_string().contains("star needs scores"), "{e}");
+    let two = Ballot::weighted(Weight::ONE, BallotForm::Choices(vec![0, 1]));
+    assert!(check_ballot(&c, Method::Plurality, &two).is_err());
+    assert!(check_ballot(&c, Method::Approval, &two).is_ok());
+}

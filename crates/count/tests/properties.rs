@@ -209,3 +209,22 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn single_seat_stv_agrees_with_irv_without_ties((n, rankings) in profile()) {
+        // With one seat both STV rules reduce to instant runoff: Meek's quota is a majority of
+        // the votes still counting; the Scottish count goes on excluding until the majority
+        // holder is the last one standing or reaches its quota.
+        let c = Contest::with_names(&names(n), 1);
+        let irv = count(&c, &ballots(&rankings), Method::Irv, Some("s")).unwrap();
+        for m in [Method::StvScottish, Method::StvMeek] {
+            let stv = count(&c, &ballots(&rankings), m, Some("s")).unwrap();
+            if irv.ties.is_empty() && stv.ties.is_empty() {
+                prop_assert_eq!(&stv.elected, &irv.elected, "{}", m);
+            }
+        }
+    }
+}
