@@ -21,9 +21,11 @@ struct Profile {
     counts: Vec<u64>,
 }
 
-const METHODS: [Method; 6] = [
+const METHODS: [Method; 8] = [
     Method::Plurality,
     Method::Irv,
+    Method::StvScottish,
+    Method::StvMeek,
     Method::Schulze,
     Method::RankedPairs,
     Method::Copeland,
