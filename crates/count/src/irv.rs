@@ -89,16 +89,12 @@ pub(crate) fn irv(ctx: &Ctx) -> Result<Outcome, CountError> {
                 },
             });
             rounds.push(round);
+            // Order of finish: the winner, the others still standing by their final votes,
+            // then the excluded, last excluded first.
             let mut ranking = vec![c];
-            ranking.extend(
-                standing
-                    .iter()
-                    .copied()
-                    .filter(|&o| o != c)
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .rev(),
-            );
+            let mut rest: Vec<usize> = standing.iter().copied().filter(|&o| o != c).collect();
+            rest.sort_by(|&a, &b| votes[b].cmp(&votes[a]).then(ctx.lot.cmp(a, b)));
+            ranking.extend(rest);
             ranking.extend(excluded_order.iter().rev());
             return Ok(Outcome {
                 elected: vec![c],

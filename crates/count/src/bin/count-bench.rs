@@ -27,11 +27,12 @@ impl Rng {
     }
 }
 
-/// A ranking drawn Plackett-Luce style from popularity weights, of a length most voters keep
-/// short (as in Scottish council data: a median of about three preferences).
-fn ranking(rng: &mut Rng, popularity: &[u64], max_len: usize) -> Vec<usize> {
+/// A ranking drawn Plackett-Luce style from popularity weights; each further preference is
+/// given with probability `go_on_pct`% (62% gives the short ballots of Scottish council data,
+/// a median of about three preferences; 90% gives about ten of fifty).
+fn ranking(rng: &mut Rng, popularity: &[u64], max_len: usize, go_on_pct: u64) -> Vec<usize> {
     let mut len = 1;
-    while len < max_len && rng.below(100) < 62 {
+    while len < max_len && rng.below(100) < go_on_pct {
         len += 1;
     }
     let mut left: Vec<usize> = (0..popularity.len()).collect();
@@ -81,7 +82,7 @@ fn main() {
     text.push_str("12 3\n");
     for _ in 0..n_ballots {
         text.push_str(weight(&mut rng));
-        for c in ranking(&mut rng, &popularity, 12) {
+        for c in ranking(&mut rng, &popularity, 12, 62) {
             text.push(' ');
             text.push_str(&(c + 1).to_string());
         }
@@ -126,6 +127,7 @@ fn main() {
         let mut runs = Vec::new();
         let mut elected = Vec::new();
         let mut stages = 0;
+        let mut iterations = 0;
         for _ in 0..3 {
             let t = Instant::now();
             let r = count(contest, ballots, method, None).unwrap_or_else(|e| {
@@ -139,12 +141,14 @@ fn main() {
                 .map(String::from)
                 .collect::<Vec<_>>();
             stages = r.rounds.len();
+            iterations = r.rounds.iter().filter_map(|s| s.iterations).sum::<usize>();
         }
-        (median(&mut runs), elected, stages)
+        (median(&mut runs), elected, stages, iterations)
     };
-    let (scottish_s, scottish_elected, scottish_stages) =
+    let (scottish_s, scottish_elected, scottish_stages, _) =
         timed(Method::StvScottish, &contest, &parsed.ballots);
-    let (meek_s, meek_elected, meek_stages) = timed(Method::StvMeek, &contest, &parsed.ballots);
+    let (meek_s, meek_elected, meek_stages, meek_iterations) =
+        timed(Method::StvMeek, &contest, &parsed.ballots);
     let distinct = {
         let mut v: Vec<&BallotForm> = parsed.ballots.iter().map(|b| &b.form).collect();
         v.sort_unstable_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
@@ -160,10 +164,13 @@ fn main() {
     let ballots50: Vec<Ballot> = (0..100_000)
         .map(|_| {
             let w = Weight::parse(weight(&mut rng)).unwrap_or(Weight::ONE);
-            Ballot::weighted(w, BallotForm::Ranking(ranking(&mut rng, &popularity50, 50)))
+            Ballot::weighted(
+                w,
+                BallotForm::Ranking(ranking(&mut rng, &popularity50, 50, 90)),
+            )
         })
         .collect();
-    let (schulze_s, schulze_elected, _) = timed(Method::Schulze, &contest50, &ballots50);
+    let (schulze_s, schulze_elected, _, _) = timed(Method::Schulze, &contest50, &ballots50);
 
     let out = json!({
         "ballots": n_ballots,
@@ -184,11 +191,13 @@ fn main() {
             "count_over_parse": round(meek_s / parse_s),
             "parse_and_count_over_parse": round((parse_s + meek_s) / parse_s),
             "stages": meek_stages,
+            "iterations": meek_iterations,
             "elected": meek_elected,
         },
         "schulze_100k_50": {
             "ballots": 100_000,
             "choices": 50,
+            "mean_preferences": round(ballots50.iter().map(|b| match &b.form { BallotForm::Ranking(r) => r.len(), _ => 0 }).sum::<usize>() as f64 / 100_000.0),
             "count_seconds": round(schulze_s),
             "elected": schulze_elected,
         },
