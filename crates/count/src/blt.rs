@@ -121,6 +121,7 @@ pub fn parse(text: &str) -> Result<BltFile, BltError> {
     let mut title = None;
     let mut seen: Vec<usize> = Vec::new();
     let mut last = 0;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
         let number = i + 1;
         let line = strip_comment(raw);
@@ -341,6 +342,12 @@ mod tests {
         assert_eq!(f.ballots[1].weight, Weight::parse("1.5").unwrap());
         assert_eq!(f.ballots[2].form, BallotForm::Ranking(vec![]));
         assert_eq!(f.lines, vec![4, 5, 6]);
+    }
+
+    #[test]
+    fn accepts_crlf_and_a_byte_order_mark() {
+        let text = format!("\u{feff}{}", SAMPLE.replace('\n', "\r\n"));
+        assert_eq!(parse(&text).unwrap(), parse(SAMPLE).unwrap());
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub fn load(file_name: &str, contents: &str) -> Result<Loaded, TallyError> {
         line: Some(line),
         message,
     };
+    // A byte-order mark, as some spreadsheet exports write, is not part of the data.
+    let contents = contents.strip_prefix('\u{feff}').unwrap_or(contents);
     if contents.trim_start().starts_with('{') {
         let f = json_ballots::parse(contents).map_err(|e| fail(e.line, e.message))?;
         Ok(Loaded {

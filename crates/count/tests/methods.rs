@@ -306,3 +306,36 @@ fn ballots_are_checked_one_at_a_time() {
     assert!(check_ballot(&c, Method::Plurality, &two).is_err());
     assert!(check_ballot(&c, Method::Approval, &two).is_ok());
 }
+
+#[test]
+fn exclusion_ties_go_back_to_earlier_stages() {
+    // Stage 1: A 6, B 3, C 4, D 2 -> D is excluded; of its ballots one goes to B, one is
+    // exhausted. Then B 4, C 4 tie for fewest; at stage 1 B had fewer (3 < 4), so B is
+    // excluded (IRV; Scottish rule 51(2)(a)).
+    let (c, b) = profile(
+        &["A", "B", "C", "D"],
+        &[(6, "A"), (3, "B > C"), (4, "C"), (1, "D > B"), (1, "D")],
+    );
+    for m in [Method::Irv, Method::StvScottish] {
+        let r = count(&c, &b, m, None).unwrap();
+        let excluded: Vec<usize> = r
+            .rounds
+            .iter()
+            .flat_map(|s| s.excluded.iter().map(|d| d.choice))
+            .collect();
+        assert_eq!(excluded[..2], [3, 1], "{m}");
+        assert_eq!(r.ties[0].resolved_by, "earlier stage 1", "{m}");
+        assert_eq!(r.ties[0].tied, vec![1, 2], "{m}");
+    }
+}
+
+#[test]
+fn equal_surpluses_go_by_earlier_stages_then_lot() {
+    // Two seats, quota floor(12/3)+1 = 5. A and B both reach 6 at stage 1: equal at every
+    // stage, so the order of their surplus transfers is drawn by lot (rule 49(3)).
+    let (mut c, b) = profile(&["A", "B", "C"], &[(6, "A > C"), (6, "B > C")]);
+    c.seats = 2;
+    let r = count(&c, &b, Method::StvScottish, Some("x")).unwrap();
+    assert_eq!(r.elected.len(), 2);
+    assert!(r.ties.iter().all(|t| t.resolved_by == "lot"));
+}
