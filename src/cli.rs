@@ -9,6 +9,7 @@ use crate::config::{Config, ConfigError};
 use crate::store;
 
 mod admin;
+mod elections;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +49,32 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminCommand,
     },
+    /// Create, list, open, close, publish and archive elections (audited with actor "cli").
+    Elections {
+        #[command(subcommand)]
+        action: ElectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ElectionsCommand {
+    /// Create an election as a draft from a JSON document (the body of POST /api/elections).
+    Create {
+        /// Path to the JSON file.
+        file: PathBuf,
+    },
+    /// List every election with its state and times in its time zone.
+    List,
+    /// Freeze a draft's ballot; it opens at opens_at, or with `elections open`.
+    Schedule { election: String },
+    /// Open a scheduled election now.
+    Open { election: String },
+    /// Close an open election now.
+    Close { election: String },
+    /// Publish a closed election's results to everyone (cannot be undone).
+    Publish { election: String },
+    /// Archive a closed or published election.
+    Archive { election: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +169,28 @@ pub async fn run(command: Option<Command>, config: Config) -> Result<(), CliErro
         Command::Admin {
             action: AdminCommand::Create { email },
         } => admin::create(&config, &email).await,
+        Command::Elections { action } => {
+            use crate::elections::Action;
+            match action {
+                ElectionsCommand::Create { file } => elections::create(&config, &file).await,
+                ElectionsCommand::List => elections::list(&config).await,
+                ElectionsCommand::Schedule { election } => {
+                    elections::act(&config, &election, Action::Schedule).await
+                }
+                ElectionsCommand::Open { election } => {
+                    elections::act(&config, &election, Action::Open).await
+                }
+                ElectionsCommand::Close { election } => {
+                    elections::act(&config, &election, Action::Close).await
+                }
+                ElectionsCommand::Publish { election } => {
+                    elections::act(&config, &election, Action::Publish).await
+                }
+                ElectionsCommand::Archive { election } => {
+                    elections::act(&config, &election, Action::Archive).await
+                }
+            }
+        }
     }
 }
 

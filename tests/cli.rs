@@ -220,6 +220,34 @@ fn migrate_and_candidates_import_work_on_the_embedded_database() {
     assert!(String::from_utf8_lossy(&import.stdout).contains("imported 2 candidates"));
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("missing.json"));
+
+    // The import is audited like an admin's change, with no account as the actor.
+    let conn = rusqlite::Connection::open(dir.path().join("securevote.db")).unwrap();
+    let imported: String = conn
+        .query_row(
+            "SELECT after FROM audit_log WHERE action = 'candidate.import' AND actor_id IS NULL
+             AND after LIKE '%Analytical%'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(imported.contains("Grace"), "{imported}");
+
+    // A name the database could not store is refused by the same rule as over HTTP.
+    let long = dir.path().join("long.json");
+    std::fs::write(&long, format!(r#"[{{"name": "{}"}}]"#, "x".repeat(300))).unwrap();
+    let refused = securevote(
+        &["candidates", "import", long.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("candidate #1: name: must be at most 255 characters"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
 
 fn free_port() -> u16 {
@@ -426,4 +454,96 @@ async fn admin_create_makes_or_promotes_an_admin_and_audits_it() {
         .collect();
     assert_eq!(actions, ["user.promote", "user.create_admin"]);
     store.close().await;
+}
+
+#[test]
+fn elections_are_created_listed_and_moved_through_their_lifecycle_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("election.json");
+    std::fs::write(
+        &file,
+        r#"{"slug": "agm-2027", "title": "AGM 2027", "timezone": "America/New_York",
+            "opens_at": "2030-06-01T13:00:00Z", "closes_at": "2030-06-02T13:00:00Z",
+            "contests": [{"title": "Chair", "choices": [{"name": "Ada"}, {"name": "Grace"}]}]}"#,
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"slug": "bad", "title": "Bad", "contests": [{"title": "Empty", "choices": []}]}"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let output = securevote(args, &[], dir.path());
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (code, out, err) = run(&["elections", "create", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("agm-2027") && out.contains("draft"), "{out}");
+    assert!(
+        out.contains("2030-06-01T09:00:00.000-04:00"),
+        "shown in its zone: {out}"
+    );
+    let (code, _, err) = run(&["elections", "create", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("contests[0].choices"), "{err}");
+    let (code, out, err) = run(&["elections", "schedule", "agm-2027"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("scheduled"), "{out}");
+    let (code, _, err) = run(&["elections", "publish", "agm-2027"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("cannot publish an election that is scheduled"),
+        "{err}"
+    );
+    for (action, state) in [
+        ("open", "open"),
+        ("close", "closed"),
+        ("publish", "published"),
+        ("archive", "archived"),
+    ] {
+        let (code, out, err) = run(&["elections", action, "agm-2027"]);
+        assert_eq!(code, Some(0), "{action}: {err}");
+        assert!(out.contains(state), "{action}: {out}");
+    }
+    let (code, out, _) = run(&["elections", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("agm-2027") && out.contains("archived"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(default)"),
+        "the default election is listed: {out}"
+    );
+
+    // Every change is in the audit log with no account as its actor.
+    let conn = rusqlite::Connection::open(dir.path().join("securevote.db")).unwrap();
+    let actions: Vec<(String, Option<String>)> = conn
+        .prepare(
+            "SELECT action, actor_id FROM audit_log WHERE target_type = 'election' ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "election.create",
+            "election.schedule",
+            "election.open",
+            "election.close",
+            "election.publish",
+            "election.archive"
+        ]
+    );
+    assert!(actions.iter().all(|(_, actor)| actor.is_none()));
 }

@@ -244,6 +244,14 @@ impl PostgresStore {
             .await
             .map_err(map_error)?;
         }
+        // The demo ballot seeded into a new database is no one's change.
+        if !only_if_empty {
+            security::write_audit(
+                &tx,
+                &super::AuditRecord::candidates_import(contest, candidates),
+            )
+            .await?;
+        }
         tx.commit().await.map_err(map_error)?;
         Ok(candidates.len() as u64)
     }

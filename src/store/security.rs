@@ -195,6 +195,24 @@ impl AuditRecord {
         }
     }
 
+    /// Candidates added to the default election's contest by `securevote candidates import`
+    /// (or the demo ballot of a new embedded database): no account is the actor.
+    pub fn candidates_import(contest: Uuid, candidates: &[NewCandidate]) -> Self {
+        Self {
+            actor_id: None,
+            action: "candidate.import",
+            target_type: "contest",
+            target_id: contest.to_string(),
+            before: None,
+            after: Some(serde_json::json!(
+                candidates
+                    .iter()
+                    .map(|c| serde_json::json!({"name": c.name, "party": c.party, "description": c.description}))
+                    .collect::<Vec<_>>()
+            )),
+        }
+    }
+
     /// The audit action of an admin's election action.
     pub fn election_action(action: crate::elections::Action) -> &'static str {
         use crate::elections::Action;

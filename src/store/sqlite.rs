@@ -157,6 +157,13 @@ impl SqliteStore {
                 Err(refused) => return Ok(Err(refused)),
             };
             let inserted = insert_candidates(&tx, contest, &candidates)?;
+            // The demo ballot seeded into a new database is no one's change.
+            if !only_if_empty {
+                security::write_audit(
+                    &tx,
+                    &super::AuditRecord::candidates_import(contest, &candidates),
+                )?;
+            }
             tx.commit()?;
             Ok(Ok(inserted))
         })
