@@ -230,3 +230,11 @@ impl CountResult {
         })
     }
 }
+
+/// Serialises as [`CountResult::to_json`] (so a service can put a result straight into a
+/// response body).
+impl serde::Serialize for CountResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}

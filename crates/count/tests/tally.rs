@@ -134,3 +134,16 @@ fn errors_are_one_line_with_file_and_line() {
         assert!(!line.contains('\n'));
     }
 }
+
+#[test]
+fn a_result_serialises_as_its_json_form() {
+    let file = securevote_count::load("t.blt", BLT).unwrap();
+    let r = securevote_count::count(
+        &file.contest,
+        &file.ballots,
+        securevote_count::Method::Schulze,
+        None,
+    )
+    .unwrap();
+    assert_eq!(serde_json::to_value(&r).unwrap(), r.to_json());
+}
