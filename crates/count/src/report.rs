@@ -87,7 +87,12 @@ pub fn text_report(result: &CountResult) -> String {
                 let _ = writeln!(out, "{}", line.trim_end());
             }
             if let Some(e) = r.exhausted {
-                let mut line = format!("  {:<w$}", "Non-transferable");
+                let label = if result.method == crate::model::Method::Star {
+                    "No preference"
+                } else {
+                    "Non-transferable"
+                };
+                let mut line = format!("  {label:<w$}");
                 if has_transfers {
                     let t = r
                         .exhausted_change

@@ -244,7 +244,7 @@ pub(crate) fn star(ctx: &Ctx) -> Result<Outcome, CountError> {
     runoff.votes[b] = Some(f.fixed(pb));
     runoff.exhausted = Some(f.fixed(valid - pa - pb));
     runoff.notes.push(
-        "votes: weight of ballots scoring the finalist above the other; exhausted: equal scores"
+        "votes: weight of ballots scoring the finalist above the other; no preference: equal scores"
             .into(),
     );
     let (winner, reason) = if pa != pb {
