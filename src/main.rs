@@ -13,6 +13,26 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
+    // Counting a file needs no configuration, database or server.
+    if let Some(cli::Command::Tally {
+        method,
+        seats,
+        format,
+        seed,
+        file,
+    }) = &cli.command
+    {
+        return match cli::tally(method, *seats, format, seed.as_deref(), file) {
+            Ok(sheet) => {
+                print!("{sheet}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("securevote: tally: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,
         Err(error) => {

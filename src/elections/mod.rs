@@ -3,6 +3,7 @@
 //! CLI layers call them.
 
 pub mod ballot;
+pub mod counting;
 pub mod document;
 pub mod lifecycle;
 pub mod model;

@@ -22,6 +22,7 @@ use super::extract::{AdminUser, AppJson, AppPath, AuthUser, MaybeUser};
 use super::read_cache::json_response;
 use super::{AppState, IDEMPOTENT_REPLAYED};
 use crate::domain::IdempotencyKey;
+use crate::elections::counting;
 use crate::elections::document::ContestDocument;
 use crate::elections::lifecycle::embargo;
 use crate::elections::{
@@ -570,7 +571,8 @@ pub struct ContestResults {
     seats: u32,
     /// Plurality and approval: ballots per choice, most first (then ballot order).
     results: Vec<ChoiceResult>,
-    /// Ranked and score methods: the count with its working (see the counting documentation).
+    /// The method's full result with its working (docs/counting.md): for every contest once
+    /// voting is over, and for ranked and score contests from opening.
     #[schema(value_type = Option<Object>)]
     count: Option<Value>,
 }
@@ -603,36 +605,54 @@ async fn compute_results(state: &AppState, id: Uuid) -> Result<Computed, StoreEr
             is_final: false,
         });
     }
-    let contests = election
+    let voting_over = election.state != ElectionState::Open;
+    let needs_ballots = election
         .contests
         .iter()
-        .map(|contest| {
-            let mut results: Vec<ChoiceResult> = if contest.method.counted_incrementally() {
-                contest
-                    .choices
-                    .iter()
-                    .map(|choice| ChoiceResult {
-                        choice_id: choice.id,
-                        name: choice.name.clone(),
-                        party: choice.party.clone(),
-                        votes: counts.choices.get(&choice.id).copied().unwrap_or(0),
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            // Stable: equal counts keep ballot order.
-            results.sort_by(|a, b| b.votes.cmp(&a.votes));
-            ContestResults {
-                contest_id: contest.id,
-                title: contest.title.clone(),
-                method: contest.method,
-                seats: contest.seats,
-                results,
-                count: None,
-            }
-        })
-        .collect();
+        .any(|c| voting_over || !c.method.counted_incrementally());
+    let stored = if needs_ballots {
+        state.store.ballot_selections(election.id).await?
+    } else {
+        Vec::new()
+    };
+    // Lots, where a rule needs them, are drawn from the election's id: published, fixed before
+    // any ballot, and the same on every instance.
+    let seed = election.id.to_string();
+    let mut contests = Vec::with_capacity(election.contests.len());
+    for contest in &election.contests {
+        let mut results: Vec<ChoiceResult> = if contest.method.counted_incrementally() {
+            contest
+                .choices
+                .iter()
+                .map(|choice| ChoiceResult {
+                    choice_id: choice.id,
+                    name: choice.name.clone(),
+                    party: choice.party.clone(),
+                    votes: counts.choices.get(&choice.id).copied().unwrap_or(0),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Stable: equal counts keep ballot order.
+        results.sort_by(|a, b| b.votes.cmp(&a.votes));
+        let count = if voting_over || !contest.method.counted_incrementally() {
+            let result = counting::count_contest(contest, &stored, &seed).map_err(|e| {
+                StoreError::Internal(anyhow::anyhow!("counting {}: {e}", contest.id))
+            })?;
+            Some(result.to_json())
+        } else {
+            None
+        };
+        contests.push(ContestResults {
+            contest_id: contest.id,
+            title: contest.title.clone(),
+            method: contest.method,
+            seats: contest.seats,
+            results,
+            count,
+        });
+    }
     let answer = ElectionResults {
         election_id: election.id,
         slug: election.slug.clone(),
@@ -758,4 +778,54 @@ pub(crate) async fn voter_elections(
             state: e.state,
         })
         .collect())
+}
+
+/// A ranked contest's ballots as a BLT file (OpenSTV/OpaVote/eSTV), once its results are
+/// released: counting the file with `securevote tally` gives the service's result.
+#[utoipa::path(
+    get,
+    path = "/api/elections/{id}/contests/{contest_id}/ballots.blt",
+    tag = "elections",
+    params(
+        ("id" = String, Path, description = "election id or slug"),
+        ("contest_id" = Uuid, Path, description = "contest id"),
+    ),
+    responses(
+        (status = 200, description = "The BLT file", content_type = "text/plain"),
+        (status = 403, description = "`results_embargoed`", body = ErrorBody),
+        (status = 404, description = "`election_not_found` or `not_found` (no such contest)", body = ErrorBody),
+        (status = 409, description = "`invalid_request`: not a ranked contest", body = ErrorBody),
+    )
+)]
+pub async fn export_blt(
+    State(state): State<AppState>,
+    AppPath((id, contest_id)): AppPath<(String, Uuid)>,
+) -> Result<Response, ApiError> {
+    let election = find(&state, &id, false).await?;
+    let counts = state.store.election_counts(&election).await?;
+    if let Some(why) = embargo(&election, counts.ballots) {
+        return Err(ApiError::ResultsEmbargoed(why));
+    }
+    if election.state == ElectionState::Open {
+        return Err(ApiError::ResultsEmbargoed(
+            "ballots are exported once voting is over",
+        ));
+    }
+    let contest = election.contest(contest_id).ok_or(ApiError::NotFound)?;
+    if contest.method.form() != crate::elections::BallotForm::Ranking {
+        return Err(ApiError::InvalidRequest(
+            "only ranked contests have a BLT file".into(),
+        ));
+    }
+    let stored = state.store.ballot_selections(election.id).await?;
+    let blt =
+        counting::blt_file(contest, &stored).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        blt,
+    )
+        .into_response())
 }

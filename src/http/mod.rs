@@ -173,6 +173,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(elections::cast))
         .routes(routes!(elections::results))
         .routes(routes!(elections::turnout))
+        .routes(routes!(elections::export_blt))
         .routes(routes!(admin::stats))
         .routes(routes!(admin::audit))
 }

@@ -25,6 +25,7 @@ for_both_stores!(
     the_default_election_answers_the_original_endpoints,
     closing_early_and_extending_change_the_window,
     every_change_is_audited_with_before_and_after,
+    stv_schulze_and_score_contests_count_with_their_working,
 );
 
 fn document(slug: &str) -> Value {
@@ -868,4 +869,135 @@ async fn every_change_is_audited_with_before_and_after(kind: Kind) {
     assert_eq!(open["before"]["state"], "scheduled");
     assert_eq!(open["after"]["state"], "open");
     assert_eq!(open["target_type"], "election");
+}
+
+async fn stv_schulze_and_score_contests_count_with_their_working(kind: Kind) {
+    let app = TestDatabase::new(kind).await.spawn().await;
+    let admin = admin_token(&app).await;
+    let names = ["Memphis", "Nashville", "Chattanooga", "Knoxville"];
+    let choices: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();
+    let doc = json!({
+        "slug": "methods", "title": "Methods",
+        "contests": [
+            {"title": "Capital (STV)", "method": "stv-scottish", "seats": 1, "choices": choices},
+            {"title": "Capital (Schulze)", "method": "schulze", "choices": choices},
+            {"title": "Capital (score)", "method": "score", "max_score": 5, "choices": choices}
+        ]
+    });
+    let election = open_election(&app, &admin, doc).await;
+    let id = |contest: usize, name: &str| {
+        election["contests"][contest]["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["id"]
+            .clone()
+    };
+    // The Tennessee capital example, scaled down: 42 % Memphis > Nashville > Chattanooga >
+    // Knoxville, 26 % Nashville > Chattanooga > Knoxville > Memphis, 15 % Chattanooga >
+    // Knoxville > Nashville > Memphis, 17 % Knoxville > Chattanooga > Nashville > Memphis.
+    let blocs: [(usize, [&str; 4]); 4] = [
+        (42, ["Memphis", "Nashville", "Chattanooga", "Knoxville"]),
+        (26, ["Nashville", "Chattanooga", "Knoxville", "Memphis"]),
+        (15, ["Chattanooga", "Knoxville", "Nashville", "Memphis"]),
+        (17, ["Knoxville", "Chattanooga", "Nashville", "Memphis"]),
+    ];
+    let contests: Vec<String> = (0..3)
+        .map(|i| election["contests"][i]["id"].as_str().unwrap().to_owned())
+        .collect();
+    for (percent, order) in blocs {
+        for _ in 0..percent / 5 + 1 {
+            let voter = app.new_voter().await;
+            let ranking =
+                |contest: usize| json!(order.iter().map(|n| id(contest, n)).collect::<Vec<_>>());
+            let mut scores = serde_json::Map::new();
+            for (place, name) in order.iter().enumerate() {
+                scores.insert(
+                    id(2, name).as_str().unwrap().to_owned(),
+                    json!(5 - 2 * place.min(2)),
+                );
+            }
+            let ballot = json!({"selections": {
+                contests[0].clone(): {"ranking": ranking(0)},
+                contests[1].clone(): {"ranking": ranking(1)},
+                contests[2].clone(): {"scores": scores},
+            }});
+            assert_eq!(
+                cast(&app, &voter, &election, &ballot).await.status(),
+                StatusCode::CREATED
+            );
+        }
+    }
+    let voter = app.new_voter().await;
+    let twice = json!({"selections": {
+        contests[0].clone(): {"ranking": [id(0, "Memphis"), id(0, "Memphis")]},
+        contests[1].clone(): {"ranking": [id(1, "Memphis")]},
+        contests[2].clone(): {"scores": {}},
+    }});
+    assert_error(
+        cast(&app, &voter, &election, &twice).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_ballot",
+    )
+    .await;
+    act_ok(&app, &admin, &election, "close").await;
+    act_ok(&app, &admin, &election, "publish").await;
+    let election_id = election["id"].as_str().unwrap();
+    let results = json_of(
+        app.get(&format!("/api/elections/{election_id}/results"))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let count = |i: usize| results["contests"][i]["count"].clone();
+    // Blocs of 9, 6, 4 and 4 ballots, quota 12: Chattanooga and Knoxville tie for last at
+    // stage 1 (a lot decides), the survivor takes the other's 4, then Nashville's 6 and is
+    // elected with 14 against Memphis's 9.
+    assert_eq!(count(0)["method"], "stv-scottish");
+    let stv_winner = count(0)["elected"][0].as_str().unwrap().to_owned();
+    assert!(
+        ["Chattanooga", "Knoxville"].contains(&stv_winner.as_str()),
+        "{}",
+        count(0)
+    );
+    assert!(
+        count(0)["rounds"].as_array().unwrap().len() >= 2,
+        "{}",
+        count(0)
+    );
+    assert_eq!(
+        count(0)["seed"],
+        election_id,
+        "lots drawn from the published seed"
+    );
+    assert_eq!(count(1)["method"], "schulze");
+    assert_eq!(
+        count(1)["elected"],
+        json!(["Nashville"]),
+        "the Condorcet winner"
+    );
+    assert_eq!(count(2)["method"], "score");
+    assert_eq!(count(2)["elected"].as_array().unwrap().len(), 1);
+
+    // The exported BLT file counts to the same result.
+    let blt_path = format!(
+        "/api/elections/{election_id}/contests/{}/ballots.blt",
+        contests[0]
+    );
+    let blt = app.get(&blt_path).await;
+    assert_eq!(blt.status(), StatusCode::OK);
+    let text = blt.text().await.unwrap();
+    assert!(text.starts_with("4 1"), "{text}");
+    let recount = securevote_count::tally(
+        "stv-scottish",
+        None,
+        securevote_count::Format::Json,
+        Some(election_id),
+        "export.blt",
+        &text,
+    )
+    .unwrap();
+    let recount: Value = serde_json::from_str(&recount).unwrap();
+    assert_eq!(recount["elected"], count(0)["elected"]);
 }

@@ -628,7 +628,10 @@ impl ElectionStore for PostgresStore {
     ) -> Result<Vec<StoredSelections>, StoreError> {
         let rows = self
             .query(
-                "SELECT selections FROM votes WHERE election_id = $1 AND selections IS NOT NULL",
+                // Ballots adopted from the original design name their one candidate only.
+                "SELECT COALESCE(v.selections, jsonb_build_object(ca.contest_id::text, jsonb_build_array(v.candidate_id)))
+                 FROM votes v LEFT JOIN candidates ca ON ca.id = v.candidate_id
+                 WHERE v.election_id = $1 AND (v.selections IS NOT NULL OR v.candidate_id IS NOT NULL)",
                 &[&election_id],
             )
             .await?;

@@ -598,7 +598,10 @@ impl ElectionStore for SqliteStore {
     ) -> Result<Vec<StoredSelections>, StoreError> {
         self.with_conn(move |conn| {
             let mut query = conn.prepare_cached(
-                "SELECT selections FROM votes WHERE election_id = ?1 AND selections IS NOT NULL",
+                // Ballots adopted from the original design name their one candidate only.
+                "SELECT COALESCE(v.selections, json_object(ca.contest_id, json_array(v.candidate_id)))
+                 FROM votes v LEFT JOIN candidates ca ON ca.id = v.candidate_id
+                 WHERE v.election_id = ?1 AND (v.selections IS NOT NULL OR v.candidate_id IS NOT NULL)",
             )?;
             let rows = query.query_map([election_id.to_string()], |row| row.get::<_, String>(0))?;
             let mut out = Vec::new();

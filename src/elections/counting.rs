@@ -1,0 +1,119 @@
+//! From stored ballots to the counting engine's input: the bridge between an election's
+//! contests (choices by id) and `securevote_count` (choices by index). Pure: takes values,
+//! returns values.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::model::{Contest, Method};
+use securevote_count as count;
+
+/// The engine's method of the same name.
+pub fn engine_method(method: Method) -> count::Method {
+    match method {
+        Method::Plurality => count::Method::Plurality,
+        Method::Approval => count::Method::Approval,
+        Method::Irv => count::Method::Irv,
+        Method::StvScottish => count::Method::StvScottish,
+        Method::StvMeek => count::Method::StvMeek,
+        Method::Schulze => count::Method::Schulze,
+        Method::RankedPairs => count::Method::RankedPairs,
+        Method::Copeland => count::Method::Copeland,
+        Method::Borda => count::Method::Borda,
+        Method::Score => count::Method::Score,
+        Method::Star => count::Method::Star,
+    }
+}
+
+/// The contest as the engine sees it: choices in ballot order, identified by their ids.
+pub fn engine_contest(contest: &Contest) -> count::Contest {
+    count::Contest {
+        title: Some(contest.title.clone()),
+        choices: contest
+            .choices
+            .iter()
+            .map(|c| count::Choice::new(c.id.to_string(), c.name.clone()))
+            .collect(),
+        seats: contest.seats as usize,
+        withdrawn: Vec::new(),
+        max_score: contest.max_score.unwrap_or(0),
+        max_choices: Some(contest.max_choices as usize),
+    }
+}
+
+/// One contest's part of every stored ballot, with identical ballots bundled into one weighted
+/// ballot (the count is the same; the work is much less). Ballots that leave the contest out
+/// or name a choice it does not have (neither can be stored) are skipped.
+pub fn engine_ballots(contest: &Contest, stored: &[Value]) -> Vec<count::Ballot> {
+    let index: HashMap<String, usize> = contest
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.to_string(), i))
+        .collect();
+    let key = contest.id.to_string();
+    let ids = |items: &Value| -> Option<Vec<usize>> {
+        items
+            .as_array()?
+            .iter()
+            .map(|id| id.as_str().and_then(|id| index.get(id).copied()))
+            .collect()
+    };
+    let mut bundles: HashMap<count::BallotForm, u64> = HashMap::new();
+    for ballot in stored {
+        let Some(part) = ballot.get(&key) else {
+            continue;
+        };
+        let form = if part.is_array() {
+            ids(part).map(count::BallotForm::Choices)
+        } else if let Some(ranking) = part.get("ranking") {
+            ids(ranking).map(count::BallotForm::Ranking)
+        } else if let Some(scores) = part.get("scores").and_then(Value::as_object) {
+            scores
+                .iter()
+                .map(|(id, score)| Some((*index.get(id)?, u32::try_from(score.as_u64()?).ok()?)))
+                .collect::<Option<Vec<_>>>()
+                .map(|mut s| {
+                    s.sort_unstable();
+                    count::BallotForm::Scores(s)
+                })
+        } else {
+            None
+        };
+        if let Some(form) = form {
+            *bundles.entry(form).or_insert(0) += 1;
+        }
+    }
+    let mut ballots: Vec<count::Ballot> = bundles
+        .into_iter()
+        .filter_map(|(form, n)| {
+            count::Weight::parse(&n.to_string())
+                .ok()
+                .map(|weight| count::Ballot::weighted(weight, form))
+        })
+        .collect();
+    // A fixed order, so the count's working reads the same on every instance.
+    ballots.sort_by(|a, b| format!("{:?}", a.form).cmp(&format!("{:?}", b.form)));
+    ballots
+}
+
+/// Counts one contest of `stored` ballots; lots, where the rule needs them, are drawn from
+/// `seed` (published with the result).
+pub fn count_contest(
+    contest: &Contest,
+    stored: &[Value],
+    seed: &str,
+) -> Result<count::CountResult, count::CountError> {
+    count::count(
+        &engine_contest(contest),
+        &engine_ballots(contest, stored),
+        engine_method(contest.method),
+        Some(seed),
+    )
+}
+
+/// The contest's ballots as a BLT file (ranked contests), for counting elsewhere.
+pub fn blt_file(contest: &Contest, stored: &[Value]) -> Result<String, String> {
+    count::blt::write(&engine_contest(contest), &engine_ballots(contest, stored))
+}
