@@ -2,29 +2,22 @@
 // Every failure is turned into an ApiError carrying a plain-language message
 // chosen from the error code; server bodies are never shown to the user.
 
+import { t } from './i18n.js';
+
 const REQUEST_TIMEOUT_MS = 15000;
 
-export const UNAVAILABLE_MESSAGE =
-  'The voting service is temporarily unavailable. Please try again in a moment.';
+/** Codes with a message of their own in the catalogues (key `error.<code>`). */
+const KNOWN_CODES = new Set([
+  'invalid_request', 'invalid_email', 'invalid_password', 'email_taken', 'invalid_credentials',
+  'unauthorized', 'forbidden', 'already_voted', 'candidate_not_found', 'idempotency_key_reused',
+  'not_voted', 'not_found', 'payload_too_large', 'election_not_found', 'election_not_open',
+  'not_eligible', 'invalid_ballot', 'results_embargoed', 'invalid_transition', 'election_frozen',
+  'slug_taken', 'unavailable', 'network',
+]);
 
-const MESSAGES = {
-  invalid_request: 'Please check what you entered and try again.',
-  invalid_email: 'Please enter a valid email address.',
-  invalid_password: 'Password must be 8 to 128 characters.',
-  email_taken: 'An account with this email already exists. Log in instead.',
-  invalid_credentials: 'Wrong email or password.',
-  unauthorized: 'Your session has expired. Please log in again.',
-  already_voted: 'You have already voted. Each voter can vote only once.',
-  candidate_not_found: 'That candidate is no longer on the ballot. Please choose again.',
-  idempotency_key_reused: 'Your vote could not be submitted. Please try again.',
-  not_voted: 'You have not voted yet.',
-  not_found: 'The requested item could not be found.',
-  payload_too_large: 'What you entered is too long. Please shorten it and try again.',
-  unavailable: UNAVAILABLE_MESSAGE,
-  internal: UNAVAILABLE_MESSAGE,
-  internal_error: UNAVAILABLE_MESSAGE,
-  network: UNAVAILABLE_MESSAGE,
-};
+export function unavailableMessage() {
+  return t('error.unavailable');
+}
 
 export class ApiError extends Error {
   /**
@@ -39,6 +32,8 @@ export class ApiError extends Error {
     this.code = code;
     this.status = status;
     this.retryAfter = extra.retryAfter ?? null;
+    /** The server's own message (English, for developers and admins), e.g. naming a field. */
+    this.detail = extra.detail ?? '';
   }
 
   /** True when the request may not have reached the server or may succeed if repeated. */
@@ -48,13 +43,9 @@ export class ApiError extends Error {
 }
 
 function describeWait(seconds) {
-  if (!Number.isFinite(seconds) || seconds <= 0) return 'a moment';
-  if (seconds < 60) {
-    const s = Math.ceil(seconds);
-    return s === 1 ? '1 second' : `${s} seconds`;
-  }
-  const m = Math.ceil(seconds / 60);
-  return m === 1 ? 'a minute' : `${m} minutes`;
+  if (!Number.isFinite(seconds) || seconds <= 0) return t('wait.moment');
+  if (seconds < 60) return t('wait.seconds', { n: Math.ceil(seconds) });
+  return t('wait.minutes', { n: Math.ceil(seconds / 60) });
 }
 
 function parseRetryAfter(value) {
@@ -68,14 +59,12 @@ function parseRetryAfter(value) {
 
 /** Map a server error (or none) to a user-facing message. */
 function friendlyMessage(code, status, retryAfter) {
-  if (code === 'rate_limited' || status === 429) {
-    return `Too many attempts. Please wait ${describeWait(retryAfter)} and try again.`;
-  }
-  if (status >= 500) return UNAVAILABLE_MESSAGE;
-  if (code && Object.hasOwn(MESSAGES, code)) return MESSAGES[code];
-  if (status === 401) return MESSAGES.unauthorized;
+  if (code === 'rate_limited' || status === 429) return t('error.rate_limited', { wait: describeWait(retryAfter) });
+  if (status >= 500) return unavailableMessage();
+  if (code && KNOWN_CODES.has(code)) return t(`error.${code}`);
+  if (status === 401) return t('error.unauthorized');
   // Unknown codes: the server's own message is written for developers, so show a plain sentence.
-  return 'Something went wrong. Please try again.';
+  return t('error.generic');
 }
 
 /**
@@ -102,7 +91,7 @@ export async function request(path, { method = 'GET', body, token, headers = {} 
       signal: controller.signal,
     });
   } catch {
-    throw new ApiError('network', 0, MESSAGES.network);
+    throw new ApiError('network', 0, t('error.network'));
   } finally {
     clearTimeout(timer);
   }
@@ -120,7 +109,7 @@ export async function request(path, { method = 'GET', body, token, headers = {} 
   if (res.ok) {
     if (data === null && res.status !== 204) {
       // A 2xx without JSON (e.g. a proxy page) is not something we can use.
-      throw new ApiError('unavailable', res.status, UNAVAILABLE_MESSAGE);
+      throw new ApiError('unavailable', res.status, unavailableMessage());
     }
     return { status: res.status, data };
   }
@@ -130,6 +119,7 @@ export async function request(path, { method = 'GET', body, token, headers = {} 
   const retryAfter = parseRetryAfter(res.headers.get('Retry-After'));
   throw new ApiError(code || `http_${res.status}`, res.status, friendlyMessage(code, res.status, retryAfter), {
     retryAfter,
+    detail: typeof err.message === 'string' ? err.message : '',
   });
 }
 
@@ -142,6 +132,8 @@ export function newIdempotencyKey() {
   const hex = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+
+const enc = encodeURIComponent;
 
 export const api = {
   register: (email, password) => request('/api/auth/register', { method: 'POST', body: { email, password } }),
@@ -157,4 +149,25 @@ export const api = {
     }),
   myVote: (token) => request('/api/votes/me', { token }),
   results: () => request('/api/results'),
+
+  elections: (token) => request('/api/elections', { token }),
+  election: (id, token) => request(`/api/elections/${enc(id)}`, { token }),
+  createElection: (token, doc) => request('/api/elections', { method: 'POST', token, body: doc }),
+  updateElection: (token, id, patch) => request(`/api/elections/${enc(id)}`, { method: 'PATCH', token, body: patch }),
+  deleteElection: (token, id) => request(`/api/elections/${enc(id)}`, { method: 'DELETE', token }),
+  /** action: schedule | open | close | publish | archive | default | extend (with body) */
+  transition: (token, id, action, body) =>
+    request(`/api/elections/${enc(id)}/${action}`, { method: 'POST', token, body }),
+  castBallot: (token, id, selections, idempotencyKey) =>
+    request(`/api/elections/${enc(id)}/ballots`, {
+      method: 'POST',
+      token,
+      body: { selections },
+      headers: { 'Idempotency-Key': idempotencyKey },
+    }),
+  electionResults: (id) => request(`/api/elections/${enc(id)}/results`),
+  turnout: (token, id) => request(`/api/elections/${enc(id)}/turnout`, { token }),
+  adminStats: (token) => request('/api/admin/stats', { token }),
+  audit: (token, { limit = 50, before } = {}) =>
+    request(`/api/admin/audit?limit=${limit}${before ? `&before=${enc(before)}` : ''}`, { token }),
 };

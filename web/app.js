@@ -1,20 +1,25 @@
-// securevote voter UI. Plain ES module, no framework, no build step.
+// securevote UI entry: language, session, navigation between pages, and the quick-vote page of
+// the default election. The election portal (portal.js) and the admin console (admin.js) render
+// into #view. Plain ES modules, no framework, no build step.
 // All DOM is built with textContent / createElement: server data never goes through innerHTML.
 
-import { api, ApiError, newIdempotencyKey, UNAVAILABLE_MESSAGE } from './api.js';
+import { initI18n, t, applyStatic, LANGUAGES, currentLanguage, rememberLanguage, formatNumber, formatPercent, formatDateTime, formatTime } from './i18n.js';
+import { api, ApiError, newIdempotencyKey, unavailableMessage } from './api.js';
+import { h, $, show, setError, markInvalid, setBusy, fill } from './dom.js';
+import * as sess from './session.js';
+
+await initI18n();
+applyStatic();
 
 const RESULTS_INTERVAL_MS = 5000;
-const STORAGE_KEY = 'securevote.session';
-const SESSION_EXPIRED = 'Your session has expired. Please log in again.';
-
-const $ = (id) => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing element #${id}`);
-  return el;
-};
 
 const el = {
   main: $('main'),
+  pageTitle: $('page-title'),
+  layout: $('layout'),
+  view: $('view'),
+  navAdmin: $('nav-admin'),
+  langSelect: $('lang-select'),
   status: $('status'),
   session: $('session'),
   whoami: $('whoami'),
@@ -64,8 +69,6 @@ const el = {
 };
 
 const state = {
-  /** @type {{token:string, expiresAt:number|null, email:string|null} | null} */
-  session: null,
   /** @type {Array<{id:any, name:string, party:string|null, description:string|null}>} */
   candidates: [],
   /** @type {Map<string, object>} keyed by String(candidate.id) */
@@ -76,120 +79,29 @@ const state = {
   pendingKey: null,
   /** @type {{id:any, candidate_id:any, created_at:string} | null} */
   myVote: null,
-  expiryTimer: 0,
   busy: false,
 };
 
 /* ------------------------------------------------------------------ helpers */
 
-const numberFormat = new Intl.NumberFormat(undefined);
-const percentFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
-const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-const timeFormat = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
-
-function formatDateTime(iso) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso ?? '') : dateTimeFormat.format(d);
-}
-
 function candidateLabel(c) {
   return c.party ? `${c.name} (${c.party})` : c.name;
-}
-
-function h(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'className') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else if (k === 'dataset') Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function show(node, visible) {
-  node.hidden = !visible;
 }
 
 function setStatus(message) {
   el.status.textContent = message || '';
 }
 
-function setError(node, message) {
-  node.textContent = message || '';
-  show(node, Boolean(message));
-}
-
 function focusHeading(node) {
   if (node && typeof node.focus === 'function') node.focus({ preventScroll: false });
 }
 
-function setBusy(button, busy, busyLabel) {
-  if (busy) {
-    button.dataset.label = button.dataset.label || button.textContent;
-    button.textContent = busyLabel;
-    button.disabled = true;
-    button.setAttribute('aria-busy', 'true');
-  } else {
-    if (button.dataset.label) button.textContent = button.dataset.label;
-    button.disabled = false;
-    button.removeAttribute('aria-busy');
-  }
-}
-
-function markInvalid(input, invalid) {
-  if (invalid) input.setAttribute('aria-invalid', 'true');
-  else input.removeAttribute('aria-invalid');
-}
-
-/* ------------------------------------------------------------------ session storage */
-
-function readStoredSession() {
-  try {
-    const raw = window.sessionStorage.getItem(STORAGE_KEY);
-    if (!raw) return null;
-    const s = JSON.parse(raw);
-    if (!s || typeof s.token !== 'string' || !s.token) return null;
-    return { token: s.token, expiresAt: typeof s.expiresAt === 'number' ? s.expiresAt : null, email: s.email ?? null };
-  } catch {
-    return null;
-  }
-}
-
-function storeSession(session) {
-  try {
-    if (session) window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
-    else window.sessionStorage.removeItem(STORAGE_KEY);
-  } catch {
-    // Storage unavailable (e.g. privacy mode): the session lives only in memory.
-  }
-}
-
-function isExpired(session) {
-  return session.expiresAt !== null && Date.now() >= session.expiresAt;
-}
-
-function scheduleExpiry() {
-  window.clearTimeout(state.expiryTimer);
-  const s = state.session;
-  if (!s || s.expiresAt === null) return;
-  // setTimeout's delay is a signed 32-bit integer.
-  const delay = Math.min(Math.max(0, s.expiresAt - Date.now()), 2 ** 31 - 1);
-  state.expiryTimer = window.setTimeout(() => {
-    if (state.session && isExpired(state.session)) expireSession();
-    else scheduleExpiry();
-  }, delay);
+function currentSession() {
+  return sess.session();
 }
 
 function setSession(session) {
-  state.session = session;
-  storeSession(session);
-  scheduleExpiry();
+  sess.setSession(session);
 }
 
 /* ------------------------------------------------------------------ views */
@@ -199,7 +111,7 @@ function setSession(session) {
  * @param {'loading'|'auth'|'ballot'|'confirm'|'voted'|'load-failed'} view
  */
 function showView(view) {
-  const loggedIn = view !== 'auth';
+  const loggedIn = view !== 'auth' && Boolean(currentSession());
   show(el.auth, view === 'auth');
   show(el.voting, loggedIn);
   show(el.loading, view === 'loading');
@@ -208,7 +120,7 @@ function showView(view) {
   show(el.voted, view === 'voted');
   show(el.loadFailed, view === 'load-failed');
 
-  const email = state.session?.email;
+  const email = currentSession()?.email;
   show(el.session, loggedIn);
   show(el.logout, loggedIn);
   el.whoami.textContent = loggedIn && email ? email : '';
@@ -217,7 +129,9 @@ function showView(view) {
 
 function showLogin({ error = '', email, focus = true } = {}) {
   showView('auth');
-  el.authTitle.textContent = 'Log in';
+  show(el.layout, true);
+  show(el.view, false);
+  el.authTitle.textContent = t('auth.login_title');
   show(el.loginForm, true);
   show(el.registerForm, false);
   setError(el.authError, error);
@@ -230,7 +144,9 @@ function showLogin({ error = '', email, focus = true } = {}) {
 
 function showRegister({ focus = true } = {}) {
   showView('auth');
-  el.authTitle.textContent = 'Create an account';
+  show(el.layout, true);
+  show(el.view, false);
+  el.authTitle.textContent = t('auth.register_title');
   show(el.loginForm, false);
   show(el.registerForm, true);
   setError(el.authError, '');
@@ -248,12 +164,12 @@ function validateCredentials(emailInput, passwordInput, { checkLength }) {
   const password = passwordInput.value;
   markInvalid(emailInput, false);
   markInvalid(passwordInput, false);
-  if (!email) return { input: emailInput, message: 'Please enter your email address.' };
-  if (!/^[^\s@]+@[^\s@]+$/.test(email)) return { input: emailInput, message: 'Please enter a valid email address.' };
-  if (!password) return { input: passwordInput, message: 'Please enter your password.' };
+  if (!email) return { input: emailInput, message: t('auth.enter_email') };
+  if (!/^[^\s@]+@[^\s@]+$/.test(email)) return { input: emailInput, message: t('error.invalid_email') };
+  if (!password) return { input: passwordInput, message: t('auth.enter_password') };
   if (checkLength) {
     const length = [...password].length;
-    if (length < 8 || length > 128) return { input: passwordInput, message: 'Password must be 8 to 128 characters.' };
+    if (length < 8 || length > 128) return { input: passwordInput, message: t('error.invalid_password') };
   }
   return null;
 }
@@ -267,7 +183,7 @@ function fieldForError(code, emailInput, passwordInput) {
 
 async function logIn(email, password) {
   const { data } = await api.login(email, password);
-  if (!data || typeof data.token !== 'string') throw new ApiError('unavailable', 500, UNAVAILABLE_MESSAGE);
+  if (!data || typeof data.token !== 'string') throw new ApiError('unavailable', 500, unavailableMessage());
   const expiresIn = Number(data.expires_in);
   setSession({
     token: data.token,
@@ -289,13 +205,13 @@ async function onLoginSubmit(event) {
   }
   const email = el.loginEmail.value.trim();
   state.busy = true;
-  setBusy(el.loginSubmit, true, 'Logging in…');
+  setBusy(el.loginSubmit, true, t('auth.logging_in'));
   setError(el.authError, '');
   try {
     await logIn(email, el.loginPassword.value);
     el.loginPassword.value = '';
-    setStatus(`Logged in as ${email}.`);
-    await enterApp({ focus: true });
+    setStatus(t('auth.logged_in_as', { email }));
+    await afterLogin();
   } catch (err) {
     handleAuthFailure(err, el.loginEmail, el.loginPassword);
   } finally {
@@ -318,7 +234,7 @@ async function onRegisterSubmit(event) {
   const email = el.registerEmail.value.trim();
   const password = el.registerPassword.value;
   state.busy = true;
-  setBusy(el.registerSubmit, true, 'Creating account…');
+  setBusy(el.registerSubmit, true, t('auth.creating_account'));
   setError(el.authError, '');
   try {
     await api.register(email, password);
@@ -333,12 +249,12 @@ async function onRegisterSubmit(event) {
     await logIn(email, password);
     el.registerPassword.value = '';
     el.registerEmail.value = '';
-    setStatus(`Account created. You are logged in as ${email}.`);
-    await enterApp({ focus: true });
+    setStatus(t('auth.account_created_logged_in', { email }));
+    await afterLogin();
   } catch (err) {
     el.registerPassword.value = '';
-    showLogin({ email, error: `Your account was created, but we could not log you in. ${err.message}` });
-    setStatus('Account created.');
+    showLogin({ email, error: t('auth.created_not_logged_in', { reason: err.message }) });
+    setStatus(t('auth.account_created'));
   } finally {
     state.busy = false;
     setBusy(el.registerSubmit, false);
@@ -346,7 +262,7 @@ async function onRegisterSubmit(event) {
 }
 
 function handleAuthFailure(err, emailInput, passwordInput) {
-  const message = err instanceof ApiError ? err.message : UNAVAILABLE_MESSAGE;
+  const message = err instanceof ApiError ? err.message : unavailableMessage();
   setError(el.authError, message);
   const field = err instanceof ApiError ? fieldForError(err.code, emailInput, passwordInput) : null;
   if (field) {
@@ -362,19 +278,24 @@ function logOut() {
   setSession(null);
   setError(el.voteError, '');
   el.loginEmail.value = '';
-  showLogin({ focus: false });
-  focusHeading(el.authTitle);
-  setStatus('You have logged out.');
+  updateNav();
+  if (currentRoute().name === 'home') {
+    showLogin({ focus: false });
+    focusHeading(el.authTitle);
+  } else {
+    renderRoute({ focus: true });
+  }
+  setStatus(t('auth.logged_out'));
 }
 
 function expireSession() {
-  const email = state.session?.email ?? '';
+  const email = currentSession()?.email ?? '';
   resetVotingState();
   setSession(null);
   setError(el.voteError, '');
   // A "Logged in as …" / "Your vote … has been recorded" line would contradict the login form.
   setStatus('');
-  showLogin({ error: SESSION_EXPIRED, email, focus: true });
+  showLogin({ error: t('error.session_expired'), email, focus: true });
 }
 
 function resetVotingState() {
@@ -410,13 +331,13 @@ async function loadCandidates() {
  * @param {{focus?: boolean}} opts move focus to the new view's heading
  */
 async function enterApp({ focus = false } = {}) {
-  if (!state.session) return;
+  if (!currentSession()) return;
   showView('loading');
   setError(el.voteError, '');
   try {
-    const [{ data: me }] = await Promise.all([api.me(state.session.token), loadCandidates()]);
-    if (me && typeof me.email === 'string' && me.email !== state.session.email) {
-      setSession({ ...state.session, email: me.email });
+    const [{ data: me }] = await Promise.all([api.me(currentSession().token), loadCandidates()]);
+    if (me && typeof me.email === 'string' && me.email !== currentSession().email) {
+      setSession({ ...currentSession(), email: me.email });
     }
     if (me && me.has_voted) {
       const shown = await showMyVote({ focus });
@@ -431,7 +352,7 @@ async function enterApp({ focus = false } = {}) {
 
 function showLoadFailed(err, focus) {
   showView('load-failed');
-  setError(el.voteError, err instanceof ApiError ? err.message : UNAVAILABLE_MESSAGE);
+  setError(el.voteError, err instanceof ApiError ? err.message : unavailableMessage());
   if (!(err instanceof ApiError)) console.error(err);
   if (focus) focusHeading(el.loadFailedTitle);
 }
@@ -439,7 +360,7 @@ function showLoadFailed(err, focus) {
 /** Fetch the voter's recorded vote and show it. Returns false if the server says there is none. */
 async function showMyVote({ focus = false } = {}) {
   try {
-    const { data } = await api.myVote(state.session.token);
+    const { data } = await api.myVote(currentSession().token);
     state.myVote = data;
   } catch (err) {
     if (err instanceof ApiError && err.code === 'not_voted') return false;
@@ -511,14 +432,14 @@ function onBallotSubmit(event) {
   setStatus('');
   const key = selectedCandidateKey();
   if (!key) {
-    setError(el.voteError, 'Please choose a candidate first.');
+    setError(el.voteError, t('home.choose_first'));
     const first = el.candidateList.querySelector('input[name="candidate"]');
     if (first) first.focus();
     return;
   }
   const candidate = state.candidatesById.get(key);
   if (!candidate) {
-    setError(el.voteError, 'That candidate is no longer on the ballot. Please choose again.');
+    setError(el.voteError, t('error.candidate_not_found'));
     return;
   }
   setError(el.voteError, '');
@@ -527,11 +448,7 @@ function onBallotSubmit(event) {
     state.pendingId = key;
     state.pendingKey = newIdempotencyKey();
   }
-  el.confirmText.replaceChildren(
-    'Cast your vote for ',
-    h('strong', { text: candidateLabel(candidate) }),
-    '? This cannot be changed.',
-  );
+  el.confirmText.replaceChildren(...fill(t('home.confirm_text'), { name: h('strong', { text: candidateLabel(candidate) }) }));
   showView('confirm');
   focusHeading(el.confirmTitle);
 }
@@ -549,7 +466,7 @@ function onConfirmBack() {
 }
 
 async function onConfirmVote() {
-  if (state.busy || !state.session) return;
+  if (state.busy || !currentSession()) return;
   setStatus('');
   const candidate = state.candidatesById.get(state.pendingId ?? '');
   if (!candidate) {
@@ -559,11 +476,11 @@ async function onConfirmVote() {
   if (!state.pendingKey) state.pendingKey = newIdempotencyKey();
 
   state.busy = true;
-  setBusy(el.confirmVote, true, 'Submitting your vote…');
+  setBusy(el.confirmVote, true, t('home.submitting'));
   el.confirmBack.disabled = true;
   setError(el.voteError, '');
   try {
-    const { data } = await api.castVote(state.session.token, candidate.id, state.pendingKey);
+    const { data } = await api.castVote(currentSession().token, candidate.id, state.pendingKey);
     state.pendingId = null;
     state.pendingKey = null;
     state.myVote = data && data.candidate_id !== undefined ? data : { candidate_id: candidate.id, created_at: new Date().toISOString() };
@@ -571,7 +488,7 @@ async function onConfirmVote() {
     showView('voted');
     renderResultsHighlight();
     focusHeading(el.votedTitle);
-    setStatus(`Your vote for ${candidate.name} has been recorded.`);
+    setStatus(t('home.vote_recorded', { name: candidate.name }));
     refreshResults();
   } catch (err) {
     await handleVoteFailure(err);
@@ -586,7 +503,7 @@ async function handleVoteFailure(err) {
   if (handleSessionError(err)) return;
   if (!(err instanceof ApiError)) {
     console.error(err);
-    setError(el.voteError, UNAVAILABLE_MESSAGE);
+    setError(el.voteError, unavailableMessage());
     return;
   }
   switch (err.code) {
@@ -624,7 +541,7 @@ async function handleVoteFailure(err) {
       // Network errors and 5xx: keep the same Idempotency-Key so that pressing
       // Confirm again cannot record a second vote if the first one got through.
       if (!err.retryable) state.pendingKey = newIdempotencyKey();
-      setError(el.voteError, err.retryable ? `${UNAVAILABLE_MESSAGE} Your vote has not been confirmed yet; press “Confirm my vote” to try again.` : err.message);
+      setError(el.voteError, err.retryable ? t('home.not_confirmed_retry') : err.message);
       el.confirmVote.focus();
   }
 }
@@ -635,9 +552,9 @@ function renderVoted() {
   const candidate = state.candidatesById.get(String(vote.candidate_id));
   const when = h('time', { datetime: vote.created_at, text: formatDateTime(vote.created_at) });
   if (candidate) {
-    el.votedText.replaceChildren('You voted for ', h('strong', { text: candidateLabel(candidate) }), ' on ', when, '.');
+    el.votedText.replaceChildren(...fill(t('home.voted_for'), { name: h('strong', { text: candidateLabel(candidate) }), when }));
   } else {
-    el.votedText.replaceChildren('You voted on ', when, '.');
+    el.votedText.replaceChildren(...fill(t('home.voted_on'), { when }));
   }
 }
 
@@ -651,7 +568,7 @@ const resultRows = new Map();
 function buildResultRow(key) {
   const name = h('span', { className: 'result-name' });
   const party = h('span', { className: 'result-party' });
-  const badge = h('span', { className: 'result-mine', text: 'Your vote', hidden: true });
+  const badge = h('span', { className: 'result-mine', text: t('home.your_vote'), hidden: true });
   const votes = h('span', { className: 'result-votes' });
   const votesUnit = h('span', { className: 'result-votes-unit' });
   const percent = h('span', { className: 'result-percent' });
@@ -673,7 +590,7 @@ function renderResults(data) {
   const sum = list.reduce((acc, r) => acc + (Number(r.votes) || 0), 0);
   const total = Number.isFinite(Number(data?.total_votes)) ? Number(data.total_votes) : sum;
 
-  el.resultsTotal.textContent = `${numberFormat.format(total)} ${total === 1 ? 'vote' : 'votes'} cast`;
+  el.resultsTotal.textContent = t('home.votes_cast', { n: total });
   show(el.resultsEmpty, list.length === 0);
 
   const seen = new Set();
@@ -691,9 +608,9 @@ function renderResults(data) {
     p.name.textContent = typeof r.name === 'string' ? r.name : '';
     p.party.textContent = r.party || '';
     show(p.party, Boolean(r.party));
-    p.votes.textContent = numberFormat.format(votes);
-    p.votesUnit.textContent = votes === 1 ? ' vote' : ' votes';
-    p.percent.textContent = `${percentFormat.format(pct)}%`;
+    p.votes.textContent = formatNumber(votes);
+    p.votesUnit.textContent = ` ${t('home.votes_unit', { n: votes })}`;
+    p.percent.textContent = formatPercent(pct / 100);
     // CSSOM property (allowed by the CSP, unlike a style="" attribute).
     p.fill.style.setProperty('width', `${Math.min(100, Math.max(0, pct)).toFixed(2)}%`);
     return row;
@@ -725,14 +642,14 @@ async function refreshResults() {
     const { data } = await api.results();
     renderResults(data);
     setError(el.resultsError, '');
-    el.resultsUpdated.textContent = `Last updated ${timeFormat.format(new Date())}.`;
+    el.resultsUpdated.textContent = t('home.last_updated', { time: formatTime(new Date()) });
   } catch (err) {
     const hadData = el.resultsList.children.length > 0;
     setError(
       el.resultsError,
       hadData
-        ? 'Live results are temporarily unavailable. Showing the last known figures; retrying…'
-        : 'Live results are temporarily unavailable. Retrying…',
+        ? t('home.results_stale')
+        : t('home.results_unavailable'),
     );
     if (!hadData) el.resultsTotal.textContent = '';
     if (!(err instanceof ApiError)) console.error(err);
@@ -751,7 +668,167 @@ function startResultsPolling() {
 
 /* ------------------------------------------------------------------ wiring */
 
+/* ------------------------------------------------------------------ pages */
+
+const ROUTES = [
+  { name: 'home', pattern: /^\/$/ },
+  { name: 'elections', pattern: /^\/elections\/?$/, module: 'portal' },
+  { name: 'election', pattern: /^\/elections\/([^/]+)\/?$/, module: 'portal' },
+  { name: 'results', pattern: /^\/elections\/([^/]+)\/results\/?$/, module: 'portal' },
+  { name: 'admin', pattern: /^\/admin\/?$/, module: 'admin', login: true },
+  { name: 'admin-new', pattern: /^\/admin\/elections\/new\/?$/, module: 'admin', login: true },
+  { name: 'admin-election', pattern: /^\/admin\/elections\/([^/]+)\/?$/, module: 'admin', login: true },
+  { name: 'admin-edit', pattern: /^\/admin\/elections\/([^/]+)\/edit\/?$/, module: 'admin', login: true },
+  { name: 'admin-audit', pattern: /^\/admin\/audit\/?$/, module: 'admin', login: true },
+];
+
+function currentRoute() {
+  const path = window.location.pathname;
+  for (const route of ROUTES) {
+    const match = route.pattern.exec(path);
+    if (match) return { ...route, params: match.slice(1).map(decodeURIComponent) };
+  }
+  return { name: 'not-found', params: [] };
+}
+
+const modules = {
+  portal: () => import('./portal.js'),
+  admin: () => import('./admin.js'),
+};
+
+function setTitle(text) {
+  el.pageTitle.textContent = text;
+  document.title = text === 'securevote' ? text : `${text} · securevote`;
+}
+
+function navigate(path, { replace = false } = {}) {
+  if (replace) window.history.replaceState(null, '', path);
+  else window.history.pushState(null, '', path);
+  renderRoute({ focus: true });
+}
+
+async function updateNav() {
+  const name = currentRoute().name;
+  for (const link of document.querySelectorAll('#site-nav a[data-route]')) {
+    const route = link.dataset.route;
+    const current = route === name || (route === 'elections' && (name === 'election' || name === 'results')) || (route === 'admin' && name.startsWith('admin'));
+    if (current) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  let admin = false;
+  try {
+    admin = await sess.isAdmin();
+  } catch {
+    admin = false;
+  }
+  show(el.navAdmin, admin);
+}
+
+/** What portal and console pages use of the shell. */
+const shell = {
+  view: el.view,
+  setTitle,
+  setStatus,
+  navigate,
+  token: () => sess.token(),
+  email: () => currentSession()?.email ?? null,
+  isAdmin: () => sess.isAdmin(),
+  /** Shows the login form; after logging in the same page is shown again. */
+  requireLogin() {
+    showLogin({ focus: true });
+  },
+  /** True (and the login form is shown) when the error means the session is over. */
+  handleSessionError: (err) => handleSessionError(err),
+  focusTitle() {
+    el.pageTitle.focus({ preventScroll: false });
+  },
+};
+
+let renderCount = 0;
+
+async function renderRoute({ focus = false } = {}) {
+  const route = currentRoute();
+  const mine = ++renderCount;
+  document.body.dataset.route = route.name;
+  updateNav();
+  setError(el.voteError, '');
+  const home = route.name === 'home';
+  for (const node of document.querySelectorAll('.home-only')) show(node, home);
+  if (home) {
+    setTitle(t('home.title'));
+    show(el.view, false);
+    show(el.layout, true);
+    startResultsPolling();
+    if (!currentSession()) showLogin({ focus: false });
+    else await enterApp({ focus });
+    if (focus && !currentSession()) el.pageTitle.focus();
+    return;
+  }
+  stopResultsPolling();
+  if (route.name === 'not-found') {
+    setTitle(t('page.not_found_title'));
+    show(el.layout, false);
+    el.view.replaceChildren(h('p', { className: 'card', text: t('page.not_found_text') }));
+    show(el.view, true);
+    return;
+  }
+  if (route.login && !currentSession()) {
+    setTitle(t('auth.login_title'));
+    showLogin({ focus });
+    return;
+  }
+  show(el.layout, false);
+  showView('page');
+  el.view.replaceChildren(h('p', { className: 'muted', text: t('common.loading') }));
+  show(el.view, true);
+  try {
+    const module = await modules[route.module]();
+    if (mine !== renderCount) return;
+    await module.render(route, shell);
+  } catch (err) {
+    if (handleSessionError(err)) return;
+    if (!(err instanceof ApiError)) console.error(err);
+    el.view.replaceChildren(
+      h('p', { className: 'notice notice-error', role: 'alert', text: err instanceof ApiError ? err.message : unavailableMessage() }),
+    );
+  }
+  if (focus && mine === renderCount) el.pageTitle.focus({ preventScroll: false });
+}
+
+async function afterLogin() {
+  if (currentRoute().name === 'home') await enterApp({ focus: true });
+  else await renderRoute({ focus: true });
+}
+
+function stopResultsPolling() {
+  window.clearInterval(resultsTimer);
+  resultsTimer = 0;
+}
+
+function setUpLanguageSwitch() {
+  const current = currentLanguage();
+  el.langSelect.replaceChildren(
+    ...LANGUAGES.map((l) => h('option', { value: l.code, lang: l.code, selected: l.code === current }, l.name)),
+  );
+  el.langSelect.addEventListener('change', () => {
+    rememberLanguage(el.langSelect.value);
+    // Everything on the page, including what the server sent, is shown again in the new language.
+    window.location.reload();
+  });
+}
+
 function init() {
+  setUpLanguageSwitch();
+  sess.setExpiryHandler(expireSession);
+  document.addEventListener('click', (event) => {
+    const link = event.target instanceof Element ? event.target.closest('a[data-link]') : null;
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    const url = new URL(link.href, window.location.href);
+    if (url.origin !== window.location.origin) return;
+    event.preventDefault();
+    navigate(url.pathname + url.search);
+  });
+  window.addEventListener('popstate', () => renderRoute({ focus: true }));
   el.loginForm.addEventListener('submit', onLoginSubmit);
   el.registerForm.addEventListener('submit', onRegisterSubmit);
   el.showRegister.addEventListener('click', () => showRegister());
@@ -767,24 +844,21 @@ function init() {
   }
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState !== 'visible') return;
-    refreshResults();
-    if (state.session && isExpired(state.session)) expireSession();
+    if (resultsTimer) refreshResults();
+    if (currentSession() && sess.isExpired(currentSession())) expireSession();
   });
 
-  startResultsPolling();
-
-  const stored = readStoredSession();
-  if (!stored) {
-    showLogin({ focus: false });
-    return;
+  const stored = sess.readStoredSession();
+  let expired = false;
+  if (stored && sess.isExpired(stored)) {
+    sess.storeSession(null);
+    expired = true;
+  } else if (stored) {
+    setSession(stored);
   }
-  if (isExpired(stored)) {
-    storeSession(null);
-    showLogin({ error: SESSION_EXPIRED, email: stored.email ?? '', focus: false });
-    return;
-  }
-  setSession(stored);
-  enterApp({ focus: false });
+  renderRoute({ focus: false }).then(() => {
+    if (expired) showLogin({ error: t('error.session_expired'), email: stored.email ?? '', focus: false });
+  });
 }
 
 init();
