@@ -12,5 +12,6 @@ pub mod domain;
 pub mod elections;
 pub mod http;
 pub mod import;
+pub mod rolls;
 pub mod store;
 pub mod telemetry;

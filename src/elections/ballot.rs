@@ -235,6 +235,7 @@ mod tests {
             state: ElectionState::Open,
             is_default: false,
             ballot_editable: false,
+            roll_fingerprint: None,
             published_at: None,
             created_at: Utc::now(),
             contests,

@@ -6,6 +6,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::rolls::format_weight;
+use crate::store::elections::StoredBallot;
+
 use super::model::{Contest, Method};
 use securevote_count as count;
 
@@ -42,10 +45,10 @@ pub fn engine_contest(contest: &Contest) -> count::Contest {
     }
 }
 
-/// One contest's part of every stored ballot, with identical ballots bundled into one weighted
-/// ballot (the count is the same; the work is much less). Ballots that leave the contest out
+/// One contest's part of every stored ballot, with its voter's weight, identical ballots
+/// bundled into one weighted ballot (the count is the same; the work is much less). Ballots that leave the contest out
 /// or name a choice it does not have (neither can be stored) are skipped.
-pub fn engine_ballots(contest: &Contest, stored: &[Value]) -> Vec<count::Ballot> {
+pub fn engine_ballots(contest: &Contest, stored: &[StoredBallot]) -> Vec<count::Ballot> {
     let index: HashMap<String, usize> = contest
         .choices
         .iter()
@@ -62,7 +65,7 @@ pub fn engine_ballots(contest: &Contest, stored: &[Value]) -> Vec<count::Ballot>
     };
     let mut bundles: HashMap<count::BallotForm, u64> = HashMap::new();
     for ballot in stored {
-        let Some(part) = ballot.get(&key) else {
+        let Some(part) = ballot.selections.get(&key) else {
             continue;
         };
         let form = if part.is_array() {
@@ -82,13 +85,13 @@ pub fn engine_ballots(contest: &Contest, stored: &[Value]) -> Vec<count::Ballot>
             None
         };
         if let Some(form) = form {
-            *bundles.entry(form).or_insert(0) += 1;
+            *bundles.entry(form).or_insert(0) += ballot.weight;
         }
     }
     let mut ballots: Vec<count::Ballot> = bundles
         .into_iter()
-        .filter_map(|(form, n)| {
-            count::Weight::parse(&n.to_string())
+        .filter_map(|(form, weight)| {
+            count::Weight::parse(&format_weight(weight))
                 .ok()
                 .map(|weight| count::Ballot::weighted(weight, form))
         })
@@ -102,7 +105,7 @@ pub fn engine_ballots(contest: &Contest, stored: &[Value]) -> Vec<count::Ballot>
 /// `seed` (published with the result).
 pub fn count_contest(
     contest: &Contest,
-    stored: &[Value],
+    stored: &[StoredBallot],
     seed: &str,
 ) -> Result<count::CountResult, count::CountError> {
     count::count(
@@ -114,6 +117,6 @@ pub fn count_contest(
 }
 
 /// The contest's ballots as a BLT file (ranked contests), for counting elsewhere.
-pub fn blt_file(contest: &Contest, stored: &[Value]) -> Result<String, String> {
+pub fn blt_file(contest: &Contest, stored: &[StoredBallot]) -> Result<String, String> {
     count::blt::write(&engine_contest(contest), &engine_ballots(contest, stored))
 }

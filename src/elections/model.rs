@@ -176,6 +176,9 @@ pub struct Election {
     /// the original rules (candidates may be added while it is open; one with votes is never
     /// changed or deleted). Every election created through the API is frozen from `scheduled`.
     pub ballot_editable: bool,
+    /// SHA-256 of the roll's canonical form (see `crate::rolls`), fixed when a roll election is
+    /// scheduled; anyone can check later that the roll did not change.
+    pub roll_fingerprint: Option<String>,
     #[serde(with = "crate::domain::records::rfc3339_utc_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub published_at: Option<DateTime<Utc>>,

@@ -522,9 +522,6 @@ pub async fn cast(
     if election.state == ElectionState::Draft {
         return Err(ApiError::ElectionNotOpen);
     }
-    if election.eligibility == Eligibility::Roll {
-        return Err(ApiError::NotEligible);
-    }
     let content =
         BallotContent::parse(&election, &body.selections).map_err(ApiError::InvalidBallot)?;
     let ballot = NewBallot::new(
@@ -707,46 +704,6 @@ fn id_of(key: &ElectionKey) -> String {
     }
 }
 
-/// Ballots cast so far (admins only; never how anyone voted).
-#[derive(Serialize, ToSchema)]
-pub struct Turnout {
-    election_id: Uuid,
-    state: ElectionState,
-    ballots_cast: u64,
-    /// Voters on the roll, for roll elections.
-    eligible: Option<u64>,
-    /// `ballots_cast / eligible`, in percent, for roll elections.
-    percentage: Option<f64>,
-}
-
-/// Turnout of an election, for admins, in every state.
-#[utoipa::path(
-    get,
-    path = "/api/elections/{id}/turnout",
-    tag = "elections",
-    security(("bearer" = [])),
-    params(("id" = String, Path, description = "election id or slug")),
-    responses(
-        (status = 200, description = "Turnout", body = Turnout),
-        (status = 404, description = "`election_not_found`", body = ErrorBody),
-    )
-)]
-pub async fn turnout(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-    AppPath(id): AppPath<String>,
-) -> Result<Json<Turnout>, ApiError> {
-    let election = find(&state, &id, true).await?;
-    let counts = state.store.election_counts(&election).await?;
-    Ok(Json(Turnout {
-        election_id: election.id,
-        state: election.state,
-        ballots_cast: counts.ballots,
-        eligible: None,
-        percentage: None,
-    }))
-}
-
 /// Per election the voter may see, whether they have cast a ballot in it.
 #[derive(Serialize, ToSchema)]
 pub struct VoterElection {
@@ -792,9 +749,9 @@ pub(crate) async fn voter_elections(
     ),
     responses(
         (status = 200, description = "The BLT file", content_type = "text/plain"),
+        (status = 400, description = "`invalid_request`: not a ranked contest, or a bad contest id", body = ErrorBody),
         (status = 403, description = "`results_embargoed`", body = ErrorBody),
         (status = 404, description = "`election_not_found` or `not_found` (no such contest)", body = ErrorBody),
-        (status = 409, description = "`invalid_request`: not a ranked contest", body = ErrorBody),
     )
 )]
 pub async fn export_blt(

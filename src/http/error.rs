@@ -64,6 +64,8 @@ pub enum ApiError {
     ResultsEmbargoed(&'static str),
     #[error("an election with this slug already exists")]
     SlugTaken,
+    #[error("{0}")]
+    InvalidRoll(String),
     #[error("method not allowed on this resource")]
     MethodNotAllowed,
     /// Too much work queued (password hashing); the client should retry shortly.
@@ -130,6 +132,7 @@ impl ApiError {
             Self::InvalidBallot(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_ballot"),
             Self::ResultsEmbargoed(_) => (StatusCode::FORBIDDEN, "results_embargoed"),
             Self::SlugTaken => (StatusCode::CONFLICT, "slug_taken"),
+            Self::InvalidRoll(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_roll"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Busy | Self::TimedOut | Self::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod read_cache;
 mod results;
+mod rolls;
 mod votes;
 mod web;
 
@@ -172,7 +173,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(elections::make_default))
         .routes(routes!(elections::cast))
         .routes(routes!(elections::results))
-        .routes(routes!(elections::turnout))
+        .routes(routes!(rolls::turnout))
+        .routes(routes!(rolls::turnout_csv))
+        .routes(routes!(rolls::page))
+        .merge(
+            // A roll is far larger than any other request body.
+            OpenApiRouter::new()
+                .routes(routes!(rolls::import))
+                .layer(DefaultBodyLimit::max(rolls::MAX_ROLL_BYTES)),
+        )
         .routes(routes!(elections::export_blt))
         .routes(routes!(admin::stats))
         .routes(routes!(admin::audit))

@@ -129,6 +129,7 @@ impl ExistingBallot {
 pub struct BallotRefusal {
     pub election_found: bool,
     pub open: bool,
+    /// A roll election whose roll does not list the voter.
     pub roll: bool,
     pub candidate_found: bool,
 }
@@ -157,10 +158,18 @@ impl BallotRefusal {
 pub struct ElectionCounts {
     pub ballots: u64,
     pub choices: HashMap<Uuid, u64>,
+    /// The same sums of the ballots' roll weights, in nano-units (`crate::rolls::WEIGHT_SCALE`).
+    pub ballots_weight: u64,
+    pub weights: HashMap<Uuid, u64>,
 }
 
-/// A ballot's stored content, for counting ranked and score contests.
-pub type StoredSelections = Value;
+/// A stored ballot's content and weight, for counting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBallot {
+    pub selections: Value,
+    /// In nano-units (`crate::rolls::WEIGHT_SCALE` is a weight of 1).
+    pub weight: u64,
+}
 
 #[async_trait]
 pub trait ElectionStore: Send + Sync {
@@ -199,8 +208,5 @@ pub trait ElectionStore: Send + Sync {
     /// The election's counters, summed over their shards.
     async fn election_counts(&self, election: &Election) -> Result<ElectionCounts, StoreError>;
     /// Every stored ballot's content, for counting ranked and score contests.
-    async fn ballot_selections(
-        &self,
-        election_id: Uuid,
-    ) -> Result<Vec<StoredSelections>, StoreError>;
+    async fn ballot_selections(&self, election_id: Uuid) -> Result<Vec<StoredBallot>, StoreError>;
 }

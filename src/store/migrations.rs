@@ -36,6 +36,7 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     migration!("postgres", 2, "0002", "production_schema"),
     migration!("postgres", 3, "0003", "security"),
     migration!("postgres", 4, "0004", "elections"),
+    migration!("postgres", 5, "0005", "rolls"),
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -43,6 +44,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 2, "0002", "production_schema"),
     migration!("sqlite", 3, "0003", "security"),
     migration!("sqlite", 4, "0004", "elections"),
+    migration!("sqlite", 5, "0005", "rolls"),
 ];
 
 /// Table recording applied versions; the same shape on both backends.

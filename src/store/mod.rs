@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod elections;
 mod migrations;
 mod postgres;
+pub mod rolls;
 mod security;
 mod sqlite;
 
@@ -23,6 +24,7 @@ pub use bulk::{ImportedUser, UserImport};
 pub use elections::{Actor, CastBallot, ElectionCounts, ElectionStore, NewBallot};
 pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use postgres::PostgresStore;
+pub use rolls::{RollStatus, RollStore, RollTurnout};
 pub use security::{
     AdminStats, AuditEntry, AuditRecord, CandidatePatch, HIT_WINDOW_SECS, LockoutPolicy,
     LockoutState, LoginGate, Promotion, Role, SecurityStore,
@@ -103,7 +105,9 @@ impl From<deadpool::Status> for PoolStatus {
 }
 
 #[async_trait]
-pub trait Store: SecurityStore + ElectionStore + UserImport + Send + Sync + 'static {
+pub trait Store:
+    SecurityStore + ElectionStore + RollStore + UserImport + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;
     fn pool_status(&self) -> PoolStatus;

@@ -3,6 +3,7 @@
 
 mod bulk;
 mod elections;
+mod rolls;
 mod security;
 
 use std::sync::Mutex;

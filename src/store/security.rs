@@ -183,6 +183,7 @@ impl AuditRecord {
                 "closes_at": e.closes_at,
                 "published_at": e.published_at,
                 "is_default": e.is_default,
+                "roll_fingerprint": e.roll_fingerprint,
             })
         };
         Self {
@@ -210,6 +211,22 @@ impl AuditRecord {
                     .map(|c| serde_json::json!({"name": c.name, "party": c.party, "description": c.description}))
                     .collect::<Vec<_>>()
             )),
+        }
+    }
+
+    /// A roll imported into a draft election: the counts and the new fingerprint.
+    pub fn roll_import(
+        actor: crate::store::elections::Actor,
+        election: Uuid,
+        report: &crate::rolls::ImportReport,
+    ) -> Self {
+        Self {
+            actor_id: actor.id(),
+            action: "roll.import",
+            target_type: "election",
+            target_id: election.to_string(),
+            before: None,
+            after: serde_json::to_value(report).ok(),
         }
     }
 

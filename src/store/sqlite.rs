@@ -2,6 +2,7 @@
 
 mod bulk;
 mod elections;
+mod rolls;
 mod security;
 mod votes;
 

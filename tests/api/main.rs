@@ -15,6 +15,7 @@ mod health;
 mod openapi;
 mod postgres_ha;
 mod reads;
+mod rolls;
 mod security;
 mod storage;
 mod votes;

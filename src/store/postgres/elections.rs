@@ -23,7 +23,7 @@ use crate::elections::{
 use crate::store::StoreError;
 use crate::store::elections::{
     Actor, BallotRefusal, CastBallot, ElectionCounts, ElectionStore, ExistingBallot, NewBallot,
-    StoredSelections, TALLY_SHARDS,
+    StoredBallot, TALLY_SHARDS,
 };
 use crate::store::security::AuditRecord;
 
@@ -43,7 +43,7 @@ fn election_select(filter: &str) -> String {
     format!(
         "SELECT e.id, e.slug, e.title, e.description, e.timezone, e.opens_at, e.closes_at,
                 e.eligibility, e.results, e.live_min_ballots, {EFFECTIVE_STATE}, e.is_default,
-                e.ballot_editable, e.published_at, e.created_at
+                e.ballot_editable, e.published_at, e.created_at, e.roll_fingerprint
          FROM elections e {filter}"
     )
 }
@@ -79,6 +79,7 @@ fn election_from_row(row: &Row) -> Result<Election, StoreError> {
         ballot_editable: row.get(12),
         published_at: row.get(13),
         created_at: row.get(14),
+        roll_fingerprint: row.get(15),
         contests: Vec::new(),
     })
 }
@@ -380,7 +381,7 @@ impl ElectionStore for PostgresStore {
             .map_err(StoreError::InvalidTransition)?;
         let (sql, refusal): (&str, &str) = match action {
             Action::Schedule => (
-                "UPDATE elections SET state = 'scheduled'
+                "UPDATE elections SET state = 'scheduled', roll_fingerprint = $2
                  WHERE id = $1 AND (closes_at IS NULL OR closes_at > now())",
                 "closes_at has already passed; change it before scheduling",
             ),
@@ -409,6 +410,21 @@ impl ElectionStore for PostgresStore {
                 StoreError::InvalidTime("closes_at: required to extend an election".into())
             })?;
             tx.execute(sql, &[&id, &closes_at]).await
+        } else if action == Action::Schedule {
+            // The roll freezes with the ballot: its fingerprint is fixed here.
+            let fingerprint = match before.eligibility {
+                crate::elections::Eligibility::Open => None,
+                crate::elections::Eligibility::Roll => {
+                    let roll = super::rolls::entries(&*tx, id).await?;
+                    if roll.is_empty() {
+                        return Err(StoreError::InvalidTransition(
+                            "the roll is empty: import the voters before scheduling".into(),
+                        ));
+                    }
+                    Some(crate::rolls::fingerprint(&roll))
+                }
+            };
+            tx.execute(sql, &[&id, &fingerprint]).await
         } else {
             tx.execute(sql, &[&id]).await
         }
@@ -465,20 +481,24 @@ impl ElectionStore for PostgresStore {
         let insert = conn
             .prepare_cached(&format!(
                 "WITH open_election AS (
-                   SELECT e.id FROM elections e
-                   WHERE e.id = $1 AND e.eligibility = 'open' AND {EFFECTIVE_STATE} = 'open'
+                   SELECT e.id, COALESCE(r.weight, 1000000000) AS weight FROM elections e
+                   LEFT JOIN roll_entries r ON e.eligibility = 'roll' AND r.election_id = e.id
+                     AND r.email = (SELECT lower(u.email) FROM users u WHERE u.id = $2)
+                   WHERE e.id = $1 AND {EFFECTIVE_STATE} = 'open'
+                     AND (e.eligibility = 'open' OR r.email IS NOT NULL)
                      AND ($3::uuid IS NULL OR EXISTS (
                        SELECT 1 FROM candidates ca JOIN contests co ON co.id = ca.contest_id
                        WHERE ca.id = $3 AND co.election_id = $1))
                  ), ballot AS (
-                   INSERT INTO votes (election_id, user_id, candidate_id, selections, created_at, idempotency_key)
-                   SELECT id, $2, $3, $4, now(), $5 FROM open_election
+                   INSERT INTO votes (election_id, user_id, candidate_id, selections, created_at, idempotency_key, weight)
+                   SELECT id, $2, $3, $4, now(), $5, weight FROM open_election
                    ON CONFLICT (election_id, user_id) DO NOTHING
-                   RETURNING id, candidate_id, created_at
+                   RETURNING id, candidate_id, created_at, weight
                  ), counted AS (
-                   INSERT INTO tallies (subject_id, shard, n)
-                   SELECT subject, $7, 1 FROM ballot, unnest($6::uuid[]) AS subject
-                   ON CONFLICT (subject_id, shard) DO UPDATE SET n = tallies.n + 1
+                   INSERT INTO tallies (subject_id, shard, n, weight)
+                   SELECT subject, $7, 1, ballot.weight FROM ballot, unnest($6::uuid[]) AS subject
+                   ON CONFLICT (subject_id, shard)
+                   DO UPDATE SET n = tallies.n + 1, weight = tallies.weight + EXCLUDED.weight
                  )
                  SELECT id, candidate_id, created_at FROM ballot"
             ))
@@ -556,13 +576,16 @@ impl ElectionStore for PostgresStore {
         let why = conn
             .query_opt(
                 &format!(
-                    "SELECT {EFFECTIVE_STATE} = 'open', e.eligibility = 'roll',
+                    "SELECT {EFFECTIVE_STATE} = 'open',
+                            e.eligibility = 'roll' AND NOT EXISTS (
+                              SELECT 1 FROM roll_entries r WHERE r.election_id = e.id
+                                AND r.email = (SELECT lower(u.email) FROM users u WHERE u.id = $3)),
                             ($2::uuid IS NULL OR EXISTS (
                               SELECT 1 FROM candidates ca JOIN contests co ON co.id = ca.contest_id
                               WHERE ca.id = $2 AND co.election_id = $1))
                      FROM elections e WHERE e.id = $1"
                 ),
-                &[&ballot.election_id, &ballot.candidate_id],
+                &[&ballot.election_id, &ballot.candidate_id, &ballot.user_id],
             )
             .await
             .map_err(map_error)?;
@@ -604,8 +627,8 @@ impl ElectionStore for PostgresStore {
         }
         let rows = self
             .query(
-                "SELECT subject_id, SUM(n)::bigint FROM tallies WHERE subject_id = ANY($1)
-                 GROUP BY subject_id",
+                "SELECT subject_id, SUM(n)::bigint, SUM(weight)::bigint FROM tallies
+                 WHERE subject_id = ANY($1) GROUP BY subject_id",
                 &[&subjects],
             )
             .await?;
@@ -613,29 +636,35 @@ impl ElectionStore for PostgresStore {
         for row in &rows {
             let subject: Uuid = row.get(0);
             let n = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+            let weight = u64::try_from(row.get::<_, i64>(2)).unwrap_or(0);
             if subject == election.id {
                 counts.ballots = n;
+                counts.ballots_weight = weight;
             } else {
                 counts.choices.insert(subject, n);
+                counts.weights.insert(subject, weight);
             }
         }
         Ok(counts)
     }
 
-    async fn ballot_selections(
-        &self,
-        election_id: Uuid,
-    ) -> Result<Vec<StoredSelections>, StoreError> {
+    async fn ballot_selections(&self, election_id: Uuid) -> Result<Vec<StoredBallot>, StoreError> {
         let rows = self
             .query(
                 // Ballots adopted from the original design name their one candidate only.
-                "SELECT COALESCE(v.selections, jsonb_build_object(ca.contest_id::text, jsonb_build_array(v.candidate_id)))
+                "SELECT COALESCE(v.selections, jsonb_build_object(ca.contest_id::text, jsonb_build_array(v.candidate_id))), v.weight
                  FROM votes v LEFT JOIN candidates ca ON ca.id = v.candidate_id
                  WHERE v.election_id = $1 AND (v.selections IS NOT NULL OR v.candidate_id IS NOT NULL)",
                 &[&election_id],
             )
             .await?;
-        Ok(rows.iter().map(|row| row.get::<_, Value>(0)).collect())
+        Ok(rows
+            .iter()
+            .map(|row| StoredBallot {
+                selections: row.get::<_, Value>(0),
+                weight: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
+            })
+            .collect())
     }
 }
 

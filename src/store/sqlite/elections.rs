@@ -3,8 +3,6 @@
 //! Every write runs in an IMMEDIATE transaction, so a check and the write that depends on it are
 //! one atomic step.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
@@ -21,7 +19,7 @@ use crate::elections::{
 use crate::store::StoreError;
 use crate::store::elections::{
     Actor, BallotRefusal, CastBallot, ElectionCounts, ElectionStore, ExistingBallot, NewBallot,
-    StoredSelections,
+    StoredBallot,
 };
 use crate::store::security::AuditRecord;
 
@@ -84,6 +82,7 @@ fn election_from_row(row: &Row<'_>) -> rusqlite::Result<Election> {
         ballot_editable: row.get(12)?,
         published_at: optional_time(row, 13)?,
         created_at: time_at(row, 14)?,
+        roll_fingerprint: row.get(15)?,
         contests: Vec::new(),
     })
 }
@@ -96,7 +95,7 @@ fn load(
     let sql = format!(
         "SELECT e.id, e.slug, e.title, e.description, e.timezone, e.opens_at, e.closes_at,
                 e.eligibility, e.results, e.live_min_ballots, {EFFECTIVE_STATE}, e.is_default,
-                e.ballot_editable, e.published_at, e.created_at
+                e.ballot_editable, e.published_at, e.created_at, e.roll_fingerprint
          FROM elections e {filter}"
     );
     let mut elections = conn
@@ -263,7 +262,10 @@ pub(super) fn cast_one(
     let why = conn
         .query_row(
             &format!(
-                "SELECT {EFFECTIVE_STATE} = 'open', e.eligibility = 'roll',
+                "SELECT {EFFECTIVE_STATE} = 'open',
+                        e.eligibility = 'roll' AND NOT EXISTS (
+                          SELECT 1 FROM roll_entries r WHERE r.election_id = e.id
+                            AND r.email = (SELECT lower(u.email) FROM users u WHERE u.id = ?3)),
                         (?2 IS NULL OR EXISTS (
                           SELECT 1 FROM candidates ca JOIN contests co ON co.id = ca.contest_id
                           WHERE ca.id = ?2 AND co.election_id = ?1))
@@ -271,7 +273,8 @@ pub(super) fn cast_one(
             ),
             params![
                 ballot.election_id.to_string(),
-                ballot.candidate_id.map(|c| c.to_string())
+                ballot.candidate_id.map(|c| c.to_string()),
+                ballot.user_id.to_string()
             ],
             |row| {
                 Ok(BallotRefusal {
@@ -295,11 +298,19 @@ pub(super) fn cast_one(
     if !super::exists(conn, "SELECT 1 FROM users WHERE id = ?1", ballot.user_id)? {
         return Ok(Err(StoreError::UserNotFound));
     }
+    let weight: i64 = conn.query_row(
+        "SELECT COALESCE((SELECT r.weight FROM roll_entries r JOIN elections e ON e.id = r.election_id
+                          WHERE e.eligibility = 'roll' AND r.election_id = ?1
+                            AND r.email = (SELECT lower(u.email) FROM users u WHERE u.id = ?2)),
+                         1000000000)",
+        [ballot.election_id.to_string(), ballot.user_id.to_string()],
+        |row| row.get(0),
+    )?;
     let receipt = Uuid::new_v4();
     let created_at = Utc::now();
     conn.prepare_cached(
-        "INSERT INTO votes (id, election_id, user_id, candidate_id, selections, created_at, idempotency_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO votes (id, election_id, user_id, candidate_id, selections, created_at, idempotency_key, weight)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         receipt.to_string(),
@@ -309,13 +320,14 @@ pub(super) fn cast_one(
         ballot.selections.to_string(),
         super::timestamp(created_at),
         ballot.idempotency_key.as_ref().map(|k| k.as_str()),
+        weight,
     ])?;
     let mut count = conn.prepare_cached(
-        "INSERT INTO tallies (subject_id, shard, n) VALUES (?1, 0, 1)
-         ON CONFLICT (subject_id, shard) DO UPDATE SET n = n + 1",
+        "INSERT INTO tallies (subject_id, shard, n, weight) VALUES (?1, 0, 1, ?2)
+         ON CONFLICT (subject_id, shard) DO UPDATE SET n = n + 1, weight = weight + excluded.weight",
     )?;
     for subject in &ballot.counted {
-        count.execute([subject.to_string()])?;
+        count.execute(params![subject.to_string(), weight])?;
     }
     Ok(Ok(CastBallot {
         receipt,
@@ -483,10 +495,25 @@ impl ElectionStore for SqliteStore {
             }
             let id_text = id.to_string();
             let changed = match action {
-                Action::Schedule => conn.execute(
-                    &format!("UPDATE elections SET state = 'scheduled' WHERE id = ?1 AND (closes_at IS NULL OR closes_at > {NOW})"),
-                    [&id_text],
-                )?,
+                Action::Schedule => {
+                    // The roll freezes with the ballot: its fingerprint is fixed here.
+                    let fingerprint = match before.eligibility {
+                        crate::elections::Eligibility::Open => None,
+                        crate::elections::Eligibility::Roll => {
+                            let roll = super::rolls::entries(conn, id)?;
+                            if roll.is_empty() {
+                                return Ok(Err(StoreError::InvalidTransition(
+                                    "the roll is empty: import the voters before scheduling".into(),
+                                )));
+                            }
+                            Some(crate::rolls::fingerprint(&roll))
+                        }
+                    };
+                    conn.execute(
+                        &format!("UPDATE elections SET state = 'scheduled', roll_fingerprint = ?2 WHERE id = ?1 AND (closes_at IS NULL OR closes_at > {NOW})"),
+                        params![&id_text, fingerprint],
+                    )?
+                }
                 Action::Open => conn.execute(
                     &format!("UPDATE elections SET state = 'open', opens_at = {NOW} WHERE id = ?1"),
                     [&id_text],
@@ -576,41 +603,49 @@ impl ElectionStore for SqliteStore {
             .flat_map(|c| c.choices.iter().map(|choice| choice.id))
             .collect();
         self.with_conn(move |conn| {
-            let mut query =
-                conn.prepare_cached("SELECT SUM(n) FROM tallies WHERE subject_id = ?1")?;
-            let mut count = |id: Uuid| -> rusqlite::Result<u64> {
-                let n: Option<i64> = query.query_row([id.to_string()], |row| row.get(0))?;
-                Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
+            let mut query = conn
+                .prepare_cached("SELECT SUM(n), SUM(weight) FROM tallies WHERE subject_id = ?1")?;
+            let mut count = |id: Uuid| -> rusqlite::Result<(u64, u64)> {
+                let (n, w): (Option<i64>, Option<i64>) =
+                    query.query_row([id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                let unsigned = |v: Option<i64>| u64::try_from(v.unwrap_or(0)).unwrap_or(0);
+                Ok((unsigned(n), unsigned(w)))
             };
-            let ballots = count(election_id)?;
-            let mut choices = HashMap::with_capacity(subjects.len());
+            let (ballots, ballots_weight) = count(election_id)?;
+            let mut counts = ElectionCounts {
+                ballots,
+                ballots_weight,
+                ..ElectionCounts::default()
+            };
             for id in subjects {
-                choices.insert(id, count(id)?);
+                let (n, w) = count(id)?;
+                counts.choices.insert(id, n);
+                counts.weights.insert(id, w);
             }
-            Ok(ElectionCounts { ballots, choices })
+            Ok(counts)
         })
         .await
     }
 
-    async fn ballot_selections(
-        &self,
-        election_id: Uuid,
-    ) -> Result<Vec<StoredSelections>, StoreError> {
+    async fn ballot_selections(&self, election_id: Uuid) -> Result<Vec<StoredBallot>, StoreError> {
         self.with_conn(move |conn| {
             let mut query = conn.prepare_cached(
                 // Ballots adopted from the original design name their one candidate only.
-                "SELECT COALESCE(v.selections, json_object(ca.contest_id, json_array(v.candidate_id)))
+                "SELECT COALESCE(v.selections, json_object(ca.contest_id, json_array(v.candidate_id))), v.weight
                  FROM votes v LEFT JOIN candidates ca ON ca.id = v.candidate_id
                  WHERE v.election_id = ?1 AND (v.selections IS NOT NULL OR v.candidate_id IS NOT NULL)",
             )?;
-            let rows = query.query_map([election_id.to_string()], |row| row.get::<_, String>(0))?;
+            let rows = query.query_map([election_id.to_string()], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?;
             let mut out = Vec::new();
-            for text in rows {
-                let text = text?;
-                out.push(
-                    serde_json::from_str::<Value>(&text)
+            for row in rows {
+                let (text, weight) = row?;
+                out.push(StoredBallot {
+                    selections: serde_json::from_str::<Value>(&text)
                         .map_err(|e| super::conversion_error(0, e))?,
-                );
+                    weight: u64::try_from(weight).unwrap_or(0),
+                });
             }
             Ok(out)
         })
