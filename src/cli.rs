@@ -10,6 +10,7 @@ use crate::store;
 
 mod admin;
 mod elections;
+mod roll;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,10 +71,31 @@ pub enum Command {
         /// The ballot file.
         file: PathBuf,
     },
+    /// Manage an election's voter roll.
+    Roll {
+        #[command(subcommand)]
+        action: RollCommand,
+    },
     /// Create, list, open, close, publish and archive elections (audited with actor "cli").
     Elections {
         #[command(subcommand)]
         action: ElectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RollCommand {
+    /// Replace a draft election's roll with a CSV file (header email,name,external_id,weight,
+    /// groups; UTF-8 with or without BOM; comma or semicolon separated), all or nothing. Every
+    /// rejected line is printed with its number and reason; with any, nothing is imported.
+    Import {
+        /// Election id or slug.
+        election: String,
+        /// Path to the CSV file.
+        file: PathBuf,
+        /// Report what would be added, updated, unchanged and removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -221,6 +243,14 @@ pub async fn run(command: Option<Command>, config: Config) -> Result<(), CliErro
         } => tally(&method, seats, &format, seed.as_deref(), &file)
             .map(|sheet| print!("{sheet}"))
             .map_err(CliError::Failed),
+        Command::Roll {
+            action:
+                RollCommand::Import {
+                    election,
+                    file,
+                    dry_run,
+                },
+        } => roll::import(&config, &election, &file, dry_run).await,
         Command::Elections { action } => {
             use crate::elections::Action;
             match action {

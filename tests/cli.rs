@@ -547,3 +547,69 @@ fn elections_are_created_listed_and_moved_through_their_lifecycle_from_the_comma
     );
     assert!(actions.iter().all(|(_, actor)| actor.is_none()));
 }
+
+#[test]
+fn roll_import_names_bad_lines_in_a_dry_run_and_imports_a_fixed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let election = dir.path().join("election.json");
+    std::fs::write(
+        &election,
+        r#"{"slug": "senate", "title": "Senate", "eligibility": "roll",
+            "contests": [{"title": "Seat", "choices": [{"name": "Ada"}, {"name": "Grace"}]}]}"#,
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "\u{feff}email;name;weight\nada@example.org;Ada;1\nnope;X;1\ngrace@example.org;Grace;-2\n",
+    )
+    .unwrap();
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        "email,name,weight\nada@example.org,Ada,1\ngrace@example.org,Grace,2\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let output = securevote(args, &[], dir.path());
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(
+        run(&["elections", "create", election.to_str().unwrap()]).0,
+        Some(0)
+    );
+
+    let (code, out, err) = run(&[
+        "roll",
+        "import",
+        "senate",
+        bad.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("1 added") && out.contains("dry run"), "{out}");
+    assert!(out.contains("bad.csv:3: rejected: bad email"), "{out}");
+    assert!(out.contains("bad.csv:4: rejected: bad weight"), "{out}");
+    let (code, _, err) = run(&["roll", "import", "senate", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("nothing was imported"), "{err}");
+    let (code, out, err) = run(&["roll", "import", "senate", good.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("2 added, 0 updated, 0 unchanged, 0 removed"),
+        "{out}"
+    );
+    let (_, again, _) = run(&["roll", "import", "senate", good.to_str().unwrap()]);
+    assert!(
+        again.contains("0 added, 0 updated, 2 unchanged, 0 removed"),
+        "{again}"
+    );
+    assert_eq!(run(&["elections", "schedule", "senate"]).0, Some(0));
+    let (code, _, err) = run(&["roll", "import", "senate", good.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("frozen"), "{err}");
+}
