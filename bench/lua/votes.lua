@@ -1,5 +1,6 @@
--- POST /api/votes, every request by a different pre-registered voter (a voter votes once, ever),
--- with an Idempotency-Key as the web UI sends. Each wrk thread takes its own contiguous block of
+-- POST of BENCH_BODY to BENCH_PATH (/api/votes, or /api/elections/{id}/ballots), every request by
+-- a different pre-registered voter (a voter votes once per election), with an Idempotency-Key as
+-- the web UI sends. Each wrk thread takes its own contiguous block of
 -- tokens from BENCH_TOKENS (one JWT per line): lines BENCH_TOKEN_OFFSET + 1 ... + BENCH_TOKEN_COUNT,
 -- split evenly over BENCH_THREADS threads. A thread that has used its block stops, so a run
 -- never votes twice with one voter; the report then says "exhausted".
@@ -19,11 +20,11 @@ function init(args)
   local nthreads = tonumber(os.getenv("BENCH_THREADS"))
   local offset = tonumber(os.getenv("BENCH_TOKEN_OFFSET"))
   local count = tonumber(os.getenv("BENCH_TOKEN_COUNT"))
-  local candidate = os.getenv("BENCH_CANDIDATE")
+  local path = os.getenv("BENCH_PATH")
+  local body = os.getenv("BENCH_BODY")
   local block = math.floor(count / nthreads)
   local first = offset + thread_id * block + 1
   local last = first + block - 1
-  local body = '{"candidate_id":"' .. candidate .. '"}'
   requests = {}
   exhausted = false
   used = 0
@@ -33,7 +34,7 @@ function init(args)
     if line_no > last then break end
     if line_no >= first then
       local key = string.format("%08x-0000-4000-8000-%012x", thread_id, line_no)
-      requests[#requests + 1] = wrk.format("POST", "/api/votes", {
+      requests[#requests + 1] = wrk.format("POST", path, {
         ["Authorization"] = "Bearer " .. token,
         ["Content-Type"] = "application/json",
         ["Idempotency-Key"] = key,
@@ -48,7 +49,7 @@ function request()
     exhausted = true
     wrk.thread:stop()
     -- wrk needs a request even now; an unauthenticated one changes nothing (401).
-    return wrk.format("POST", "/api/votes", {["Content-Type"] = "application/json"}, "{}")
+    return wrk.format("POST", os.getenv("BENCH_PATH"), {["Content-Type"] = "application/json"}, "{}")
   end
   return requests[used]
 end

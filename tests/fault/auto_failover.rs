@@ -14,6 +14,9 @@
 //! * network partition: the primary alone in a network namespace of its own, its link taken down
 //!   under load; its keeper demotes it, the monitor promotes the other node, and no vote that was
 //!   acknowledged is missing afterwards (no split-brain acknowledgement).
+//! * an election closing during the failover (`election_close`): the primary is killed 1.5 s
+//!   before `closes_at`; no ballot is stored at or after it, every ballot sent after it is
+//!   refused with 409 `election_not_open`, and every acknowledged one is stored and counted.
 //!
 //! They need root (network namespaces, pg_autoctl as `postgres`, `/var/run/postgresql`). After a
 //! failing drill the formation's files (keeper and PostgreSQL logs) are kept and their directory
@@ -31,6 +34,10 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use crate::drill::{self, DrillConfig, Report, assert_nothing_lost, summary, verify};
+
+// The election that closes during a failover; a child module, so it drives the same formation.
+#[path = "election_close.rs"]
+mod election_close;
 use crate::postgres::{PgCluster, free_port};
 use crate::topology::{Backend, DATABASE, Nginx, wait_for_health, which};
 

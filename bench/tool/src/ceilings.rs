@@ -84,9 +84,11 @@ pub fn argon2(seconds: f64, threads: usize, out: &Path) -> Result<()> {
     write_result(out, latencies, elapsed, 0)
 }
 
-/// The SQLite store's vote transaction (BEGIN IMMEDIATE; candidate and voter checks; INSERT;
-/// COMMIT with synchronous=FULL), straight on the file, `concurrency` connections, until the
-/// deadline or until its `max` voters have voted.
+/// The SQLite store's ballot statements (its existing-ballot check, the election's state and
+/// candidate check by the database's clock, the voter check, the INSERT and its tallies), one
+/// BEGIN IMMEDIATE ... COMMIT per vote with synchronous=FULL, straight on the file,
+/// `concurrency` connections, until the deadline or until its `max` voters have voted. The
+/// election is the default one and `candidate` its choice, as `POST /api/votes` sends them.
 pub fn sqlite(
     db: &Path,
     candidate: &str,
@@ -96,6 +98,7 @@ pub fn sqlite(
     out: &Path,
 ) -> Result<()> {
     let candidate = Uuid::parse_str(candidate).context("--candidate")?;
+    let (election, contest) = default_election(db)?;
     let voters = create_ceiling_voters(db, max)?;
     let voters = Arc::new(voters);
     let concurrency = concurrency.max(1);
@@ -115,7 +118,7 @@ pub fn sqlite(
                         break;
                     }
                     let one = Instant::now();
-                    match vote(&mut conn, *voter, candidate) {
+                    match vote(&mut conn, election, contest, *voter, candidate) {
                         Ok(()) => latencies.push(one.elapsed()),
                         Err(_) => errors += 1,
                     }
@@ -137,30 +140,93 @@ pub fn sqlite(
     write_result(out, latencies, elapsed, errors)
 }
 
-fn vote(conn: &mut rusqlite::Connection, voter: Uuid, candidate: Uuid) -> rusqlite::Result<()> {
+/// The default election and its first contest.
+fn default_election(db: &Path) -> Result<(Uuid, Uuid)> {
+    let conn = rusqlite::Connection::open(db)?;
+    let (election, contest): (String, String) = conn
+        .query_row(
+            "SELECT e.id, co.id FROM elections e JOIN contests co ON co.election_id = e.id
+             WHERE e.is_default ORDER BY co.position LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .context("the default election")?;
+    Ok((Uuid::parse_str(&election)?, Uuid::parse_str(&contest)?))
+}
+
+/// The SQLite store's election state by the database's clock (src/store/sqlite/elections.rs).
+const SQLITE_EFFECTIVE_STATE: &str = "CASE
+    WHEN e.state IN ('scheduled', 'open') AND e.closes_at IS NOT NULL AND e.closes_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now') THEN 'closed'
+    WHEN e.state = 'scheduled' AND e.opens_at IS NOT NULL AND e.opens_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now') THEN 'open'
+    ELSE e.state END";
+
+fn vote(
+    conn: &mut rusqlite::Connection,
+    election: Uuid,
+    contest: Uuid,
+    voter: Uuid,
+    candidate: Uuid,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let exists = |sql: &str, id: Uuid| {
-        tx.query_row(sql, [id.to_string()], |_| Ok(()))
-            .optional()
-            .map(|found| found.is_some())
-    };
-    if !exists("SELECT 1 FROM candidates WHERE id = ?1", candidate)?
-        || !exists("SELECT 1 FROM users WHERE id = ?1", voter)?
-    {
+    let (election_s, voter_s, candidate_s) = (
+        election.to_string(),
+        voter.to_string(),
+        candidate.to_string(),
+    );
+    let existing = tx
+        .prepare_cached(
+            "SELECT id, candidate_id, selections, created_at, idempotency_key FROM votes
+             WHERE election_id = ?1 AND user_id = ?2",
+        )?
+        .query_row([&election_s, &voter_s], |_| Ok(()))
+        .optional()?;
+    if existing.is_some() {
+        return Err(rusqlite::Error::QueryReturnedNoRows);
+    }
+    let open: bool = tx
+        .prepare_cached(&format!(
+            "SELECT {SQLITE_EFFECTIVE_STATE} = 'open', e.eligibility = 'roll',
+                    (?2 IS NULL OR EXISTS (
+                      SELECT 1 FROM candidates ca JOIN contests co ON co.id = ca.contest_id
+                      WHERE ca.id = ?2 AND co.election_id = ?1))
+             FROM elections e WHERE e.id = ?1"
+        ))?
+        .query_row([&election_s, &candidate_s], |row| {
+            Ok(row.get::<_, bool>(0)? && !row.get::<_, bool>(1)? && row.get::<_, bool>(2)?)
+        })?;
+    let voter_found = tx
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+        .query_row([&voter_s], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !open || !voter_found {
         return Err(rusqlite::Error::QueryReturnedNoRows);
     }
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    tx.execute(
-        "INSERT INTO votes (id, user_id, candidate_id, created_at, idempotency_key)
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id) DO NOTHING",
-        params![
-            Uuid::new_v4().to_string(),
-            voter.to_string(),
-            candidate.to_string(),
-            now,
-            Uuid::new_v4().to_string()
-        ],
+    let selections = json!({ contest.to_string(): [candidate] }).to_string();
+    tx.prepare_cached(
+        "INSERT INTO votes (id, election_id, user_id, candidate_id, selections, created_at, idempotency_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        Uuid::new_v4().to_string(),
+        election_s,
+        voter_s,
+        candidate_s,
+        selections,
+        now,
+        Uuid::new_v4().to_string()
+    ])?;
+    let mut counted = [candidate, election];
+    counted.sort_unstable();
+    let mut count = tx.prepare_cached(
+        "INSERT INTO tallies (subject_id, shard, n) VALUES (?1, 0, 1)
+         ON CONFLICT (subject_id, shard) DO UPDATE SET n = n + 1",
     )?;
+    for subject in counted {
+        count.execute([subject.to_string()])?;
+    }
+    drop(count);
     tx.commit()
 }
 

@@ -5,12 +5,17 @@
 //! benchtool tokens (--postgres URL | --sqlite PATH) --secret S --out FILE
 //! benchtool argon2-ceiling --seconds S --threads T --out FILE
 //! benchtool sqlite-ceiling --db PATH --candidate ID --concurrency C --seconds S --max N --out FILE
+//! benchtool pgbench-ballot --store-source FILE --shards-source FILE --out FILE
+//! benchtool schulze-ceiling --ballots N --choices C --out FILE
+//! benchtool count-rows --count-bench FILE --schulze FILE --out FILE
 //! benchtool record --out FILE --id ID ... (--wrk FILE | --pgbench FILE --pgbench-logs DIR | --json FILE)
 //! benchtool report --measurements FILE --out-dir DIR [--meta KEY=VALUE ...]
 //! ```
 
 mod ceilings;
+mod counting;
 mod measure;
+mod pgbench;
 mod report;
 mod setup;
 
@@ -75,6 +80,34 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Writes the pgbench script of the ceiling: `cast_ballot`'s statement, read from the
+    /// PostgreSQL store's source, with its parameters from pgbench variables.
+    PgbenchBallot {
+        #[arg(long)]
+        store_source: PathBuf,
+        #[arg(long)]
+        shards_source: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Schulze on BALLOTS ballots over CHOICES choices, and reading + parsing their BLT file.
+    SchulzeCeiling {
+        #[arg(long)]
+        ballots: usize,
+        #[arg(long)]
+        choices: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Appends the counting rows from count-bench's output and the Schulze ceiling's.
+    CountRows {
+        #[arg(long)]
+        count_bench: PathBuf,
+        #[arg(long)]
+        schulze: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Appends one measurement (from wrk, pgbench or a ceiling's JSON) to the measurements file.
     Record(Box<measure::RecordArgs>),
     /// Renders the measurements as a markdown table (stdout, results.md) and a PNG chart.
@@ -122,6 +155,21 @@ fn main() -> ExitCode {
             max,
             out,
         } => ceilings::sqlite(&db, &candidate, concurrency, seconds, max, &out),
+        Command::PgbenchBallot {
+            store_source,
+            shards_source,
+            out,
+        } => pgbench::ballot_script(&store_source, &shards_source, &out),
+        Command::SchulzeCeiling {
+            ballots,
+            choices,
+            out,
+        } => counting::schulze(ballots, choices, &out),
+        Command::CountRows {
+            count_bench,
+            schulze,
+            out,
+        } => counting::rows(&count_bench, &schulze, &out),
         Command::Record(args) => measure::record(&args),
         Command::Report {
             measurements,

@@ -45,6 +45,17 @@ pub struct RecordArgs {
     /// CPU cores busy during the run, by party: `server=1.2,postgres=0.6,...`.
     #[arg(long, value_parser = parse_cpu)]
     pub cpu: Option<BTreeMap<String, f64>>,
+    /// Highest acceptable peak resident memory of this measurement, in MiB (rows without one
+    /// are held to the backend's target of the report).
+    #[arg(long)]
+    pub rss_target_mib: Option<f64>,
+    /// Statements the database ran during the measurement (`calls<TAB>query` lines from
+    /// pg_stat_statements, reset just before it); with --ops, reported per operation.
+    #[arg(long, requires = "ops")]
+    pub statements: Option<PathBuf>,
+    /// Operations the database stored during the measurement (e.g. ballots inserted).
+    #[arg(long)]
+    pub ops: Option<u64>,
     /// wrk's output, with the BENCH_RESULT line of bench/lua/report.lua.
     #[arg(long, group = "source")]
     pub wrk: Option<PathBuf>,
@@ -91,6 +102,24 @@ pub struct Measurement {
     /// Cores busy during the run: server, postgres (primary), standby, load (generator).
     #[serde(default)]
     pub cpu: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub rss_target_mib: Option<f64>,
+    /// Statements executed per stored operation (from pg_stat_statements).
+    #[serde(default)]
+    pub statements_per_op: Option<f64>,
+    /// The statements behind `statements_per_op`, most frequent first.
+    #[serde(default)]
+    pub statements: Vec<StatementShare>,
+    /// Free-form facts about the measurement (e.g. a count's stages), for the report.
+    #[serde(default)]
+    pub details: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatementShare {
+    pub per_op: f64,
+    pub calls: u64,
+    pub query: String,
 }
 
 fn parse_cpu(raw: &str) -> Result<BTreeMap<String, f64>, String> {
@@ -124,6 +153,10 @@ pub fn record(args: &RecordArgs) -> Result<()> {
         (None, None, Some(json)) => from_json(json)?,
         _ => bail!("give exactly one of --wrk, --pgbench and --json"),
     };
+    let (statements_per_op, statements) = match (&args.statements, args.ops) {
+        (Some(path), Some(ops)) => statements_per_op(path, ops)?,
+        _ => (None, Vec::new()),
+    };
     let measurement = Measurement {
         id: args.id.clone(),
         role: args.role,
@@ -141,6 +174,10 @@ pub fn record(args: &RecordArgs) -> Result<()> {
         rss_kib: args.rss_kib,
         body_bytes: args.body_bytes,
         cpu: args.cpu.clone().unwrap_or_default(),
+        rss_target_mib: args.rss_target_mib,
+        statements_per_op,
+        statements,
+        details: BTreeMap::new(),
     };
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -149,6 +186,44 @@ pub fn record(args: &RecordArgs) -> Result<()> {
         .with_context(|| format!("open {}", args.out.display()))?;
     writeln!(file, "{}", serde_json::to_string(&measurement)?)?;
     Ok(())
+}
+
+/// Appends measurements made elsewhere (the counting rows).
+pub fn append(out: &Path, measurements: &[Measurement]) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .with_context(|| format!("open {}", out.display()))?;
+    for m in measurements {
+        writeln!(file, "{}", serde_json::to_string(m)?)?;
+    }
+    Ok(())
+}
+
+/// pg_stat_statements' calls (`calls<TAB>query` per line) over the operations stored.
+fn statements_per_op(path: &Path, ops: u64) -> Result<(Option<f64>, Vec<StatementShare>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let mut shares: Vec<StatementShare> = text
+        .lines()
+        .filter_map(|line| {
+            let (calls, query) = line.split_once('\t')?;
+            Some(StatementShare {
+                per_op: 0.0,
+                calls: calls.trim().parse().ok()?,
+                query: query.trim().to_owned(),
+            })
+        })
+        .collect();
+    if ops == 0 {
+        return Ok((None, shares));
+    }
+    let total: u64 = shares.iter().map(|s| s.calls).sum();
+    for share in &mut shares {
+        share.per_op = share.calls as f64 / ops as f64;
+    }
+    shares.sort_by(|a, b| b.calls.cmp(&a.calls));
+    Ok((Some(total as f64 / ops as f64), shares))
 }
 
 pub fn load(path: &Path) -> Result<Vec<Measurement>> {

@@ -77,7 +77,7 @@ pub fn report(measurements: &Path, out_dir: &Path, meta: &[(String, String)]) ->
     Ok(())
 }
 
-fn thousands(value: f64) -> String {
+pub fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -120,6 +120,11 @@ fn markdown(rows: &[Row], meta: &[(String, String)]) -> String {
             Some(false) => "**not met**".to_owned(),
             None => "no target".to_owned(),
         };
+        if let (Some(target), Some(kib)) = (s.rss_target_mib, s.rss_kib)
+            && kib as f64 / 1024.0 >= target
+        {
+            let _ = write!(result, "; peak RSS over {target:.0} MiB");
+        }
         for m in std::iter::once(s).chain(row.ceiling.as_ref()) {
             if m.errors > 0 {
                 let _ = write!(result, "; {} errors ({:?})", m.errors, m.role);
@@ -144,8 +149,11 @@ fn markdown(rows: &[Row], meta: &[(String, String)]) -> String {
         );
     }
     cpu_table(&mut md, rows);
+    round_trips_table(&mut md, rows);
+    counting_table(&mut md, rows);
     let peak = rows
         .iter()
+        .filter(|r| r.service.rss_target_mib.is_none())
         .filter_map(|r| r.service.rss_kib)
         .max()
         .map(|kib| kib as f64 / 1024.0);
@@ -163,7 +171,120 @@ fn markdown(rows: &[Row], meta: &[(String, String)]) -> String {
             "Backend peak resident memory under load: {peak:.1} MiB (target < {RSS_TARGET_MIB:.0} MiB): {verdict}."
         );
     }
+    // Rows with a memory target of their own (the counting engine's), once per target.
+    let mut seen = Vec::new();
+    for row in rows {
+        let (Some(target), Some(kib)) = (row.service.rss_target_mib, row.service.rss_kib) else {
+            continue;
+        };
+        if seen.contains(&(target.to_bits(), kib)) {
+            continue;
+        }
+        seen.push((target.to_bits(), kib));
+        let mib = kib as f64 / 1024.0;
+        let verdict = if mib < target { "met" } else { "**not met**" };
+        let _ = writeln!(
+            md,
+            "{} peak resident memory: {mib:.1} MiB (target < {target:.0} MiB): {verdict}.",
+            row.service.backend.as_deref().unwrap_or(&row.service.label)
+        );
+    }
     md
+}
+
+/// Statements the database ran per stored ballot, from pg_stat_statements (reset before each
+/// measurement): with every statement one round trip, this is the round trips per ballot.
+fn round_trips_table(md: &mut String, rows: &[Row]) {
+    let measured: Vec<(&Measurement, Option<u32>)> = rows
+        .iter()
+        .flat_map(|r| {
+            std::iter::once(&r.service)
+                .chain(r.ceiling.as_ref())
+                .map(|m| (m, r.service.concurrency))
+        })
+        .filter(|(m, _)| m.statements_per_op.is_some())
+        .collect();
+    if measured.is_empty() {
+        return;
+    }
+    md.push_str(
+        "\nStatements per stored ballot on the PostgreSQL primary (pg_stat_statements calls during the measurement / ballots inserted; each statement is one round trip):\n\n\
+         | measurement | conc. | statements per ballot | of which (per ballot) |\n|---|--:|--:|---|\n",
+    );
+    for (m, concurrency) in measured {
+        let name = match m.role {
+            Role::Service => format!("{} ({})", m.label, m.backend.as_deref().unwrap_or("–")),
+            Role::Ceiling => format!("ceiling: {}", m.label),
+        };
+        let parts: Vec<String> = m
+            .statements
+            .iter()
+            .filter(|s| s.per_op >= 0.005)
+            .take(4)
+            .map(|s| {
+                let mut query: String = s.query.chars().take(70).collect();
+                if s.query.chars().count() > 70 {
+                    query.push('…');
+                }
+                format!("{:.3} × `{}`", s.per_op, query.replace('|', "\\|"))
+            })
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {:.3} | {} |",
+            concurrency.map_or("–".into(), |c| c.to_string()),
+            m.statements_per_op.unwrap_or(0.0),
+            if parts.is_empty() {
+                "–".to_owned()
+            } else {
+                parts.join("; ")
+            }
+        );
+    }
+}
+
+/// The counting rows' own figures: seconds, ratios, stages and who was elected.
+fn counting_table(md: &mut String, rows: &[Row]) {
+    let counted: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.service.details.contains_key("count_seconds"))
+        .collect();
+    if counted.is_empty() {
+        return;
+    }
+    md.push_str(
+        "\nCounting (single thread; medians of 3 runs; the rates above are ballots per second, so the ratio is parse time / count time, target ≥ 0.33, i.e. a count costs at most 3 × parsing):\n\n\
+         | count | parse s | count s | count / parse | (parse + count) / parse | stages | elected |\n|---|--:|--:|--:|--:|--:|---|\n",
+    );
+    for row in counted {
+        let d = &row.service.details;
+        let num = |key: &str| d.get(key).and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let elected = d
+            .get("elected")
+            .and_then(|v| v.as_array())
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let stages = match (d.get("stages"), d.get("iterations")) {
+            (Some(s), Some(i)) => format!("{s} ({i} iterations)"),
+            (Some(s), None) => s.to_string(),
+            _ => "–".to_owned(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {:.3} | {:.3} | {:.2} | {:.2} | {stages} | {elected} |",
+            row.service.label,
+            num("parse_seconds"),
+            num("count_seconds"),
+            num("count_seconds") / num("parse_seconds").max(1e-9),
+            num("parse_and_count_over_parse"),
+        );
+    }
 }
 
 /// Where the machine's CPU went during each measurement, in cores busy.
