@@ -3,788 +3,22 @@
 //!
 //! Every test starts its own server and its own chromedriver on free ports of 127.0.0.1; both
 //! are stopped by `Drop` guards, also when an assertion fails. Waits are explicit (poll the page
-//! until a condition holds, at most [`WAIT`]), and a failure message includes the page's
-//! visible text. Screenshots of the main screens are written to `target/screenshots/`.
+//! until a condition holds), and a failure message includes the page's visible text. Every page
+//! a test visits goes through axe-core (WCAG 2.0, 2.1 and 2.2, A and AA) in the light and the
+//! dark colour scheme, is checked for horizontal scrolling at 320 px, and is photographed into
+//! `target/screenshots/`. The harness is in tests/support/browser.rs.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian packages `chromium` and
-//! `chromium-driver`); the tests fail, rather than skip, when they are missing.
+//! `chromium-driver`) and npm (axe-core is fetched by scripts/fetch-axe on first use); the
+//! tests fail, rather than skip, when they are missing.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "support/browser.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
-use fantoccini::wd::Capabilities;
-use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Longest explicit wait for something to appear on the page.
-const WAIT: Duration = Duration::from_secs(10);
-/// How often a wait re-checks its condition.
-const POLL: Duration = Duration::from_millis(100);
-/// The UI refreshes the results this often (`RESULTS_INTERVAL_MS` in web/app.js).
-const RESULTS_INTERVAL: Duration = Duration::from_secs(5);
-
-const PASSWORD: &str = "correct horse battery staple";
-const SESSION_EXPIRED: &str = "Your session has expired. Please log in again.";
-const WRONG_CREDENTIALS: &str = "Wrong email or password.";
-const ALREADY_VOTED: &str = "You have already voted. Each voter can vote only once.";
-
-// ------------------------------------------------------------------------------------------
-// Processes: the server and chromedriver, each stopped by its guard's Drop.
-// ------------------------------------------------------------------------------------------
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("reserve a free port on 127.0.0.1")
-}
-
-/// The last lines of a log file, for failure messages.
-fn log_tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .no_proxy()
-        .build()
-        .expect("build the HTTP client")
-}
-
-/// A `securevote` process with its own data directory. Killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(extra_env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("create the server's temporary directory");
-        let data_dir = dir.path().join("data");
-        std::fs::create_dir_all(&data_dir).expect("create DATA_DIR");
-        let log = dir.path().join("server.log");
-        let log_file = std::fs::File::create(&log).expect("create the server log");
-        let port = free_port();
-
-        let mut command = Command::new(env!("CARGO_BIN_EXE_securevote"));
-        // No .env from the working directory, and nothing from the caller's environment that
-        // would point the server at another database or fix its secret.
-        command.current_dir(dir.path());
-        for var in [
-            "DATABASE_URL",
-            "DB_HOST",
-            "DB_PORT",
-            "DB_USER",
-            "DB_PASSWORD",
-            "DB_NAME",
-            "JWT_SECRET",
-            "JWT_TTL_SECONDS",
-        ] {
-            command.env_remove(var);
-        }
-        command
-            .env("DATA_DIR", &data_dir)
-            .env("PORT", port.to_string())
-            .env("BIND_ADDR", "127.0.0.1")
-            .env("NO_COLOR", "1")
-            .envs(extra_env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("duplicate the log handle"))
-            .stderr(log_file);
-        let child = command.spawn().expect("spawn the securevote binary");
-        let mut server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        };
-        server.wait_healthy().await;
-        server
-    }
-
-    async fn wait_healthy(&mut self) {
-        let client = http();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll the server process") {
-                panic!(
-                    "securevote exited with {status} before becoming healthy; its log:\n{}",
-                    log_tail(&self.log, 40)
-                );
-            }
-            if let Ok(response) = client.get(format!("{}/health", self.base)).send().await
-                && response.status() == reqwest::StatusCode::OK
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "securevote did not answer GET /health with 200 within 30 s; its log:\n{}",
-                log_tail(&self.log, 40)
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- securevote log (last lines) ---\n{}",
-                log_tail(&self.log, 40)
-            );
-        }
-    }
-}
-
-/// A chromedriver process. On drop it is asked to shut down (which quits the browsers of its
-/// sessions), then killed, and any Chromium process still using one of its profile directories
-/// is killed by PID.
-struct Driver {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    log: PathBuf,
-    profiles: std::cell::RefCell<Vec<PathBuf>>,
-}
-
-impl Driver {
-    async fn start() -> Self {
-        for (path, what) in [(CHROMEDRIVER, "chromedriver"), (CHROMIUM, "chromium")] {
-            assert!(
-                Path::new(path).exists(),
-                "{what} is missing: {path} does not exist. The browser tests need the Debian \
-                 packages `chromium` and `chromium-driver` (apt-get install -y chromium \
-                 chromium-driver)."
-            );
-        }
-        let dir = tempfile::tempdir().expect("create chromedriver's temporary directory");
-        let log = dir.path().join("chromedriver.log");
-        let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromedriver");
-        let mut driver = Driver {
-            child,
-            port,
-            dir,
-            log,
-            profiles: std::cell::RefCell::new(Vec::new()),
-        };
-        driver.wait_ready().await;
-        driver
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn wait_ready(&mut self) {
-        let client = http();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll chromedriver") {
-                panic!(
-                    "chromedriver exited with {status} before answering /status; its log:\n{}",
-                    log_tail(&self.log, 40)
-                );
-            }
-            if let Ok(response) = client.get(format!("{}/status", self.url())).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not answer /status within 15 s; its log:\n{}",
-                log_tail(&self.log, 40)
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// A new headless Chromium session with a fresh profile directory.
-    async fn browser(&self, server: &Server) -> Browser {
-        let profile = self
-            .dir
-            .path()
-            .join(format!("profile-{}", self.profiles.borrow().len()));
-        std::fs::create_dir_all(&profile).expect("create the Chromium profile directory");
-        self.profiles.borrow_mut().push(profile.clone());
-
-        let capabilities: Capabilities = serde_json::from_value(json!({
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--disable-quic",
-                    "--lang=en-US",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            },
-            "goog:loggingPrefs": { "browser": "ALL" },
-        }))
-        .expect("capabilities are a JSON object");
-        let client = ClientBuilder::rustls()
-            .expect("WebDriver HTTP connector")
-            .capabilities(capabilities)
-            .connect(&self.url())
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "could not start a Chromium session through chromedriver: {e}\n\
-                     chromedriver log:\n{}",
-                    log_tail(&self.log, 40)
-                )
-            });
-        Browser {
-            client,
-            base: server.base.clone(),
-            driver_url: self.url(),
-        }
-    }
-}
-
-/// A minimal blocking HTTP GET, usable from `Drop`.
-fn blocking_get(port: u16, path: &str) {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-        if stream.write_all(request.as_bytes()).is_ok() {
-            let mut sink = Vec::new();
-            let _ = stream.read_to_end(&mut sink);
-        }
-    }
-}
-
-/// PIDs of processes whose command line has `--user-data-dir=<profile>`.
-fn processes_using_profile(profile: &Path) -> Vec<u32> {
-    let flag = format!("--user-data-dir={}", profile.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|cmdline| cmdline.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // chromedriver's /shutdown quits the browsers of all its sessions, then exits.
-        blocking_get(self.port, "/shutdown");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Belt and braces: a browser that outlived chromedriver is one this test started.
-        for profile in self.profiles.borrow().iter() {
-            for pid in processes_using_profile(profile) {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "--- chromedriver log (last lines) ---\n{}",
-                log_tail(&self.log, 20)
-            );
-        }
-    }
-}
-
-// ------------------------------------------------------------------------------------------
-// Browser helpers: explicit waits, informative failures, screenshots.
-// ------------------------------------------------------------------------------------------
-
-struct Browser {
-    client: Client,
-    base: String,
-    driver_url: String,
-}
-
-/// Truthiness of a value returned by a wait script.
-fn is_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null | Value::Bool(false) => false,
-        Value::String(s) => !s.is_empty(),
-        _ => true,
-    }
-}
-
-/// `true` when the element exists, is not `hidden` and is rendered (no hidden ancestor).
-const IS_VISIBLE_JS: &str = "const visible = (el) => !!el && !el.hidden && el.checkVisibility();";
-
-impl Browser {
-    async fn goto(&self, path: &str) {
-        let url = format!("{}{path}", self.base);
-        self.client
-            .goto(&url)
-            .await
-            .unwrap_or_else(|e| panic!("navigate to {url}: {e}"));
-    }
-
-    /// The page's visible text (and URL), for failure messages.
-    async fn page_text(&self) -> String {
-        let url = self
-            .client
-            .current_url()
-            .await
-            .map(|u| u.to_string())
-            .unwrap_or_else(|e| format!("<no URL: {e}>"));
-        let text = match self
-            .client
-            .execute(
-                "return document.body ? document.body.innerText : '';",
-                vec![],
-            )
-            .await
-        {
-            Ok(Value::String(text)) => text,
-            Ok(other) => other.to_string(),
-            Err(e) => format!("<could not read the page: {e}>"),
-        };
-        format!("URL: {url}\n{text}")
-    }
-
-    async fn fail(&self, message: &str) -> ! {
-        let page = self.page_text().await;
-        panic!("{message}\n--- visible page text ---\n{page}\n---");
-    }
-
-    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        match self.client.execute(script, args).await {
-            Ok(value) => value,
-            Err(e) => self.fail(&format!("script failed: {e}\n{script}")).await,
-        }
-    }
-
-    /// Polls `script` (a function body; `arguments` are `args`) until it returns something
-    /// truthy, and returns that. Fails after [`WAIT`] with `what` and the page's text.
-    async fn wait_js(&self, what: &str, script: &str, args: Vec<Value>) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let last = match self.client.execute(script, args.clone()).await {
-                Ok(value) if is_truthy(&value) => return value,
-                Ok(value) => value,
-                Err(e) => Value::String(format!("script error: {e}")),
-            };
-            if Instant::now() >= deadline {
-                self.fail(&format!(
-                    "timed out after {WAIT:?} waiting for {what} (last result: {last})"
-                ))
-                .await;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    async fn wait_visible(&self, id: &str) {
-        let script =
-            format!("{IS_VISIBLE_JS} return visible(document.getElementById(arguments[0]));");
-        self.wait_js(&format!("#{id} to be visible"), &script, vec![json!(id)])
-            .await;
-    }
-
-    /// Waits until `#id` is visible and its text contains `needle`; returns the text.
-    async fn wait_text(&self, id: &str, needle: &str) -> String {
-        let script = format!(
-            "{IS_VISIBLE_JS}
-             const el = document.getElementById(arguments[0]);
-             if (!visible(el)) return null;
-             const text = el.innerText;
-             return text.includes(arguments[1]) ? text : null;"
-        );
-        let value = self
-            .wait_js(
-                &format!("#{id} to be visible and contain {needle:?}"),
-                &script,
-                vec![json!(id), json!(needle)],
-            )
-            .await;
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn is_visible(&self, id: &str) -> bool {
-        let script =
-            format!("{IS_VISIBLE_JS} return visible(document.getElementById(arguments[0]));");
-        self.js(&script, vec![json!(id)]).await == Value::Bool(true)
-    }
-
-    async fn assert_hidden(&self, ids: &[&str]) {
-        for id in ids {
-            if self.is_visible(id).await {
-                self.fail(&format!("#{id} should be hidden")).await;
-            }
-        }
-    }
-
-    async fn click(&self, id: &str) {
-        self.wait_visible(id).await;
-        let result = match self.client.find(Locator::Id(id)).await {
-            Ok(element) => element.click().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            self.fail(&format!("could not click #{id}: {e}")).await;
-        }
-    }
-
-    async fn type_into(&self, id: &str, text: &str) {
-        self.wait_visible(id).await;
-        let result = async {
-            let element = self.client.find(Locator::Id(id)).await?;
-            element.clear().await?;
-            element.send_keys(text).await
-        }
-        .await;
-        if let Err(e) = result {
-            self.fail(&format!("could not type into #{id}: {e}")).await;
-        }
-    }
-
-    /// Clicks the ballot card (the `<label>`) of the candidate called `name`, and checks that
-    /// this selected the radio input with the candidate's id as its value.
-    async fn choose_candidate(&self, name: &str, candidate_id: &str) {
-        let xpath = format!(
-            "//ul[@id='candidate-list']//label[.//*[contains(@class,'candidate-name') and \
-             normalize-space(.)='{name}']]"
-        );
-        let label = match self.client.find(Locator::XPath(&xpath)).await {
-            Ok(label) => label,
-            Err(e) => self.fail(&format!("no ballot entry for {name}: {e}")).await,
-        };
-        let input_id = label.attr("for").await.ok().flatten().unwrap_or_default();
-        if let Err(e) = label.click().await {
-            self.fail(&format!("could not click the ballot entry of {name}: {e}"))
-                .await;
-        }
-        let state = self
-            .js(
-                "const input = document.getElementById(arguments[0]);
-                 return input ? { checked: input.checked, value: input.value, name: input.name,
-                                  type: input.type } : null;",
-                vec![json!(input_id)],
-            )
-            .await;
-        let expected =
-            json!({ "checked": true, "value": candidate_id, "name": "candidate", "type": "radio" });
-        if state != expected {
-            self.fail(&format!(
-                "clicking {name}'s label (for=#{input_id}) should select its radio input: \
-                 expected {expected}, got {state}"
-            ))
-            .await;
-        }
-    }
-
-    /// Votes, number and percentage shown for a candidate in the live results.
-    async fn result_row(&self, candidate_id: &str) -> Value {
-        self.js(
-            "const row = document.querySelector(
-                 `li.result-row[data-candidate-id=\"${CSS.escape(arguments[0])}\"]`);
-             if (!row) return null;
-             const badge = row.querySelector('.result-mine');
-             return {
-               name: row.querySelector('.result-name').innerText,
-               votes: row.querySelector('.result-votes').innerText,
-               percent: row.querySelector('.result-percent').innerText,
-               mine: !!badge && !badge.hidden,
-             };",
-            vec![json!(candidate_id)],
-        )
-        .await
-    }
-
-    /// Waits until the results list shows `votes` for the candidate; returns the row.
-    async fn wait_result(&self, candidate_id: &str, name: &str, votes: &str) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let row = self.result_row(candidate_id).await;
-            if row["votes"] == json!(votes) {
-                if row["name"] != json!(name) {
-                    self.fail(&format!(
-                        "result row of {candidate_id} should be {name}: {row}"
-                    ))
-                    .await;
-                }
-                return row;
-            }
-            if Instant::now() >= deadline {
-                self.fail(&format!(
-                    "timed out waiting for {name} to show {votes} vote(s) in the results; row: {row}"
-                ))
-                .await;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    async fn session_storage(&self) -> Value {
-        self.js(
-            "return sessionStorage.getItem('securevote.session');",
-            vec![],
-        )
-        .await
-    }
-
-    /// Saves a PNG of the viewport (or of one element) as target/screenshots/<name>.png.
-    async fn screenshot(&self, name: &str, element_id: Option<&str>) -> PathBuf {
-        let png = match element_id {
-            None => self.client.screenshot().await,
-            Some(id) => match self.client.find(Locator::Id(id)).await {
-                Ok(element) => element.screenshot().await,
-                Err(e) => Err(e),
-            },
-        };
-        let png = match png {
-            Ok(png) => png,
-            Err(e) => self.fail(&format!("screenshot {name}: {e}")).await,
-        };
-        assert!(
-            png.starts_with(b"\x89PNG\r\n\x1a\n"),
-            "screenshot {name} is not a PNG"
-        );
-        let dir = screenshot_dir();
-        std::fs::create_dir_all(&dir).expect("create target/screenshots");
-        let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        println!("screenshot: {}", path.display());
-        path
-    }
-
-    /// Every resource the page loaded, and the page itself, is on the server's origin.
-    async fn assert_same_origin_only(&self) {
-        let urls = self
-            .js(
-                "return [location.href,
-                         ...performance.getEntriesByType('navigation').map(e => e.name),
-                         ...performance.getEntriesByType('resource').map(e => e.name)];",
-                vec![],
-            )
-            .await;
-        let urls: Vec<String> = serde_json::from_value(urls).expect("a list of URLs");
-        let origin = format!("{}/", self.base);
-        let foreign: Vec<&String> = urls.iter().filter(|u| !u.starts_with(&origin)).collect();
-        if !foreign.is_empty() {
-            self.fail(&format!(
-                "the page made requests to other origins than {}: {foreign:?} (all: {urls:?})",
-                self.base
-            ))
-            .await;
-        }
-        for expected in ["/app.js", "/api.js", "/style.css", "/api/results"] {
-            if !urls
-                .iter()
-                .any(|u| u.starts_with(&format!("{}{expected}", self.base)))
-            {
-                self.fail(&format!(
-                    "expected the page to have loaded {expected}; resources: {urls:?}"
-                ))
-                .await;
-            }
-        }
-    }
-
-    /// The browser console must not report a Content-Security-Policy violation or a script
-    /// error. Uses chromedriver's log endpoint, which drains the log.
-    async fn assert_clean_console(&self) {
-        let Ok(Some(session)) = self.client.session_id().await else {
-            panic!("the WebDriver session has no id");
-        };
-        let response = http()
-            .post(format!("{}/session/{session}/se/log", self.driver_url))
-            .json(&json!({ "type": "browser" }))
-            .send()
-            .await
-            .expect("ask chromedriver for the browser log");
-        let body: Value = response.json().await.expect("chromedriver log as JSON");
-        let entries = body["value"].as_array().cloned().unwrap_or_default();
-        let bad: Vec<&Value> = entries
-            .iter()
-            .filter(|entry| {
-                let message = entry["message"].as_str().unwrap_or_default();
-                message.contains("Content Security Policy")
-                    || message.contains("Content-Security-Policy")
-                    // Expected 4xx answers (wrong password, already voted) are logged by
-                    // Chromium as "network" errors; script errors are not expected.
-                    || (entry["level"] == json!("SEVERE") && entry["source"] != json!("network"))
-            })
-            .collect();
-        if !bad.is_empty() {
-            self.fail(&format!("the browser console reported problems: {bad:#?}"))
-                .await;
-        }
-    }
-
-    async fn close(self) {
-        let _ = self.client.close().await;
-    }
-}
-
-fn screenshot_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("screenshots")
-}
-
-// ------------------------------------------------------------------------------------------
-// The JSON API, for setting up and checking state beside the browser.
-// ------------------------------------------------------------------------------------------
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn new(server: &Server) -> Self {
-        Api {
-            client: http(),
-            base: server.base.clone(),
-        }
-    }
-
-    async fn register(&self, email: &str) {
-        let response = self
-            .client
-            .post(format!("{}/api/auth/register", self.base))
-            .json(&json!({ "email": email, "password": PASSWORD }))
-            .send()
-            .await
-            .expect("POST /api/auth/register");
-        assert_eq!(response.status(), 201, "register {email}");
-    }
-
-    async fn login(&self, email: &str) -> String {
-        let response = self
-            .client
-            .post(format!("{}/api/auth/login", self.base))
-            .json(&json!({ "email": email, "password": PASSWORD }))
-            .send()
-            .await
-            .expect("POST /api/auth/login");
-        assert_eq!(response.status(), 200, "log in {email}");
-        let body: Value = response.json().await.expect("login response JSON");
-        body["token"].as_str().expect("a token").to_owned()
-    }
-
-    async fn me_status(&self, token: &str) -> u16 {
-        self.client
-            .get(format!("{}/api/auth/me", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET /api/auth/me")
-            .status()
-            .as_u16()
-    }
-
-    async fn vote(&self, token: &str, candidate_id: &str) {
-        let response = self
-            .client
-            .post(format!("{}/api/votes", self.base))
-            .bearer_auth(token)
-            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
-            .json(&json!({ "candidate_id": candidate_id }))
-            .send()
-            .await
-            .expect("POST /api/votes");
-        assert_eq!(response.status(), 201, "vote for {candidate_id}");
-    }
-
-    /// Candidate name → id.
-    async fn candidates(&self) -> std::collections::HashMap<String, String> {
-        let list: Value = self
-            .client
-            .get(format!("{}/api/candidates", self.base))
-            .send()
-            .await
-            .expect("GET /api/candidates")
-            .json()
-            .await
-            .expect("candidates JSON");
-        list.as_array()
-            .expect("a list of candidates")
-            .iter()
-            .map(|c| {
-                (
-                    c["name"].as_str().expect("name").to_owned(),
-                    c["id"].as_str().expect("id").to_owned(),
-                )
-            })
-            .collect()
-    }
-
-    async fn results(&self) -> Value {
-        self.client
-            .get(format!("{}/api/results", self.base))
-            .send()
-            .await
-            .expect("GET /api/results")
-            .json()
-            .await
-            .expect("results JSON")
-    }
-}
-
-/// Logs in through the login form (which must be on screen) and waits for the ballot or the
-/// voted view.
-async fn ui_log_in(browser: &Browser, email: &str, password: &str) {
-    browser.wait_visible("login-form").await;
-    browser.type_into("login-email", email).await;
-    browser.type_into("login-password", password).await;
-    browser.click("login-submit").await;
-}
-
+use support::*;
 // ------------------------------------------------------------------------------------------
 // The tests.
 // ------------------------------------------------------------------------------------------
@@ -828,7 +62,7 @@ async fn voter_registers_votes_once_and_sees_the_result() {
         .await;
     browser.wait_text("results-total", "0 votes cast").await;
     browser.assert_same_origin_only().await;
-    browser.screenshot("login", None).await;
+    browser.check_page("login").await;
 
     // --- Register; the new voter is logged in automatically.
     let email = "alice@example.com";
@@ -858,7 +92,7 @@ async fn voter_registers_votes_once_and_sees_the_result() {
     ui_log_in(&browser, email, "not the right password").await;
     browser.wait_text("auth-error", WRONG_CREDENTIALS).await;
     browser.assert_hidden(&["voting", "ballot"]).await;
-    browser.screenshot("wrong-password", None).await;
+    browser.check_page("wrong-password").await;
 
     // --- The right password logs in.
     ui_log_in(&browser, email, PASSWORD).await;
@@ -909,7 +143,7 @@ async fn voter_registers_votes_once_and_sees_the_result() {
         json!(candidates.len()),
         "one radio button per candidate"
     );
-    browser.screenshot("ballot", None).await;
+    browser.check_page("ballot").await;
 
     // Reviewing without a choice asks for one.
     browser.click("ballot-submit").await;
@@ -925,7 +159,7 @@ async fn voter_registers_votes_once_and_sees_the_result() {
     browser
         .assert_hidden(&["ballot", "voted", "vote-error"])
         .await;
-    browser.screenshot("confirm", None).await;
+    browser.check_page("confirm").await;
     browser.click("confirm-back").await;
     browser.wait_visible("ballot").await;
     let still_checked = browser
@@ -959,7 +193,7 @@ async fn voter_registers_votes_once_and_sees_the_result() {
     let other = browser.result_row(&john).await;
     assert_eq!(other["votes"], json!("0"), "John Doe has no vote: {other}");
     assert_eq!(other["percent"], json!("0%"), "John Doe's share: {other}");
-    browser.screenshot("voted", None).await;
+    browser.check_page("voted").await;
     browser.screenshot("results", Some("results")).await;
 
     // --- A reload keeps the session and shows the recorded vote.
@@ -990,7 +224,7 @@ async fn voter_registers_votes_once_and_sees_the_result() {
         "the recorded vote (Jane Smith) is shown, not the refused one: {voted:?}"
     );
     browser.assert_hidden(&["ballot", "confirm"]).await;
-    browser.screenshot("already-voted", None).await;
+    browser.check_page("already-voted").await;
 
     let results = api.results().await;
     assert_eq!(
@@ -1112,7 +346,7 @@ async fn expired_session_returns_to_login_with_a_message() {
         Value::Null,
         "expired session is forgotten"
     );
-    browser.screenshot("session-expired", None).await;
+    browser.check_page("session-expired").await;
 
     // A stored session the page believes valid but the server refuses (e.g. clock skew):
     // reloading asks the server, gets 401, and shows the same message.
@@ -1146,4 +380,534 @@ async fn expired_session_returns_to_login_with_a_message() {
     browser.wait_visible("ballot").await;
     browser.assert_hidden(&["auth-error"]).await;
     browser.close().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// Elections: the admin console and the voter portal.
+// ------------------------------------------------------------------------------------------
+
+const ADMIN: &str = "officer@example.org";
+const SLUG: &str = "club-board-2026";
+const PUBLISH_WARNING: &str = "Publishing shows the results to everyone. This cannot be undone.";
+
+/// A field of the election form, by its path in the election document.
+fn path(p: &str) -> String {
+    format!("#election-form [data-path=\"{p}\"]")
+}
+
+/// The admin creates an election with a plurality, a ranked (STV) and a score contest in the
+/// console (with a validation error on the way), imports a second one from JSON, schedules and
+/// opens the first behind confirmations; one voter votes with the keyboard only, another on a
+/// 375 px phone in German; turnout counts both without a reload; results stay embargoed until
+/// the admin closes and publishes; both voters see the results with the rounds of the count;
+/// the audit log pages and filters. axe-core, dark scheme and 320 px on every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_election_from_the_console_to_the_published_results() {
+    let server = Server::start(&[]).await;
+    let api = Api::new(&server);
+    api.register(ADMIN).await;
+    server.promote_admin(ADMIN);
+    api.register("kim@example.org").await;
+    api.register("lena@example.de").await;
+
+    let driver = Driver::start().await;
+    let admin = driver.browser(&server).await;
+
+    // --- The console asks for a login first, then shows the elections.
+    admin.goto("/admin").await;
+    ui_log_in(&admin, ADMIN, PASSWORD).await;
+    admin.wait_visible("admin-new").await;
+    admin.wait_visible("nav-admin").await;
+    admin
+        .wait_css_text("#admin-election-table", "Election")
+        .await;
+    admin.check_page("admin-console").await;
+
+    // --- A new election by form.
+    admin.click("admin-new").await;
+    admin.wait_visible("election-form").await;
+    admin.type_css(&path("title"), "Club board 2026").await;
+    let slug = admin
+        .js(
+            "return document.querySelector('[data-path=slug]').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(slug, json!(SLUG), "the web address follows the title");
+    admin.select_css(&path("timezone"), "Europe/Berlin").await;
+    admin.select_css(&path("results"), "after_publish").await;
+    admin.type_css(&path("contests[0].title"), "Chair").await;
+    admin
+        .type_css(&path("contests[0].choices[0].name"), "Ada")
+        .await;
+    admin
+        .type_css(&path("contests[0].choices[1].name"), "Grace")
+        .await;
+    admin
+        .click_css("#election-form [data-action=add-choice]")
+        .await;
+    // Saving with the new choice left empty: the error is announced and tied to the field.
+    admin.click("election-save").await;
+    admin
+        .wait_css_text("#form-errors", "Enter the name of choice 3 of contest 1")
+        .await;
+    let tied = admin
+        .js(
+            "const input = document.querySelector('[data-path=\"contests[0].choices[2].name\"]');
+             const ids = (input.getAttribute('aria-describedby') || '').split(' ');
+             return { invalid: input.getAttribute('aria-invalid'), focused: document.activeElement === input,
+                      described: ids.map((id) => document.getElementById(id)?.innerText || '').join(' | ') };",
+            vec![],
+        )
+        .await;
+    assert_eq!(tied["invalid"], json!("true"), "{tied}");
+    assert_eq!(
+        tied["focused"],
+        json!(true),
+        "focus goes to the field: {tied}"
+    );
+    assert!(
+        tied["described"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Enter the name of choice 3"),
+        "the error is the field's description: {tied}"
+    );
+    admin.check_page("admin-form-error").await;
+    admin
+        .type_css(&path("contests[0].choices[2].name"), "Linus")
+        .await;
+
+    admin.click("add-contest").await;
+    admin.type_css(&path("contests[1].title"), "Board").await;
+    admin
+        .select_css(&path("contests[1].method"), "stv-scottish")
+        .await;
+    admin.type_css(&path("contests[1].seats"), "2").await;
+    admin
+        .type_css(&path("contests[1].choices[0].name"), "Ada")
+        .await;
+    admin
+        .type_css(&path("contests[1].choices[1].name"), "Grace")
+        .await;
+    admin
+        .click_css("#election-form fieldset[data-index='1'] [data-action=add-choice]")
+        .await;
+    admin
+        .type_css(&path("contests[1].choices[2].name"), "Linus")
+        .await;
+
+    admin.click("add-contest").await;
+    admin.type_css(&path("contests[2].title"), "Projects").await;
+    admin.select_css(&path("contests[2].method"), "score").await;
+    admin.type_css(&path("contests[2].max_score"), "5").await;
+    admin
+        .type_css(&path("contests[2].choices[0].name"), "Garden")
+        .await;
+    admin
+        .type_css(&path("contests[2].choices[1].name"), "Library")
+        .await;
+    admin.check_page("admin-form").await;
+    admin.click("election-save").await;
+    admin.wait_text("admin-state", "Draft").await;
+    admin.check_page("admin-election-draft").await;
+
+    // --- A second election, imported from JSON.
+    admin.goto("/admin/elections/new").await;
+    admin.click_css("#import-section summary").await;
+    admin
+        .type_css(
+            "#import-section textarea",
+            &json!({
+                "slug": "referendum",
+                "title": "Imported referendum",
+                "contests": [{ "title": "New statutes?", "method": "approval",
+                               "choices": [{ "name": "Yes" }, { "name": "No" }] }]
+            })
+            .to_string(),
+        )
+        .await;
+    admin.click("import-load").await;
+    let title = admin
+        .js(
+            "return document.querySelector('[data-path=title]').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        title,
+        json!("Imported referendum"),
+        "the import fills the form"
+    );
+    admin.check_page("admin-import").await;
+    admin.click("election-save").await;
+    admin.wait_text("admin-state", "Draft").await;
+
+    // --- Schedule and open the first one, each behind its confirmation.
+    admin.goto(&format!("/admin/elections/{SLUG}")).await;
+    admin.click("action-schedule").await;
+    admin
+        .wait_text("confirm-dialog-text", "freezes the ballot")
+        .await;
+    admin.check_page("admin-confirm-schedule").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Scheduled").await;
+    admin.click("action-open").await;
+    admin
+        .wait_text("confirm-dialog-title", "Open voting now?")
+        .await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Open").await;
+    admin.wait_text("turnout-figure", "0 ballots cast").await;
+    admin.check_page("admin-election-open").await;
+
+    // --- Voter 1, keyboard only.
+    let kim = driver.browser(&server).await;
+    kim.goto(&format!("/elections/{SLUG}")).await;
+    kim.wait_visible("login-to-vote-button").await;
+    kim.tab_to("#login-to-vote-button").await;
+    kim.assert_focus_visible().await;
+    kim.keys(ENTER).await;
+    kim.wait_visible("login-form").await;
+    kim.tab_to("#login-email").await;
+    kim.keys("kim@example.org").await;
+    kim.keys(TAB).await;
+    kim.keys(PASSWORD).await;
+    kim.keys(ENTER).await;
+    kim.wait_visible("election-ballot").await;
+    let (weight, resources) = kim.page_weight().await;
+    println!(
+        "page weight of the ballot page: {weight} bytes ({:.1} KB, {} resources, uncompressed)",
+        weight as f64 / 1000.0,
+        resources.len()
+    );
+    for (url, size) in &resources {
+        println!("  {size:>7}  {url}");
+    }
+    assert!(
+        weight < 250_000,
+        "the ballot page weighs {weight} bytes: {resources:?}"
+    );
+    kim.check_page("ballot-election").await;
+
+    // Reviewing an empty ballot: errors per contest, announced, focus on the first.
+    kim.tab_to("#ballot-review").await;
+    kim.keys(ENTER).await;
+    kim.wait_css_text("#ballot-errors", "Chair").await;
+    kim.wait_css_text("#contest-0-error", "Choose exactly one.")
+        .await;
+    kim.check_page("ballot-election-errors").await;
+
+    // Chair: the radio group, with the arrow keys.
+    kim.tab_to("input[name=contest-0]").await;
+    kim.keys(SPACE).await;
+    kim.keys(ARROW_DOWN).await;
+    // Board (STV): rank Linus, then Ada, then move Ada up.
+    kim.tab_to("button[aria-label='Add to ranking: Linus']")
+        .await;
+    kim.assert_focus_visible().await;
+    kim.keys(ENTER).await;
+    kim.tab_to("button[aria-label='Add to ranking: Ada']").await;
+    kim.keys(ENTER).await;
+    kim.tab_to("button[aria-label='Move up: Ada']").await;
+    kim.keys(ENTER).await;
+    let order = kim
+        .js(
+            "return [...document.querySelectorAll('#contest-1 .ranked-item .ranked-name')].map((n) => n.lastChild.textContent);",
+            vec![],
+        )
+        .await;
+    assert_eq!(order, json!(["Ada", "Linus"]), "ranked with the keyboard");
+    // Projects: a score per choice.
+    kim.tab_to("#contest-2 select[data-choice-id]").await;
+    kim.keys("4").await;
+    kim.check_page("ballot-election-filled").await;
+    kim.tab_to("#ballot-review").await;
+    kim.keys(ENTER).await;
+    let review = kim.wait_text("ballot-review-card", "1. Ada").await;
+    for needle in ["Grace", "2. Linus", "Garden: 4 of 5", "Library"] {
+        if needle == "Library" {
+            assert!(
+                !review.contains("Library:"),
+                "Library has no score: {review}"
+            );
+        } else {
+            assert!(review.contains(needle), "review shows {needle}: {review}");
+        }
+    }
+    kim.check_page("ballot-review").await;
+    kim.tab_to("#ballot-cast").await;
+    kim.keys(ENTER).await;
+    kim.wait_visible("receipt-code").await;
+    let receipt = kim
+        .js(
+            "return document.getElementById('receipt-code').innerText;",
+            vec![],
+        )
+        .await;
+    assert!(
+        uuid::Uuid::parse_str(receipt.as_str().unwrap_or_default()).is_ok(),
+        "receipt: {receipt}"
+    );
+    kim.check_page("receipt").await;
+
+    // --- Voter 2, on a 375 px phone, in German (from the browser's Accept-Language).
+    let lena = driver.browser_in(&server, "de-DE").await;
+    lena.viewport(Some((375, 812))).await;
+    lena.goto("/elections").await;
+    lena.wait_text("page-title", "Wahlen").await;
+    let lang = lena
+        .js("return document.documentElement.lang;", vec![])
+        .await;
+    assert_eq!(lang, json!("de"));
+    lena.click_css("#view .notice .link-button").await;
+    ui_log_in(&lena, "lena@example.de", PASSWORD).await;
+    lena.wait_css_text(&format!("[data-slug='{SLUG}']"), "Jetzt abstimmen")
+        .await;
+    lena.assert_no_horizontal_scroll("the election list at 375 px")
+        .await;
+    lena.click_css(&format!("[data-slug='{SLUG}'] a.button-primary"))
+        .await;
+    lena.wait_visible("election-ballot").await;
+    lena.wait_text("ballot-review", "Stimmzettel prüfen").await;
+    lena.assert_no_horizontal_scroll("the ballot at 375 px")
+        .await;
+    lena.screenshot("ballot-de-375", None).await;
+    lena.click_css("#contest-0 li[data-choice-id] label").await; // Ada
+    lena.click_css("button[aria-label='Hinzufügen zur Rangfolge: Grace']")
+        .await;
+    lena.click_css("button[aria-label='Hinzufügen zur Rangfolge: Ada']")
+        .await;
+    lena.select_css("#contest-2 li:nth-child(2) select", "5")
+        .await;
+    lena.axe("ballot (de, 375 px)").await;
+    lena.click("ballot-review").await;
+    lena.wait_text("ballot-review-card", "1. Grace").await;
+    lena.wait_text("ballot-review-card", "Library: 5 von 5")
+        .await;
+    lena.click("ballot-cast").await;
+    lena.wait_text("receipt-heading", "Ihr Stimmzettel wurde abgegeben")
+        .await;
+    lena.axe("receipt (de, 375 px)").await;
+    lena.screenshot("receipt-de-375", None).await;
+
+    // The language switch: French, remembered on the next page load.
+    lena.select_css("#lang-select", "fr").await;
+    lena.wait_text("page-title", "Club board 2026").await;
+    lena.wait_css_text("#view", "Vous avez voté").await;
+    lena.goto("/elections").await;
+    lena.wait_text("page-title", "Élections").await;
+    lena.wait_css_text(&format!("[data-slug='{SLUG}']"), "Vous avez voté")
+        .await;
+    lena.check_page("elections-fr").await;
+
+    // --- Turnout counts both ballots, without a reload.
+    admin.wait_text("turnout-figure", "2 ballots cast").await;
+
+    // --- Embargo until published.
+    kim.goto(&format!("/elections/{SLUG}/results")).await;
+    kim.wait_visible("results-embargoed").await;
+    kim.check_page("results-embargoed").await;
+    kim.goto("/elections").await;
+    kim.wait_css_text(&format!("[data-slug='{SLUG}']"), "You have voted").await;
+    let voted = kim
+        .js(
+            "return !!document.querySelector(`[data-slug='${arguments[0]}'] [data-voted]`);",
+            vec![json!(SLUG)],
+        )
+        .await;
+    assert_eq!(
+        voted,
+        json!(true),
+        "the list marks where the voter has voted"
+    );
+    kim.check_page("elections").await;
+
+    admin.click("action-close").await;
+    admin
+        .wait_text("confirm-dialog-text", "This cannot be undone")
+        .await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Closed").await;
+    admin.click("action-publish").await;
+    admin
+        .wait_text("confirm-dialog-text", PUBLISH_WARNING)
+        .await;
+    admin.check_page("admin-confirm-publish").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Results published").await;
+
+    // --- Both voters see the results, with the rounds of the STV count.
+    kim.goto(&format!("/elections/{SLUG}/results")).await;
+    kim.wait_text("election-ballots", "2 ballots cast").await;
+    let chair = kim.wait_css_text(".result-contest table", "Ada").await;
+    assert!(chair.contains("Grace"), "the plurality table: {chair}");
+    let rounds = kim.wait_css_text(".rounds-table", "Round 1").await;
+    println!("rounds of the Board count:\n{rounds}");
+    kim.check_page("results").await;
+    lena.goto(&format!("/elections/{SLUG}/results")).await;
+    lena.wait_css_text(".rounds-table", "Tour 1").await;
+    lena.screenshot("results-fr-375", None).await;
+
+    // --- The audit log, filtered by action.
+    admin.goto("/admin/audit").await;
+    admin.wait_css_text("#audit-table", "election").await;
+    let actions = admin
+        .js(
+            "return [...document.querySelectorAll('#audit-filter option')].map((o) => o.value).filter(Boolean);",
+            vec![],
+        )
+        .await;
+    let actions: Vec<String> = serde_json::from_value(actions).expect("action names");
+    let publish = actions
+        .iter()
+        .find(|a| a.contains("publish"))
+        .unwrap_or_else(|| panic!("no publish action in the audit log: {actions:?}"))
+        .clone();
+    admin.select_css("#audit-filter", &publish).await;
+    let shown = admin
+        .js(
+            "return [...document.querySelectorAll('#audit-table tbody tr')].map((r) => r.dataset.action);",
+            vec![],
+        )
+        .await;
+    assert_eq!(shown, json!([publish]), "the filter shows only {publish}");
+    admin.check_page("admin-audit").await;
+
+    for browser in [&admin, &kim, &lena] {
+        browser
+            .assert_same_origin_only_of(&["/app.js", "/style.css"])
+            .await;
+        browser.assert_clean_console().await;
+    }
+    admin.close().await;
+    kim.close().await;
+    lena.close().await;
+}
+
+/// Every message key of the English catalogue is in every other one (and no other key), with
+/// the same placeholders and plural forms; every key the pages use exists.
+#[test]
+fn every_language_has_every_message() {
+    use std::collections::BTreeSet;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let load = |lang: &str| -> serde_json::Map<String, Value> {
+        let text = std::fs::read_to_string(dir.join(format!("i18n/{lang}.json")))
+            .unwrap_or_else(|e| panic!("read web/i18n/{lang}.json: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("web/i18n/{lang}.json: {e}"))
+    };
+    let placeholders = |value: &Value| -> BTreeSet<String> {
+        let texts: Vec<String> = match value {
+            Value::String(s) => vec![s.clone()],
+            Value::Object(forms) => forms
+                .values()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            other => panic!("a message is a string or plural forms, not {other}"),
+        };
+        texts
+            .iter()
+            .flat_map(|t| {
+                t.split('{')
+                    .skip(1)
+                    .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let english = load("en");
+    for lang in ["de", "fr"] {
+        let other = load(lang);
+        let missing: Vec<&String> = english.keys().filter(|k| !other.contains_key(*k)).collect();
+        let extra: Vec<&String> = other.keys().filter(|k| !english.contains_key(*k)).collect();
+        assert!(missing.is_empty(), "web/i18n/{lang}.json lacks {missing:?}");
+        assert!(
+            extra.is_empty(),
+            "web/i18n/{lang}.json has keys English lacks: {extra:?}"
+        );
+        for (key, value) in &english {
+            // A language may use fewer words than English for a placeholder, never others.
+            let (en, theirs) = (placeholders(value), placeholders(&other[key]));
+            assert!(
+                theirs.is_subset(&en)
+                    && (en.len() == theirs.len()
+                        || key.ends_with("minutes")
+                        || key.ends_with("_unit")),
+                "{lang}: {key} has placeholders {theirs:?}, English {en:?}"
+            );
+            if let Value::Object(forms) = &other[key] {
+                assert!(
+                    forms.contains_key("other"),
+                    "{lang}: {key} lacks the plural form \"other\""
+                );
+            }
+            assert!(
+                !other[key].as_str().is_some_and(str::is_empty),
+                "{lang}: {key} is empty"
+            );
+        }
+        println!("web/i18n/{lang}.json: all {} keys", other.len());
+    }
+    // Every key named in the pages' code and markup is in the catalogue. Keys built at run time
+    // (`state.${state}`) are checked by their prefix.
+    let mut used = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("read web/") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if !(name.ends_with(".js") || name.ends_with(".html")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read a page file");
+        for marker in ["t('", "t(`", "data-i18n=\"", ":"] {
+            for piece in text.split(marker).skip(1) {
+                let key: String = piece
+                    .chars()
+                    .take_while(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '$' | '{' | '}')
+                    })
+                    .collect();
+                let looks_like_key = key.contains('.')
+                    && key
+                        .split('.')
+                        .next()
+                        .is_some_and(|p| english.keys().any(|k| k.starts_with(&format!("{p}."))));
+                if marker == ":"
+                    && !(text.contains("data-i18n-attr")
+                        && looks_like_key
+                        && name.ends_with(".html"))
+                {
+                    continue;
+                }
+                if looks_like_key {
+                    used.insert(key);
+                }
+            }
+        }
+    }
+    assert!(
+        used.len() > 100,
+        "found only {} keys in the page code",
+        used.len()
+    );
+    for key in &used {
+        if let Some((prefix, _)) = key.split_once("${") {
+            assert!(
+                english.keys().any(|k| k.starts_with(prefix)),
+                "no message starts with {prefix} (used as {key})"
+            );
+        } else {
+            assert!(
+                english.contains_key(key),
+                "web uses the message {key}, which en.json lacks"
+            );
+        }
+    }
+    println!(
+        "{} message keys used by the pages, all in en.json",
+        used.len()
+    );
 }

@@ -3,7 +3,7 @@
 // page only shows them a plain sentence.
 
 import { api, ApiError, unavailableMessage } from './api.js';
-import { h, $, setError, setBusy, markInvalid, newId } from './dom.js';
+import { h, put, $, setError, setBusy, markInvalid, newId } from './dom.js';
 import { t, formatDateTime, formatPercent, ownTimeZone } from './i18n.js';
 import { timeBoth } from './portal.js';
 import { methodName } from './results-view.js';
@@ -22,7 +22,7 @@ export async function render(route, shell) {
   window.clearInterval(turnoutTimer);
   if (!(await shell.isAdmin())) {
     shell.setTitle(t('admin.title'));
-    shell.view.replaceChildren(h('p', { className: 'notice notice-error', id: 'admin-forbidden', text: t('admin.forbidden') }));
+    put(shell.view, h('p', { className: 'notice notice-error', id: 'admin-forbidden', text: t('admin.forbidden') }));
     return;
   }
   if (route.name === 'admin') return renderConsole(shell);
@@ -51,7 +51,7 @@ async function renderConsole(shell) {
       h('td', {}, e.closes_at ? timeBoth(e.closes_at, e.timezone) : '–'),
     ),
   );
-  shell.view.replaceChildren(
+  put(shell.view, 
     h(
       'p',
       { className: 'actions' },
@@ -129,7 +129,7 @@ function emptyDocument() {
     closes_at: null,
     eligibility: 'open',
     results: 'after_publish',
-    contests: [{ title: '', method: 'plurality', seats: 1, min_choices: 1, max_choices: 1, choices: [{ name: '' }, { name: '' }] }],
+    contests: [{ title: '', method: 'plurality', seats: 1, choices: [{ name: '' }, { name: '' }] }],
   };
 }
 
@@ -266,8 +266,8 @@ function renderForm(shell, election) {
         'div',
         { className: 'field-row' },
         field({ path: `${p}.seats`, label: t('form.seats'), type: 'number', value: c.seats ?? 1, attrs: { min: 1, inputmode: 'numeric' } }),
-        field({ path: `${p}.min_choices`, label: t('form.min_choices'), type: 'number', value: c.min_choices ?? '', attrs: { min: 0, inputmode: 'numeric' } }),
-        field({ path: `${p}.max_choices`, label: t('form.max_choices'), type: 'number', value: c.max_choices ?? '', attrs: { min: 1, inputmode: 'numeric' } }),
+        field({ path: `${p}.min_choices`, label: t('form.min_choices'), type: 'number', value: c.min_choices ?? '', hint: t('form.default_hint'), attrs: { min: 0, inputmode: 'numeric' } }),
+        field({ path: `${p}.max_choices`, label: t('form.max_choices'), type: 'number', value: c.max_choices ?? '', hint: t('form.default_hint'), attrs: { min: 1, inputmode: 'numeric' } }),
         isScore ? field({ path: `${p}.max_score`, label: t('form.max_score'), type: 'number', value: c.max_score ?? 5, attrs: { min: 1, max: 100, inputmode: 'numeric' } }) : null,
       ),
       h(
@@ -306,7 +306,7 @@ function renderForm(shell, election) {
   function draw() {
     const zone = doc.timezone || 'UTC';
     const zones = timeZones();
-    formHost.replaceChildren(
+    put(formHost, 
       h(
         'fieldset',
         { className: 'form-section' },
@@ -332,7 +332,7 @@ function renderForm(shell, election) {
         doc.results === 'live' ? field({ path: 'live_min_ballots', label: t('form.live_min_ballots'), type: 'number', value: doc.live_min_ballots ?? 10, attrs: { min: 0, inputmode: 'numeric' } }) : null,
       ),
       doc.contests.map(contestBlock),
-      h('button', { type: 'button', id: 'add-contest', className: 'button button-secondary', text: t('form.add_contest'), onclick: () => change((d) => d.contests.push({ title: '', method: 'plurality', seats: 1, min_choices: 1, max_choices: 1, choices: [{ name: '' }, { name: '' }] }), `contests[${doc.contests.length}].title`) }),
+      h('button', { type: 'button', id: 'add-contest', className: 'button button-secondary', text: t('form.add_contest'), onclick: () => change((d) => d.contests.push({ title: '', method: 'plurality', seats: 1, choices: [{ name: '' }, { name: '' }] }), `contests[${doc.contests.length}].title`) }),
     );
     const title = form.querySelector('[data-path="title"]');
     const slug = form.querySelector('[data-path="slug"]');
@@ -373,7 +373,7 @@ function renderForm(shell, election) {
       setError(summary, '');
       return;
     }
-    summary.replaceChildren(
+    put(summary, 
       h('p', { text: t('form.fix', { n: list.length }) }),
       h('ul', {}, list.map(({ input, message }) => h('li', {}, input ? h('a', { href: `#${input.id}`, onclick: (e) => { e.preventDefault(); input.focus(); }, text: message }) : message))),
     );
@@ -481,7 +481,7 @@ function renderForm(shell, election) {
   );
 
   draw();
-  shell.view.replaceChildren(
+  put(shell.view, 
     h('p', {}, h('a', { href: editing ? `/admin/elections/${election.slug}` : '/admin', 'data-link': true, text: t('admin.back') })),
     summary,
     editing ? null : importSection,
@@ -511,7 +511,7 @@ async function renderEdit(slug, shell) {
   const { data: election } = await api.election(slug, shell.token());
   if (election.state !== 'draft') {
     shell.setTitle(election.title);
-    shell.view.replaceChildren(h('p', { className: 'notice notice-error', text: t('error.election_frozen') }));
+    put(shell.view, h('p', { className: 'notice notice-error', text: t('error.election_frozen') }));
     return;
   }
   renderForm(shell, election);
@@ -624,6 +624,7 @@ async function renderDetail(slug, shell) {
       if (heading) heading.focus();
     } catch (err) {
       if (shell.handleSessionError(err)) return;
+      if (!(err instanceof ApiError)) console.error(err);
       setError(actionError, err instanceof ApiError ? err.message : unavailableMessage());
     }
   }
@@ -642,7 +643,7 @@ async function renderDetail(slug, shell) {
   }
 
   const sections = ELECTION_SECTIONS.map((section) => section(election, shell)).filter(Boolean);
-  shell.view.replaceChildren(
+  put(shell.view, 
     h('p', {}, h('a', { href: '/admin', 'data-link': true, text: t('admin.back') })),
     actionError,
     h(
@@ -710,9 +711,9 @@ async function renderAudit(shell) {
     const wanted = filter.value;
     for (const e of entries) known.add(e.action);
     const current = filter.value;
-    filter.replaceChildren(h('option', { value: '', text: t('audit.all_actions') }), ...[...known].sort().map((a) => h('option', { value: a, text: a, selected: a === current })));
+    put(filter, h('option', { value: '', text: t('audit.all_actions') }), ...[...known].sort().map((a) => h('option', { value: a, text: a, selected: a === current })));
     const shown = entries.filter((e) => !wanted || e.action === wanted);
-    body.replaceChildren(
+    put(body, 
       ...shown.map((e) =>
         h(
           'tr',
@@ -750,7 +751,7 @@ async function renderAudit(shell) {
     await load();
   });
 
-  shell.view.replaceChildren(
+  put(shell.view, 
     h('p', {}, h('a', { href: '/admin', 'data-link': true, text: t('admin.back') })),
     h(
       'section',

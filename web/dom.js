@@ -12,7 +12,7 @@ export function h(tag, props = {}, ...children) {
     else if (k === 'checked' || k === 'selected' || k === 'disabled' || k === 'value') node[k] = v;
     else node.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -72,4 +72,14 @@ export function fill(message, parts) {
   }
   if (last < message.length) out.push(message.slice(last));
   return out;
+}
+
+/** Replaces a node's children; arrays are flattened and null/false/undefined skipped. */
+export function put(node, ...children) {
+  node.replaceChildren(
+    ...children
+      .flat(Infinity)
+      .filter((c) => c !== null && c !== undefined && c !== false)
+      .map((c) => (c instanceof Node ? c : document.createTextNode(String(c)))),
+  );
 }

@@ -110,11 +110,9 @@ export function formatPercent(fraction) {
 export function formatDateTime(iso, timeZone) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso ?? '');
-  const options = { dateStyle: 'medium', timeStyle: 'short' };
-  if (timeZone) {
-    options.timeZone = timeZone;
-    options.timeZoneName = 'short';
-  }
+  if (!timeZone) return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+  // dateStyle/timeStyle cannot be combined with a zone name, so the parts are named one by one.
+  const options = { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZone, timeZoneName: 'short' };
   try {
     return new Intl.DateTimeFormat(locale, options).format(d);
   } catch {

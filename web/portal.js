@@ -2,7 +2,7 @@
 // receipt, and the results pages.
 
 import { api, ApiError, newIdempotencyKey, unavailableMessage } from './api.js';
-import { h, setError, setBusy } from './dom.js';
+import { h, put, setError, setBusy } from './dom.js';
 import { t, formatDateTime, ownTimeZone, formatNumber } from './i18n.js';
 import { rankedControl } from './ranked.js';
 import { resultsView, methodName } from './results-view.js';
@@ -122,7 +122,7 @@ async function renderList(shell) {
       list.length ? h('ul', { className: 'election-list' }, list.map(item)) : h('p', { className: 'muted', text: t(emptyKey) }),
     );
 
-  shell.view.replaceChildren(
+  put(shell.view, 
     shell.token() ? null : h('p', { className: 'notice' }, t('list.login_hint'), ' ', h('button', { type: 'button', className: 'link-button', onclick: () => shell.requireLogin(), text: t('auth.login') })),
     group('group-open', t('list.open'), open, 'list.none_open'),
     group('group-scheduled', t('list.scheduled'), scheduled, 'list.none_scheduled'),
@@ -167,7 +167,7 @@ function contestControl(contest, index) {
       return h(
         'li',
         { className: 'candidate', dataset: { choiceId: c.id } },
-        h('input', { type, name: base, id: inputId, value: c.id, 'aria-describedby': c.description ? `${inputId}-desc` : null }),
+        h('input', { type, name: base, id: inputId, value: c.id, 'aria-describedby': c.description ? `${inputId}-desc ${errorId}` : errorId }),
         h(
           'label',
           { for: inputId, className: 'candidate-card' },
@@ -194,7 +194,7 @@ function contestControl(contest, index) {
         'li',
         { className: 'score-row', dataset: { choiceId: c.id } },
         h('label', { for: selectId, className: 'score-label' }, h('span', { className: 'candidate-name', text: c.name }), c.party ? h('span', { className: 'candidate-party', text: ` ${c.party}` }) : null),
-        h('select', { id: selectId, 'data-choice-id': c.id, 'aria-describedby': hintId }, options),
+        h('select', { id: selectId, 'data-choice-id': c.id, 'aria-describedby': describedBy }, options),
       );
     });
     body = h('ul', { className: 'score-list' }, rows);
@@ -267,19 +267,19 @@ async function renderElection(slug, shell) {
 
   if (election.state !== 'open') {
     parts.push(h('p', { className: 'card', id: 'ballot-closed', text: t(`election.not_open.${election.state}`) }));
-    shell.view.replaceChildren(...parts);
+    put(shell.view, ...parts);
     return;
   }
   if (!shell.token()) {
     parts.push(
       h('section', { className: 'card', 'aria-labelledby': 'login-to-vote' }, h('h2', { id: 'login-to-vote', text: t('election.login_to_vote') }), h('button', { type: 'button', className: 'button button-primary', id: 'login-to-vote-button', onclick: () => shell.requireLogin(), text: t('auth.login') })),
     );
-    shell.view.replaceChildren(...parts);
+    put(shell.view, ...parts);
     return;
   }
   if (hasVoted) {
     parts.push(receiptCard(election, receipt, shell));
-    shell.view.replaceChildren(...parts);
+    put(shell.view, ...parts);
     return;
   }
   if (election.eligibility === 'roll') {
@@ -308,7 +308,7 @@ async function renderElection(slug, shell) {
     h('div', { className: 'actions' }, castButton, backButton),
   );
   parts.push(ballotCard, review);
-  shell.view.replaceChildren(...parts);
+  put(shell.view, ...parts);
 
   let pendingKey = null;
   let pendingBody = null;
@@ -324,7 +324,7 @@ async function renderElection(slug, shell) {
       if (message) problems.push(c);
     }
     if (problems.length) {
-      errorBox.replaceChildren(
+      put(errorBox, 
         h('p', { text: t('ballot.fix', { n: problems.length }) }),
         h('ul', {}, problems.map((c) => h('li', {}, h('a', { href: `#${c.fieldset.id}`, onclick: (e) => { e.preventDefault(); c.focusFirst(); }, text: `${c.contest.title}: ${c.error.textContent}` })))),
       );
@@ -339,7 +339,7 @@ async function renderElection(slug, shell) {
       pendingBody = body;
       pendingKey = newIdempotencyKey();
     }
-    reviewList.replaceChildren(
+    put(reviewList, 
       ...controls.flatMap((c) => {
         const words = c.words();
         return [
@@ -369,13 +369,13 @@ async function renderElection(slug, shell) {
       const { data } = await api.castBallot(shell.token(), election.id, selections, pendingKey);
       saveReceipt(election.id, data);
       shell.setStatus(t('receipt.status'));
-      shell.view.replaceChildren(info, receiptCard(election, data, shell, true));
+      put(shell.view, info, receiptCard(election, data, shell, true));
       const heading = document.getElementById('receipt-heading');
       if (heading) heading.focus();
     } catch (err) {
       if (shell.handleSessionError(err)) return;
       if (err instanceof ApiError && err.code === 'already_voted') {
-        shell.view.replaceChildren(info, h('p', { className: 'notice notice-error', role: 'alert', text: err.message }), receiptCard(election, readReceipts()[election.id], shell));
+        put(shell.view, info, h('p', { className: 'notice notice-error', role: 'alert', text: err.message }), receiptCard(election, readReceipts()[election.id], shell));
         return;
       }
       if (!(err instanceof ApiError) || !err.retryable) pendingKey = newIdempotencyKey();
@@ -445,7 +445,7 @@ async function renderResults(slug, shell) {
     ({ data: results } = await api.electionResults(election.id));
   } catch (err) {
     if (err instanceof ApiError && err.code === 'results_embargoed') {
-      shell.view.replaceChildren(
+      put(shell.view, 
         h('section', { className: 'card', id: 'results-embargoed', 'aria-labelledby': 'embargo-heading' }, h('h2', { id: 'embargo-heading', text: t('results.embargoed') }), h('p', { text: embargoText(election) })),
         h('p', {}, h('a', { href: `/elections/${election.slug}`, 'data-link': true, text: t('results.back_to_election') })),
       );
@@ -453,7 +453,7 @@ async function renderResults(slug, shell) {
     }
     throw err;
   }
-  shell.view.replaceChildren(
+  put(shell.view, 
     h('p', { className: 'badges' }, h('span', { className: `badge badge-${election.state}`, text: stateLabel(election.state) })),
     resultsView(results),
     h('p', {}, h('a', { href: `/elections/${election.slug}`, 'data-link': true, text: t('results.back_to_election') })),

@@ -2,7 +2,7 @@
 // keyboard and a screen reader through "Add", "Move up", "Move down" and "Remove" buttons on
 // every choice. Every change is announced in a polite live region.
 
-import { h, newId } from './dom.js';
+import { h, put, newId } from './dom.js';
 import { t } from './i18n.js';
 
 /**
@@ -116,7 +116,7 @@ export function rankedControl({ choices, describedBy, onChange = () => {} }) {
 
   function render() {
     const total = ranking.length;
-    rankedList.replaceChildren(
+    put(rankedList, 
       ...ranking.map((id, index) => {
         const c = byId.get(id);
         return h(
@@ -136,7 +136,7 @@ export function rankedControl({ choices, describedBy, onChange = () => {} }) {
     );
     empty.hidden = total > 0;
     const unranked = choices.filter((c) => !ranking.includes(c.id));
-    unrankedList.replaceChildren(
+    put(unrankedList, 
       ...unranked.map((c) =>
         h(
           'li',
