@@ -677,7 +677,7 @@ async function renderDetail(slug, shell) {
       { className: 'card', 'aria-labelledby': 'ballot-overview' },
       h('h2', { id: 'ballot-overview', text: t('admin.ballot') }),
       election.contests.map((c) =>
-        h('div', { className: 'contest-summary' }, h('h3', { text: c.title }), h('p', { className: 'muted', text: t('results.method_line', { method: methodName(c.method), seats: c.seats }) }), h('ul', {}, c.choices.map((ch) => h('li', { text: ch.party ? `${ch.name} (${ch.party})` : ch.name })))),
+        h('div', { className: 'contest-summary' }, h('h3', { text: c.title }), h('p', { className: 'muted', text: t('results.method_line', { method: methodName(c.method), seats: c.seats, n: c.seats }) }), h('ul', {}, c.choices.map((ch) => h('li', { text: ch.party ? `${ch.name} (${ch.party})` : ch.name })))),
       ),
       h('p', {}, h('a', { href: `/elections/${election.slug}/results`, 'data-link': true, text: t('election.results_link') })),
     ),

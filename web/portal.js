@@ -154,6 +154,11 @@ function contestControl(contest, index) {
   const errorId = `${base}-error`;
   const describedBy = `${hintId} ${errorId}`;
   const error = h('p', { id: errorId, className: 'field-error', 'aria-live': 'polite' });
+  let fieldsetNode = null;
+  const clearError = () => {
+    setError(error, '');
+    if (fieldsetNode) fieldsetNode.classList.remove('has-error');
+  };
   const hint = h('p', { id: hintId, className: 'hint', text: contestHint(contest) });
   let body;
   let value;
@@ -180,7 +185,7 @@ function contestControl(contest, index) {
     value = () => [...body.querySelectorAll('input:checked')].map((i) => i.value);
     words = (ids) => ids.map((id) => choiceLabel(contest.choices.find((c) => c.id === id)));
   } else if (form === 'ranking') {
-    const control = rankedControl({ choices: contest.choices, describedBy, onChange: () => setError(error, '') });
+    const control = rankedControl({ choices: contest.choices, describedBy, onChange: () => clearError() });
     body = control.node;
     value = () => control.value();
     words = (ids) => ids.map((id, i) => t('review.ranked_item', { position: i + 1, name: choiceLabel(contest.choices.find((c) => c.id === id)) }));
@@ -218,7 +223,8 @@ function contestControl(contest, index) {
     error,
     body,
   );
-  if (form === 'choices') fieldset.addEventListener('change', () => setError(error, ''));
+  fieldsetNode = fieldset;
+  if (form !== 'ranking') fieldset.addEventListener('change', clearError);
 
   const check = () => {
     const v = value();
@@ -258,8 +264,8 @@ async function renderElection(slug, shell) {
     { className: 'card election-info', 'aria-label': t('election.about') },
     h('p', { className: 'badges' }, h('span', { className: `badge badge-${election.state}`, id: 'election-state', text: stateLabel(election.state) })),
     election.description ? h('p', { className: 'election-description', text: election.description }) : null,
-    election.opens_at ? h('p', {}, t('election.opens'), ' ', ...timeBoth(election.opens_at, election.timezone)) : null,
-    election.closes_at ? h('p', {}, t('election.closes'), ' ', ...timeBoth(election.closes_at, election.timezone)) : null,
+    election.opens_at ? h('p', {}, t(election.state === 'scheduled' ? 'election.opens' : 'election.opened'), ' ', ...timeBoth(election.opens_at, election.timezone)) : null,
+    election.closes_at ? h('p', {}, t(election.state === 'scheduled' || election.state === 'open' ? 'election.closes' : 'election.closed'), ' ', ...timeBoth(election.closes_at, election.timezone)) : null,
     h('p', {}, h('a', { href: `/elections/${election.slug}/results`, 'data-link': true, text: t('election.results_link') })),
   );
   const errorBox = h('div', { id: 'ballot-errors', className: 'notice notice-error', role: 'alert', hidden: true });

@@ -110,7 +110,14 @@ function countView(contest, count) {
     parts.push(h('p', { className: 'elected' }, h('strong', { text: t('results.elected', { n: count.elected.length }) }), ' ', count.elected.join(', ')));
   }
   if (count.quota !== undefined && count.quota !== null) parts.push(h('p', { text: t('results.quota', { quota: num(count.quota) }) }));
-  if (Array.isArray(count.rounds) && count.rounds.length) parts.push(roundsTable(contest, count));
+  // A single round of a method counted per choice says no more than the table above.
+  const perChoice = Array.isArray(contest.results) && contest.results.length > 0;
+  if (Array.isArray(count.rounds) && (count.rounds.length > 1 || (!perChoice && count.rounds.length))) parts.push(roundsTable(contest, count));
+  if (Array.isArray(count.ties) && count.ties.length) {
+    parts.push(
+      h('ul', { className: 'tie-notes' }, count.ties.map((tie) => h('li', { text: t('results.tie', { tied: (tie.tied || []).join(', '), chosen: tie.chosen, how: tie.resolved_by }) }))),
+    );
+  }
   for (const part of COUNT_PARTS) {
     const node = part(contest, count);
     if (node) parts.push(node);
@@ -137,7 +144,7 @@ export function resultsView(results) {
         'section',
         { className: 'card result-contest', 'aria-labelledby': headingId, dataset: { contestId: contest.contest_id } },
         h('h2', { id: headingId, text: contest.title }),
-        h('p', { className: 'muted', text: t('results.method_line', { method: methodName(contest.method), seats: contest.seats }) }),
+        h('p', { className: 'muted', text: t('results.method_line', { method: methodName(contest.method), seats: contest.seats, n: contest.seats }) }),
         body,
       );
     }),
