@@ -26,6 +26,8 @@ pub struct Application {
     router: Router,
     store: Arc<dyn Store>,
     metrics_listener: Option<TcpListener>,
+    /// Sends the outbox's messages while the server runs (when SMTP_URL is set).
+    mail_sender: Option<crate::mail::sender::Sender>,
 }
 
 impl Application {
@@ -73,11 +75,14 @@ impl Application {
                 "BENCH_CEILING_ROUTE is on: serving the benchmark's ceiling route; never do this in production"
             );
         }
+        let mail_sender = crate::mail::sender::Sender::new(Arc::clone(&store), &config.mail)
+            .map_err(|e| ConfigError::new("SMTP_URL", e))?;
         Ok(Self {
             listener,
             router: http::router(state),
             store,
             metrics_listener,
+            mail_sender,
         })
     }
 
@@ -119,6 +124,9 @@ impl Application {
                 }
             });
         }
+        // Ends with the server; a message being handed over at that moment is sent again by
+        // whichever instance finds its claim expired (see crate::store::outbox).
+        let mail = self.mail_sender.map(|sender| tokio::spawn(sender.run()));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
             self.listener,
@@ -144,6 +152,9 @@ impl Application {
                 Ok(())
             }
         };
+        if let Some(mail) = mail {
+            mail.abort();
+        }
         self.store.close().await;
         tracing::info!("stopped");
         outcome

@@ -12,7 +12,9 @@ use std::time::Duration;
 use clap::Args;
 use tokio_postgres::config::{Host, TargetSessionAttrs};
 
+mod mail;
 mod security;
+pub use mail::{MailConfig, MailSettings};
 pub use security::{SecurityConfig, SecuritySettings};
 
 /// Minimum JWT secret length when several instances share a PostgreSQL database.
@@ -73,6 +75,8 @@ pub struct Settings {
     /// Abuse limits, hard limits, trusted proxies and CORS.
     #[command(flatten)]
     pub security: SecuritySettings,
+    #[command(flatten)]
+    pub mail: MailSettings,
     /// Benchmarks only (`bench/run`): also serve GET /api/bench/ceiling/{bytes}, a fixed JSON
     /// body of that size, as the HTTP ceiling the real routes are compared with. Refused unless
     /// BIND_ADDR is a loopback address; logged as a warning [default: false].
@@ -171,6 +175,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub metrics_addr: Option<SocketAddr>,
     pub security: SecurityConfig,
+    pub mail: MailConfig,
     /// Serve the benchmark's HTTP ceiling route (`BENCH_CEILING_ROUTE`); loopback only.
     pub bench_ceiling_route: bool,
 }
@@ -234,6 +239,7 @@ impl Config {
             })?),
         };
         let security = SecurityConfig::from_settings(&settings.security)?;
+        let mail = MailConfig::from_settings(&settings.mail)?;
         let bench_ceiling_route = match non_empty(&settings.bench_ceiling_route) {
             None | Some("0" | "false" | "no" | "off") => false,
             Some("1" | "true" | "yes" | "on") if bind_ip.is_loopback() => true,
@@ -283,6 +289,7 @@ impl Config {
             log_format,
             metrics_addr,
             security,
+            mail,
             bench_ceiling_route,
         })
     }

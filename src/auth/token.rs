@@ -12,6 +12,9 @@ struct Claims {
     sub: Uuid,
     iat: i64,
     exp: i64,
+    /// A sign-in by invitation link: valid for this election only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    election: Option<Uuid>,
 }
 
 /// A freshly issued bearer token and its lifetime in seconds.
@@ -46,12 +49,18 @@ impl TokenKeys {
     }
 
     pub fn issue(&self, user_id: Uuid) -> IssuedToken {
+        self.issue_for(user_id, None)
+    }
+
+    /// A token that signs `user_id` in for `election` only (an invitation link's sign-in).
+    pub fn issue_for(&self, user_id: Uuid, election: Option<Uuid>) -> IssuedToken {
         let now = Utc::now().timestamp();
         let ttl = self.ttl.as_secs();
         let claims = Claims {
             sub: user_id,
             iat: now,
             exp: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
+            election,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail");
@@ -63,9 +72,14 @@ impl TokenKeys {
 
     /// The user id of a valid, unexpired token; `None` for anything else.
     pub fn verify(&self, token: &str) -> Option<Uuid> {
+        self.verify_scoped(token).map(|(user, _)| user)
+    }
+
+    /// The user id of a valid token and the election it is limited to, if any.
+    pub fn verify_scoped(&self, token: &str) -> Option<(Uuid, Option<Uuid>)> {
         decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()
-            .map(|data| data.claims.sub)
+            .map(|data| (data.claims.sub, data.claims.election))
     }
 }
 

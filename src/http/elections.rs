@@ -450,9 +450,13 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyK
 /// the statement still runs to its end, including the wait for the synchronous standby.
 pub(crate) async fn store_ballot(
     state: &AppState,
+    user: &AuthUser,
     election: &Election,
     ballot: NewBallot,
 ) -> Result<CastBallot, ApiError> {
+    if user.election.is_some_and(|scope| scope != election.id) {
+        return Err(ApiError::NotEligible);
+    }
     let store = Arc::clone(&state.store);
     let began = std::time::Instant::now();
     let cast = tokio::spawn(async move { store.cast_ballot(&ballot).await })
@@ -532,7 +536,7 @@ pub async fn cast(
         content.counted_choices(),
         key,
     );
-    let cast = store_ballot(&state, &election, ballot).await?;
+    let cast = store_ballot(&state, &user, &election, ballot).await?;
     Ok(receipt_response(&cast))
 }
 

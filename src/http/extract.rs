@@ -87,6 +87,8 @@ fn data_error_message(text: &str) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
     pub id: Uuid,
+    /// Signed in by an invitation link: the one election this sign-in is for.
+    pub election: Option<Uuid>,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -124,10 +126,11 @@ impl FromRequestParts<AppState> for MaybeUser {
             return Ok(Self { is_admin: false });
         };
         let user = AuthUser::from_header(header, state)?;
-        let is_admin = matches!(
-            state.store.user_role(user.id).await?,
-            Some(crate::store::Role::Admin)
-        );
+        let is_admin = user.election.is_none()
+            && matches!(
+                state.store.user_role(user.id).await?,
+                Some(crate::store::Role::Admin)
+            );
         Ok(Self { is_admin })
     }
 }
@@ -143,11 +146,11 @@ impl AuthUser {
             .ok_or(ApiError::Unauthorized(
                 "Authorization header must be: Bearer <token>",
             ))?;
-        let id = state
+        let (id, election) = state
             .tokens
-            .verify(token)
+            .verify_scoped(token)
             .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        Ok(Self { id })
+        Ok(Self { id, election })
     }
 }
 
@@ -167,6 +170,10 @@ impl FromRequestParts<AppState> for AdminUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.election.is_some() {
+            // An invitation link signs a voter in to vote, never to administer.
+            return Err(ApiError::Forbidden);
+        }
         match state.store.user_role(user.id).await? {
             Some(crate::store::Role::Admin) => Ok(Self { id: user.id }),
             Some(crate::store::Role::Voter) => Err(ApiError::Forbidden),

@@ -93,7 +93,7 @@ pub async fn cast(
             idempotency_key,
         )
     };
-    let cast = store_ballot(&state, &election, ballot).await?;
+    let cast = store_ballot(&state, &user, &election, ballot).await?;
     let vote = Vote {
         id: cast.receipt,
         candidate_id: cast.candidate_id,

@@ -37,6 +37,7 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     migration!("postgres", 3, "0003", "security"),
     migration!("postgres", 4, "0004", "elections"),
     migration!("postgres", 5, "0005", "rolls"),
+    migration!("postgres", 6, "0006", "invitations"),
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -45,6 +46,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
     migration!("sqlite", 3, "0003", "security"),
     migration!("sqlite", 4, "0004", "elections"),
     migration!("sqlite", 5, "0005", "rolls"),
+    migration!("sqlite", 6, "0006", "invitations"),
 ];
 
 /// Table recording applied versions; the same shape on both backends.

@@ -7,6 +7,7 @@
 pub mod bulk;
 pub mod elections;
 mod migrations;
+pub mod outbox;
 mod postgres;
 pub mod rolls;
 mod security;
@@ -23,6 +24,7 @@ use crate::domain::{Candidate, Email, NewCandidate, Tally, User, Vote};
 pub use bulk::{ImportedUser, UserImport};
 pub use elections::{Actor, CastBallot, ElectionCounts, ElectionStore, NewBallot};
 pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use outbox::{ClaimedMail, Delivery, LinkHolder, MailKind, OutboxStore, Recipients};
 pub use postgres::PostgresStore;
 pub use rolls::{RollStatus, RollStore, RollTurnout};
 pub use security::{
@@ -106,7 +108,7 @@ impl From<deadpool::Status> for PoolStatus {
 
 #[async_trait]
 pub trait Store:
-    SecurityStore + ElectionStore + RollStore + UserImport + Send + Sync + 'static
+    SecurityStore + ElectionStore + RollStore + OutboxStore + UserImport + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;

@@ -3,6 +3,7 @@
 
 mod bulk;
 mod elections;
+mod outbox;
 mod rolls;
 mod security;
 

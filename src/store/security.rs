@@ -230,6 +230,30 @@ impl AuditRecord {
         }
     }
 
+    /// Messages queued for an election's roll.
+    pub fn mail_queued(
+        actor: crate::store::elections::Actor,
+        election: Uuid,
+        kind: crate::store::outbox::MailKind,
+        recipients: &crate::store::outbox::Recipients,
+        queued: u64,
+    ) -> Self {
+        use crate::store::outbox::Recipients;
+        let to = match recipients {
+            Recipients::NotInvited => serde_json::json!("not_invited"),
+            Recipients::NotVoted => serde_json::json!("not_voted"),
+            Recipients::One(email) => serde_json::json!({ "email": email }),
+        };
+        Self {
+            actor_id: actor.id(),
+            action: "mail.queue",
+            target_type: "election",
+            target_id: election.to_string(),
+            before: None,
+            after: Some(serde_json::json!({"kind": kind, "recipients": to, "queued": queued})),
+        }
+    }
+
     /// The audit action of an admin's election action.
     pub fn election_action(action: crate::elections::Action) -> &'static str {
         use crate::elections::Action;

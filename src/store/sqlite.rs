@@ -2,6 +2,7 @@
 
 mod bulk;
 mod elections;
+mod outbox;
 mod rolls;
 mod security;
 mod votes;
