@@ -632,7 +632,7 @@ async fn compute_results(state: &AppState, id: Uuid) -> Result<Computed, StoreEr
             Vec::new()
         };
         // Stable: equal counts keep ballot order.
-        results.sort_by(|a, b| b.votes.cmp(&a.votes));
+        results.sort_by_key(|r| std::cmp::Reverse(r.votes));
         let count = if voting_over || !contest.method.counted_incrementally() {
             let result = counting::count_contest(contest, &stored, &seed).map_err(|e| {
                 StoreError::Internal(anyhow::anyhow!("counting {}: {e}", contest.id))
