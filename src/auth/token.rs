@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::Secret;
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -32,14 +32,14 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
-    pub fn new(secret: &Secret, ttl: Duration) -> Self {
+    pub fn new(secret: &SecretString, ttl: Duration) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         Self {
-            encoding: EncodingKey::from_secret(secret.expose()),
-            decoding: DecodingKey::from_secret(secret.expose()),
+            encoding: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
             validation,
             ttl,
         }
@@ -96,10 +96,7 @@ mod tests {
     }
 
     fn keys(secret: &str) -> TokenKeys {
-        TokenKeys::new(
-            &Secret::new(secret.as_bytes().to_vec()),
-            Duration::from_secs(60),
-        )
+        TokenKeys::new(&SecretString::from(secret), Duration::from_secs(60))
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(security.max_body_bytes))
         .layer(middleware::from_fn_with_state(
-            security.request_timeout,
+            security.request_timeout(),
             limits::request_timeout,
         ))
         .layer(middleware::from_fn_with_state(

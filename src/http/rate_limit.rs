@@ -55,12 +55,12 @@ impl RateLimiter {
     }
 
     fn lockout_policy(&self) -> LockoutPolicy {
-        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
         LockoutPolicy {
             max_failures: i64::from(self.config.login_max_failures),
-            window_secs: secs(self.config.login_failure_window),
-            base_lock_secs: secs(self.config.login_lockout),
-            max_lock_secs: secs(self.config.login_lockout_max),
+            window_secs: secs(self.config.login_failure_window_seconds),
+            base_lock_secs: secs(self.config.login_lockout_seconds),
+            max_lock_secs: secs(self.config.login_lockout_max_seconds),
         }
     }
 
