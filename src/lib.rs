@@ -12,6 +12,7 @@ pub mod domain;
 pub mod elections;
 pub mod http;
 pub mod import;
+pub mod metric_names;
 pub mod rolls;
 pub mod store;
 pub mod telemetry;

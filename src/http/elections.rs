@@ -467,7 +467,7 @@ pub(crate) async fn store_ballot(
         }
         // No voter in this line: a log must not link a voter to a ballot.
         tracing::info!(election_id = %election.id, "ballot cast");
-        ::metrics::counter!(super::metrics::VOTES_CAST_TOTAL).increment(1);
+        ::metrics::counter!(crate::metric_names::VOTES_CAST_TOTAL).increment(1);
     }
     Ok(cast)
 }

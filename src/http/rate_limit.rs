@@ -14,10 +14,9 @@ use sha2::{Digest, Sha256};
 use super::error::ApiError;
 use crate::config::SecurityConfig;
 use crate::domain::Email;
+use crate::metric_names::RATE_LIMITED_TOTAL;
 use crate::store::{HIT_WINDOW_SECS, LockoutPolicy, LoginGate, Store};
 
-/// Prometheus counter of refused attempts, by scope.
-pub const RATE_LIMITED_TOTAL: &str = "securevote_rate_limited_total";
 /// How often (at most) one instance deletes dead counters.
 const SWEEP_EVERY_SECS: i64 = 60;
 
