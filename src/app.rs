@@ -12,7 +12,7 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 
 use crate::auth::{PasswordHasher, TokenKeys};
-use crate::config::{Config, ConfigError, DatabaseConfig, Secret};
+use crate::config::{Config, ConfigError, DatabaseConfig, SecretString};
 use crate::http::{self, AppState};
 use crate::store::{self, Store};
 
@@ -33,7 +33,7 @@ pub struct Application {
 impl Application {
     /// Every failure here is a configuration problem reported as one line naming the setting.
     pub async fn build(config: &Config) -> Result<Self, ConfigError> {
-        let secret = match &config.jwt_secret {
+        let secret = match config.signing_secret()? {
             Some(secret) => secret.clone(),
             None => load_or_generate_secret(&config.data_dir)?,
         };
@@ -58,7 +58,10 @@ impl Application {
         let security = Arc::new(config.security.clone());
         let state = AppState::new(http::SharedState {
             store: Arc::clone(&store),
-            hasher: PasswordHasher::new(security.argon2_max_concurrent, security.argon2_max_queued),
+            hasher: PasswordHasher::new(
+                security.argon2_max_concurrent(),
+                security.argon2_max_queued(),
+            ),
             tokens: Arc::new(TokenKeys::new(&secret, config.jwt_ttl)),
             limiter: Arc::new(http::rate_limit::RateLimiter::new(
                 Arc::clone(&store),
@@ -202,7 +205,7 @@ async fn seed_demo_ballot(store: &dyn Store) -> Result<(), ConfigError> {
 
 /// The zero-setup secret: generated once, kept in DATA_DIR readable by the owner only, and
 /// reused so tokens survive a restart.
-fn load_or_generate_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
+fn load_or_generate_secret(data_dir: &Path) -> Result<SecretString, ConfigError> {
     let path = data_dir.join(GENERATED_SECRET_FILE);
     let problem = |what: &str, e: io::Error| {
         ConfigError::new("DATA_DIR", format!("{what} {}: {e}", path.display()))
@@ -219,7 +222,7 @@ fn load_or_generate_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
                     ),
                 ));
             }
-            Ok(Secret::new(secret.as_bytes().to_vec()))
+            Ok(SecretString::from(secret))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             std::fs::create_dir_all(data_dir).map_err(|e| problem("cannot create", e))?;
@@ -228,7 +231,7 @@ fn load_or_generate_secret(data_dir: &Path) -> Result<Secret, ConfigError> {
             let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             write_private(&path, &secret).map_err(|e| problem("cannot write", e))?;
             tracing::info!(path = %path.display(), "generated a JWT secret");
-            Ok(Secret::new(secret.into_bytes()))
+            Ok(SecretString::from(secret))
         }
         Err(e) => Err(problem("cannot read", e)),
     }

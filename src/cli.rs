@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::app::{Application, shutdown_signal};
-use crate::config::{Config, ConfigError};
+use crate::config::{self, Config, ConfigError};
 use crate::store;
 
 mod admin;
@@ -27,6 +27,29 @@ pub struct Cli {
     pub settings: crate::config::Settings,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The command line and the environment. A setting's bad value is a [`ConfigError`] naming
+    /// its variable; clap itself reports usage errors and answers `--help` (and exits).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let command = config::ignore_empty_env(Self::command());
+        let error = match parse(command.clone()) {
+            Ok(cli) => return Ok(cli),
+            Err(error) => ConfigError::from_clap(&error, &command).unwrap_or_else(|| error.exit()),
+        };
+        // `tally` reads no setting, so a bad one in the environment does not stop it.
+        match parse(config::ignore_env(Self::command())) {
+            Ok(cli) if matches!(cli.command, Some(Command::Tally { .. })) => Ok(cli),
+            _ => Err(error),
+        }
+    }
+}
+
+fn parse(command: clap::Command) -> Result<Cli, clap::Error> {
+    command
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
 }
 
 #[derive(Debug, Subcommand)]

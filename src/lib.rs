@@ -13,6 +13,7 @@ pub mod elections;
 pub mod http;
 pub mod import;
 pub mod mail;
+pub mod metric_names;
 pub mod rolls;
 pub mod store;
 pub mod telemetry;

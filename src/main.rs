@@ -1,8 +1,7 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use securevote::cli::{self, Cli};
-use securevote::config::Config;
+use securevote::config::{Config, ConfigError};
 
 fn main() -> ExitCode {
     // A .env file in the working directory fills in settings the environment does not set.
@@ -12,7 +11,10 @@ fn main() -> ExitCode {
         eprintln!("securevote: .env: {error}");
         return ExitCode::from(2);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::from_env() {
+        Ok(cli) => cli,
+        Err(error) => return configuration_error(&error),
+    };
     // Counting a file needs no configuration, database or server.
     if let Some(cli::Command::Tally {
         method,
@@ -35,10 +37,7 @@ fn main() -> ExitCode {
     }
     let config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("securevote: configuration error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return configuration_error(&error),
     };
     securevote::telemetry::init(config.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -60,4 +59,9 @@ fn main() -> ExitCode {
             ExitCode::from(error.exit_code())
         }
     }
+}
+
+fn configuration_error(error: &ConfigError) -> ExitCode {
+    eprintln!("securevote: configuration error: {error}");
+    ExitCode::from(2)
 }

@@ -85,6 +85,33 @@ fn bad_configuration_exits_with_code_2_and_names_the_setting() {
 }
 
 #[test]
+fn commands_that_sign_no_tokens_do_not_need_the_jwt_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://vote:{SECRET_PASSWORD}@127.0.0.1:{dead_port}/votes");
+    std::fs::write(dir.path().join("ballot.json"), r#"[{"name": "Ada"}]"#).unwrap();
+    std::fs::write(dir.path().join("voters.csv"), "email,password\n").unwrap();
+
+    for args in [
+        &["migrate"][..],
+        &["candidates", "import", "ballot.json"],
+        &["users", "import", "voters.csv"],
+        &["admin", "create", "--email", "boss@example.org"],
+    ] {
+        let output = securevote(args, &[("DATABASE_URL", &url)], dir.path());
+
+        // The command gets as far as the (unreachable) database.
+        assert_config_error(&output, "DATABASE_URL");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("JWT_SECRET"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn an_unreachable_database_stops_start_up_after_the_connect_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let dead_port = TcpListener::bind("127.0.0.1:0")

@@ -80,7 +80,7 @@ async fn imports_a_voter_list_reports_each_line_and_can_be_run_again() {
     assert!(stdout(&again).contains("skipped 3 duplicates"));
 
     let config = Config::from_settings(&Settings {
-        data_dir: Some(dir.path().display().to_string()),
+        data_dir: dir.path().to_path_buf(),
         ..Settings::default()
     })
     .unwrap();

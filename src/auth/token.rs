@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::Secret;
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -35,14 +35,14 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
-    pub fn new(secret: &Secret, ttl: Duration) -> Self {
+    pub fn new(secret: &SecretString, ttl: Duration) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         Self {
-            encoding: EncodingKey::from_secret(secret.expose()),
-            decoding: DecodingKey::from_secret(secret.expose()),
+            encoding: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
             validation,
             ttl,
         }
@@ -110,10 +110,16 @@ mod tests {
     }
 
     fn keys(secret: &str) -> TokenKeys {
-        TokenKeys::new(
-            &Secret::new(secret.as_bytes().to_vec()),
-            Duration::from_secs(60),
-        )
+        TokenKeys::new(&SecretString::from(secret), Duration::from_secs(60))
+    }
+
+    #[test]
+    fn an_invitation_sign_in_names_its_election() {
+        let keys = keys("0123456789abcdef0123456789abcdef");
+        let (id, election) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = keys.issue_for(id, Some(election)).token;
+        assert_eq!(keys.verify_scoped(&token), Some((id, Some(election))));
+        assert_eq!(keys.verify_scoped(&keys.issue(id).token), Some((id, None)));
     }
 
     #[test]
@@ -153,6 +159,7 @@ mod tests {
             sub: id,
             iat: 1,
             exp: Utc::now().timestamp() - 1,
+            election: None,
         };
         let expired = encode(&Header::new(Algorithm::HS256), &past, &keys.encoding).unwrap();
         assert_eq!(keys.verify(&expired), None, "expired");

@@ -471,7 +471,7 @@ pub(crate) async fn store_ballot(
         }
         // No voter in this line: a log must not link a voter to a ballot.
         tracing::info!(election_id = %election.id, "ballot cast");
-        ::metrics::counter!(super::metrics::VOTES_CAST_TOTAL).increment(1);
+        ::metrics::counter!(crate::metric_names::VOTES_CAST_TOTAL).increment(1);
     }
     Ok(cast)
 }
@@ -636,7 +636,7 @@ async fn compute_results(state: &AppState, id: Uuid) -> Result<Computed, StoreEr
             Vec::new()
         };
         // Stable: equal counts keep ballot order.
-        results.sort_by(|a, b| b.votes.cmp(&a.votes));
+        results.sort_by_key(|r| std::cmp::Reverse(r.votes));
         let count = if voting_over || !contest.method.counted_incrementally() {
             let result = counting::count_contest(contest, &stored, &seed).map_err(|e| {
                 StoreError::Internal(anyhow::anyhow!("counting {}: {e}", contest.id))

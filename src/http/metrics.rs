@@ -10,16 +10,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::store::Store;
 use std::sync::Arc;
 
-pub const REQUESTS_TOTAL: &str = "securevote_http_requests_total";
-pub const REQUEST_DURATION: &str = "securevote_http_request_duration_seconds";
-pub const VOTES_CAST_TOTAL: &str = "securevote_votes_cast_total";
-pub const DB_RECONNECTS_TOTAL: &str = "securevote_db_reconnects_total";
-const POOL_SIZE: &str = "securevote_db_pool_connections";
-const POOL_AVAILABLE: &str = "securevote_db_pool_available";
-const POOL_MAX: &str = "securevote_db_pool_max_connections";
+use crate::metric_names::{
+    DB_RECONNECTS_TOTAL, POOL_AVAILABLE, POOL_MAX, POOL_SIZE, RATE_LIMITED_TOTAL, REQUEST_DURATION,
+    REQUESTS_TOTAL, VOTES_CAST_TOTAL,
+};
+use crate::store::Store;
 
 /// The process-wide recorder; the `metrics` macros report to it. Installed once, so several
 /// applications in one process (the tests) share it.
@@ -50,6 +47,10 @@ pub fn handle() -> &'static PrometheusHandle {
             DB_RECONNECTS_TOTAL,
             "Database connections re-established after a failure"
         );
+        metrics::describe_counter!(
+            RATE_LIMITED_TOTAL,
+            "Attempts refused by a rate limit, by scope"
+        );
         metrics::describe_gauge!(POOL_SIZE, "Open database connections");
         metrics::describe_gauge!(POOL_AVAILABLE, "Idle database connections");
         metrics::describe_gauge!(POOL_MAX, "Maximum database connections");
@@ -69,6 +70,7 @@ async fn render(State(store): State<Arc<dyn Store>>) -> Response {
     metrics::gauge!(POOL_SIZE).set(pool.size as f64);
     metrics::gauge!(POOL_AVAILABLE).set(pool.available as f64);
     metrics::gauge!(POOL_MAX).set(pool.max_size as f64);
+    metrics::counter!(DB_RECONNECTS_TOTAL).absolute(pool.reconnects);
     let mut response = handle().render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -43,9 +43,6 @@ use crate::store::Store;
 use error::ApiError;
 use rate_limit::RateLimiter;
 
-/// Largest accepted request body by default (`MAX_BODY_BYTES`).
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
 /// Only same-origin resources; no inline script or style; never framed.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -121,7 +118,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(security.max_body_bytes))
         .layer(middleware::from_fn_with_state(
-            security.request_timeout,
+            security.request_timeout(),
             limits::request_timeout,
         ))
         .layer(middleware::from_fn_with_state(
@@ -209,8 +206,8 @@ async fn log_request(request: Request, next: Next) -> Response {
         latency_ms = (latency.as_micros() as f64) / 1000.0,
         "request"
     );
-    ::metrics::counter!(metrics::REQUESTS_TOTAL, "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-    ::metrics::histogram!(metrics::REQUEST_DURATION, "route" => route)
+    ::metrics::counter!(crate::metric_names::REQUESTS_TOTAL, "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    ::metrics::histogram!(crate::metric_names::REQUEST_DURATION, "route" => route)
         .record(latency.as_secs_f64());
     response
 }

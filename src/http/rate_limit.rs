@@ -14,10 +14,9 @@ use sha2::{Digest, Sha256};
 use super::error::ApiError;
 use crate::config::SecurityConfig;
 use crate::domain::Email;
+use crate::metric_names::RATE_LIMITED_TOTAL;
 use crate::store::{HIT_WINDOW_SECS, LockoutPolicy, LoginGate, Store};
 
-/// Prometheus counter of refused attempts, by scope.
-pub const RATE_LIMITED_TOTAL: &str = "securevote_rate_limited_total";
 /// How often (at most) one instance deletes dead counters.
 const SWEEP_EVERY_SECS: i64 = 60;
 
@@ -55,12 +54,12 @@ impl RateLimiter {
     }
 
     fn lockout_policy(&self) -> LockoutPolicy {
-        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
         LockoutPolicy {
             max_failures: i64::from(self.config.login_max_failures),
-            window_secs: secs(self.config.login_failure_window),
-            base_lock_secs: secs(self.config.login_lockout),
-            max_lock_secs: secs(self.config.login_lockout_max),
+            window_secs: secs(self.config.login_failure_window_seconds),
+            base_lock_secs: secs(self.config.login_lockout_seconds),
+            max_lock_secs: secs(self.config.login_lockout_max_seconds),
         }
     }
 

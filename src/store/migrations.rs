@@ -12,11 +12,12 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// `migration!("postgres", 1, "0001", "initial")` embeds `migrations/postgres/0001_initial.sql`.
+/// `migration!("postgres", "0001", "initial")` embeds `migrations/postgres/0001_initial.sql` as
+/// version 1: the version is read from the file name, so the two cannot disagree.
 macro_rules! migration {
-    ($backend:literal, $version:literal, $file_prefix:literal, $name:literal) => {
+    ($backend:literal, $file_prefix:literal, $name:literal) => {
         Migration {
-            version: $version,
+            version: version_of($file_prefix),
             name: $name,
             sql: include_str!(concat!(
                 "../../migrations/",
@@ -31,22 +32,43 @@ macro_rules! migration {
     };
 }
 
+/// The version a file prefix of four digits stands for; anything else fails the build (the
+/// migration lists are constants).
+const fn version_of(file_prefix: &str) -> i64 {
+    let digits = file_prefix.as_bytes();
+    assert!(
+        digits.len() == 4,
+        "a migration file starts with four digits"
+    );
+    let mut version = 0;
+    let mut i = 0;
+    while i < digits.len() {
+        assert!(
+            digits[i].is_ascii_digit(),
+            "a migration file starts with four digits"
+        );
+        version = version * 10 + (digits[i] - b'0') as i64;
+        i += 1;
+    }
+    version
+}
+
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
-    migration!("postgres", 1, "0001", "initial"),
-    migration!("postgres", 2, "0002", "production_schema"),
-    migration!("postgres", 3, "0003", "security"),
-    migration!("postgres", 4, "0004", "elections"),
-    migration!("postgres", 5, "0005", "rolls"),
-    migration!("postgres", 6, "0006", "invitations"),
+    migration!("postgres", "0001", "initial"),
+    migration!("postgres", "0002", "production_schema"),
+    migration!("postgres", "0003", "security"),
+    migration!("postgres", "0004", "elections"),
+    migration!("postgres", "0005", "rolls"),
+    migration!("postgres", "0006", "invitations"),
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
-    migration!("sqlite", 1, "0001", "initial"),
-    migration!("sqlite", 2, "0002", "production_schema"),
-    migration!("sqlite", 3, "0003", "security"),
-    migration!("sqlite", 4, "0004", "elections"),
-    migration!("sqlite", 5, "0005", "rolls"),
-    migration!("sqlite", 6, "0006", "invitations"),
+    migration!("sqlite", "0001", "initial"),
+    migration!("sqlite", "0002", "production_schema"),
+    migration!("sqlite", "0003", "security"),
+    migration!("sqlite", "0004", "elections"),
+    migration!("sqlite", "0005", "rolls"),
+    migration!("sqlite", "0006", "invitations"),
 ];
 
 /// Table recording applied versions; the same shape on both backends.
@@ -71,6 +93,35 @@ mod tests {
                 i as i64 + 1,
                 "versions are consecutive from 1"
             );
+        }
+    }
+
+    #[test]
+    fn the_version_is_the_number_of_the_file_prefix() {
+        assert_eq!(version_of("0001"), 1);
+        assert_eq!(version_of("0042"), 42);
+        assert_eq!(version_of("1203"), 1203);
+    }
+
+    #[test]
+    fn every_migration_file_is_listed() {
+        for (backend, list) in [
+            ("postgres", POSTGRES_MIGRATIONS),
+            ("sqlite", SQLITE_MIGRATIONS),
+        ] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(backend);
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            let listed: Vec<String> = list
+                .iter()
+                .map(|m| format!("{:04}_{}.sql", m.version, m.name))
+                .collect();
+            assert_eq!(files, listed, "migrations/{backend}");
         }
     }
 }

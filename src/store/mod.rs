@@ -94,6 +94,8 @@ pub struct PoolStatus {
     pub size: usize,
     pub available: usize,
     pub max_size: usize,
+    /// Successful connections made after a failed attempt, since start-up.
+    pub reconnects: u64,
 }
 
 impl From<deadpool::Status> for PoolStatus {
@@ -102,6 +104,7 @@ impl From<deadpool::Status> for PoolStatus {
             size: status.size,
             available: status.available,
             max_size: status.max_size,
+            reconnects: 0,
         }
     }
 }

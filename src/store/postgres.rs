@@ -84,7 +84,6 @@ impl managed::Manager for ReconnectingManager {
                 let failures = std::mem::take(&mut *self.backoff()).consecutive_failures;
                 if failures > 0 {
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!(crate::http::metrics::DB_RECONNECTS_TOTAL).increment(1);
                     tracing::info!(hosts = %self.hosts, failed_attempts = failures, "reconnected to the PostgreSQL primary");
                 }
                 Ok(client)
@@ -170,11 +169,6 @@ impl PostgresStore {
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
-    }
-
-    /// Successful connections made after a failed attempt, since start-up.
-    pub fn reconnects(&self) -> u64 {
-        self.pool.manager().reconnects.load(Ordering::Relaxed)
     }
 
     async fn connection(&self) -> Result<Connection, StoreError> {
@@ -362,7 +356,10 @@ impl Store for PostgresStore {
     }
 
     fn pool_status(&self) -> PoolStatus {
-        self.pool.status().into()
+        PoolStatus {
+            reconnects: self.pool.manager().reconnects.load(Ordering::Relaxed),
+            ..self.pool.status().into()
+        }
     }
 
     async fn schema_version(&self) -> Result<i64, StoreError> {

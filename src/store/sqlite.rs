@@ -69,8 +69,8 @@ type Pool = managed::Pool<SqliteManager>;
 
 pub struct SqliteStore {
     pool: Pool,
-    /// Votes go through one writer with group commit (votes.rs); set once migrated.
-    votes: std::sync::OnceLock<votes::VoteWriter>,
+    /// Votes go through one writer with group commit (votes.rs), started once migrated.
+    votes: votes::VoteWriter,
 }
 
 impl SqliteStore {
@@ -92,49 +92,13 @@ impl SqliteStore {
         .create_timeout(Some(POOL_WAIT))
         .build()
         .map_err(|e| StoreError::Internal(e.into()))?;
-        let store = Self {
-            pool,
-            votes: std::sync::OnceLock::new(),
-        };
-        store
-            .with_conn(|conn| conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())))
-            .await?;
-        store.migrate().await?;
-        let _ = store.votes.set(votes::VoteWriter::start(path)?);
-        Ok(store)
-    }
-
-    fn vote_writer(&self) -> Result<&votes::VoteWriter, StoreError> {
-        self.votes.get().ok_or_else(|| {
-            StoreError::Internal(anyhow::anyhow!("the SQLite vote writer is not running"))
+        on_connection(&pool, |conn| {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
         })
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.with_conn(|conn| {
-            // IMMEDIATE takes the write lock first, so two processes starting together serialise.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(CREATE_MIGRATIONS_TABLE)?;
-            let applied: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                [],
-                |r| r.get(0),
-            )?;
-            for migration in SQLITE_MIGRATIONS.iter().filter(|m| m.version > applied) {
-                tx.execute_batch(migration.sql)?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                    params![migration.version, migration.name, timestamp(Utc::now())],
-                )?;
-                tracing::info!(
-                    version = migration.version,
-                    name = migration.name,
-                    "applied SQLite migration"
-                );
-            }
-            tx.commit()
-        })
-        .await
+        .await?;
+        migrate(&pool).await?;
+        let votes = votes::VoteWriter::start(path)?;
+        Ok(Self { pool, votes })
     }
 
     async fn insert_candidates_in_transaction(
@@ -178,15 +142,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(anyhow::anyhow!("{e}")))?;
-        conn.interact(work)
-            .await
-            .map_err(|e| StoreError::Internal(anyhow::anyhow!("{e}")))?
-            .map_err(map_error)
+        on_connection(&self.pool, work).await
     }
 
     /// Like [`Self::with_conn`] for bookkeeping whose last moments may be lost in a power cut:
@@ -223,6 +179,50 @@ impl SqliteStore {
     {
         self.with_conn(work).await?
     }
+}
+
+/// Runs `work` on a connection of `pool` on a blocking thread.
+async fn on_connection<T, F>(pool: &Pool, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+{
+    let conn = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Unavailable(anyhow::anyhow!("{e}")))?;
+    conn.interact(work)
+        .await
+        .map_err(|e| StoreError::Internal(anyhow::anyhow!("{e}")))?
+        .map_err(map_error)
+}
+
+/// Applies the pending migrations in one transaction.
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    on_connection(pool, |conn| {
+        // IMMEDIATE takes the write lock first, so two processes starting together serialise.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(CREATE_MIGRATIONS_TABLE)?;
+        let applied: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?;
+        for migration in SQLITE_MIGRATIONS.iter().filter(|m| m.version > applied) {
+            tx.execute_batch(migration.sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![migration.version, migration.name, timestamp(Utc::now())],
+            )?;
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied SQLite migration"
+            );
+        }
+        tx.commit()
+    })
+    .await
 }
 
 fn map_error(error: rusqlite::Error) -> StoreError {

@@ -38,9 +38,9 @@ impl TestDatabase {
     pub async fn new(kind: Kind) -> Self {
         let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let mut settings = Settings {
-            data_dir: Some(data_dir.path().display().to_string()),
-            bind_addr: Some("127.0.0.1".into()),
-            port: Some("0".into()),
+            data_dir: data_dir.path().to_path_buf(),
+            bind_addr: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: 0,
             ..Settings::default()
         };
         let pg = match kind {
@@ -48,7 +48,7 @@ impl TestDatabase {
             Kind::Postgres => {
                 let cluster = PgCluster::shared();
                 let database = cluster.create_database().await;
-                settings.database_url = Some(cluster.url(&database));
+                settings.database_url = Some(cluster.url(&database).into());
                 settings.jwt_secret = Some(JWT_SECRET.into());
                 Some((cluster, database))
             }

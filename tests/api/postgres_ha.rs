@@ -40,11 +40,11 @@ INSERT INTO candidates (name, party, description) VALUES
 
 fn settings_for(url: String, data_dir: &std::path::Path) -> Settings {
     Settings {
-        database_url: Some(url),
+        database_url: Some(url.into()),
         jwt_secret: Some(JWT_SECRET.into()),
-        data_dir: Some(data_dir.display().to_string()),
-        bind_addr: Some("127.0.0.1".into()),
-        port: Some("0".into()),
+        data_dir: data_dir.to_path_buf(),
+        bind_addr: std::net::Ipv4Addr::LOCALHOST.into(),
+        port: 0,
         ..Settings::default()
     }
 }

@@ -119,7 +119,7 @@ async fn the_benchmark_ceiling_route_exists_only_when_asked_for() {
     )
     .await;
     let bench = spawn_with(Settings {
-        bench_ceiling_route: Some("true".into()),
+        bench_ceiling_route: true,
         ..db.settings.clone()
     })
     .await;

@@ -458,7 +458,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 async fn login_does_not_reveal_accounts_by_status_body_or_timing(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
     // 30 wrong passwords for one account would otherwise lock it out after 10.
-    db.settings.security.login_max_failures = Some("1000".into());
+    db.settings.security.login_max_failures = 1000;
     let app = db.spawn().await;
     registered(&app, "known@example.org").await;
     let timed = |email: &'static str| {
@@ -575,10 +575,10 @@ async fn wait_for_a_fresh_minute() {
 
 async fn per_address_limits_trust_forwarded_for_only_from_trusted_proxies(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
-    db.settings.security.login_limit_per_ip = Some("3".into());
-    db.settings.security.register_limit_per_ip = Some("3".into());
+    db.settings.security.login_limit_per_ip = 3;
+    db.settings.security.register_limit_per_ip = 3;
     let direct = db.spawn().await;
-    db.settings.security.trusted_proxies = Some("127.0.0.1".into());
+    db.settings.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     let proxied = db.spawn().await;
     wait_for_a_fresh_minute().await;
     let login_from = |app: &TestApp, forwarded: &str, n: usize| {
@@ -674,7 +674,7 @@ async fn per_address_limits_trust_forwarded_for_only_from_trusted_proxies(kind: 
 async fn cors_is_off_by_default_and_follows_the_allow_list(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
     let closed = db.spawn().await;
-    db.settings.security.cors_allowed_origins = Some("https://vote.example.org".into());
+    db.settings.security.cors_allowed_origins = vec!["https://vote.example.org".into()];
     let open = db.spawn().await;
     let from = |app: &TestApp, method: Method, origin: &str| {
         app.client
@@ -755,11 +755,11 @@ async fn oversized_headers_get_a_json_431(kind: Kind) {
 
 async fn password_hashing_beyond_its_limits_is_a_503_not_a_queue(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
-    db.settings.security.argon2_max_concurrent = Some("1".into());
-    db.settings.security.argon2_max_queued = Some("1".into());
+    db.settings.security.argon2_max_concurrent = Some(1);
+    db.settings.security.argon2_max_queued = Some(1);
     // Without the (database) rate-limit checks in front, the requests reach the hasher together.
-    db.settings.security.register_limit_per_ip = Some("0".into());
-    db.settings.security.register_limit_per_account = Some("0".into());
+    db.settings.security.register_limit_per_ip = 0;
+    db.settings.security.register_limit_per_account = 0;
     let app = db.spawn().await;
 
     let emails: Vec<String> = (0..8).map(|n| format!("burst{n}@example.org")).collect();
@@ -804,8 +804,8 @@ async fn logs_never_show_passwords_tokens_or_hashes(kind: Kind) {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap());
-    if let Some(url) = &db.settings.database_url {
-        command.env("DATABASE_URL", url);
+    if let Some((cluster, database)) = &db.pg {
+        command.env("DATABASE_URL", cluster.url(database));
     }
     let server = Server(command.spawn().unwrap());
     let client = reqwest::Client::new();

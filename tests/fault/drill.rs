@@ -32,7 +32,7 @@ pub struct Voter {
 /// drill is about voting, not about argon2), with tokens signed by the shared secret.
 pub async fn prepare_ballot(primary: &PgCluster, count: usize) -> (Vec<Voter>, Vec<Uuid>) {
     let settings = securevote::config::Settings {
-        database_url: Some(primary.url(DATABASE)),
+        database_url: Some(primary.url(DATABASE).into()),
         jwt_secret: Some(JWT_SECRET.into()),
         ..Default::default()
     };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use securevote::auth::{PasswordHasher, TokenKeys};
-use securevote::config::Secret;
+use securevote::config::SecretString;
 use securevote::domain::Password;
 use uuid::Uuid;
 
@@ -56,7 +56,7 @@ pub fn tokens(
     if ids.is_empty() {
         bail!("no bench voters ({BENCH_EMAIL_PATTERN}) in the database; import them first");
     }
-    let keys = TokenKeys::new(&Secret::new(secret.as_bytes().to_vec()), TOKEN_TTL);
+    let keys = TokenKeys::new(&SecretString::from(secret), TOKEN_TTL);
     let file = std::fs::File::create(out).with_context(|| format!("create {}", out.display()))?;
     let mut lines = BufWriter::new(file);
     for id in ids {

@@ -582,7 +582,7 @@ impl ElectionStore for SqliteStore {
     }
 
     async fn cast_ballot(&self, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
-        self.vote_writer()?.cast(ballot).await
+        self.votes.cast(ballot).await
     }
 
     async fn voted_elections(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
