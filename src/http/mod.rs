@@ -12,6 +12,7 @@ mod elections;
 pub mod error;
 mod extract;
 mod health;
+mod invitations;
 mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -173,6 +174,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rolls::turnout))
         .routes(routes!(rolls::turnout_csv))
         .routes(routes!(rolls::page))
+        .routes(routes!(
+            invitations::send_invitations,
+            invitations::deliveries
+        ))
+        .routes(routes!(invitations::send_reminders))
+        .routes(routes!(invitations::resend))
+        .routes(routes!(invitations::failures_csv))
+        .routes(routes!(invitations::magic_sign_in))
+        .routes(routes!(invitations::request_link))
         .merge(
             // A roll is far larger than any other request body.
             OpenApiRouter::new()

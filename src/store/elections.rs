@@ -29,13 +29,15 @@ pub const TALLY_SHARDS: i16 = 32;
 pub enum Actor {
     Admin(Uuid),
     Cli,
+    /// Someone without an account acting on their own behalf (a voter asking for a new link).
+    Anonymous,
 }
 
 impl Actor {
     pub fn id(self) -> Option<Uuid> {
         match self {
             Self::Admin(id) => Some(id),
-            Self::Cli => None,
+            Self::Cli | Self::Anonymous => None,
         }
     }
 }

@@ -5,6 +5,8 @@
 mod postgres;
 
 mod helpers;
+#[path = "../support/smtp.rs"]
+mod smtp;
 
 mod admin;
 mod auth;
@@ -12,6 +14,7 @@ mod candidates;
 mod elections;
 mod errors;
 mod health;
+mod invitations;
 mod openapi;
 mod postgres_ha;
 mod reads;
