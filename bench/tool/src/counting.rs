@@ -145,6 +145,7 @@ fn pair(
     parse_s: f64,
     ceiling_label: &str,
     rss_kib: Option<u64>,
+    target: Option<f64>,
     details: BTreeMap<String, Value>,
 ) -> [Measurement; 2] {
     let base = |role, label: &str, seconds: f64| Measurement {
@@ -172,7 +173,7 @@ fn pair(
     let mut service = base(Role::Service, label, count_s);
     service.short = Some(short.to_owned());
     service.backend = Some("count engine".to_owned());
-    service.target = Some(1.0 / MAX_TIMES_PARSE);
+    service.target = target;
     service.rss_kib = rss_kib;
     service.rss_target_mib = rss_kib.map(|_| COUNT_RSS_TARGET_MIB);
     service.details = details;
@@ -180,7 +181,8 @@ fn pair(
 }
 
 /// Appends the counting rows (service: the count; ceiling: reading and parsing the same file;
-/// rates in ballots per second, so the ratio is parse time over count time, target ≥ 1/3).
+/// rates in ballots per second, so the ratio is parse time over count time; for STV the
+/// target is ≥ 1/3, a count costing at most 3 × parsing).
 pub fn rows(count_bench: &Path, schulze: &Path, out: &Path) -> Result<()> {
     let read = |path: &Path| -> Result<Value> {
         let text =
@@ -243,6 +245,7 @@ pub fn rows(count_bench: &Path, schulze: &Path, out: &Path) -> Result<()> {
             parse_s,
             &ceiling,
             rss_kib,
+            Some(1.0 / MAX_TIMES_PARSE),
             details,
         ));
     }
@@ -272,6 +275,8 @@ pub fn rows(count_bench: &Path, schulze: &Path, out: &Path) -> Result<()> {
         s_count,
         s_parse,
         "read + parse the same BLT file",
+        None,
+        // The 3 × parsing bound is the STV counts'; Schulze's ratio is reported as it is.
         None,
         details,
     ));

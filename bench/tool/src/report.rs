@@ -253,7 +253,7 @@ fn counting_table(md: &mut String, rows: &[Row]) {
         return;
     }
     md.push_str(
-        "\nCounting (single thread; medians of 3 runs; the rates above are ballots per second, so the ratio is parse time / count time, target ≥ 0.33, i.e. a count costs at most 3 × parsing):\n\n\
+        "\nCounting (single thread; medians of 3 runs; the rates above are ballots per second, so the ratio is parse time / count time; for STV the target is ≥ 0.33, i.e. a count costs at most 3 × parsing):\n\n\
          | count | parse s | count s | count / parse | (parse + count) / parse | stages | elected |\n|---|--:|--:|--:|--:|--:|---|\n",
     );
     for row in counted {
