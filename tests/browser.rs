@@ -521,6 +521,8 @@ async fn an_election_from_the_console_to_the_published_results() {
             &json!({
                 "slug": "referendum",
                 "title": "Imported referendum",
+                "timezone": "America/New_York",
+                "opens_at": "2030-01-15T15:00:00Z",
                 "contests": [{ "title": "New statutes?", "method": "approval",
                                "choices": [{ "name": "Yes" }, { "name": "No" }] }]
             })
@@ -542,6 +544,9 @@ async fn an_election_from_the_console_to_the_published_results() {
     admin.check_page("admin-import").await;
     admin.click("election-save").await;
     admin.wait_text("admin-state", "Draft").await;
+    admin.click("action-schedule").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Scheduled").await;
 
     // --- Schedule and open the first one, each behind its confirmation.
     admin.goto(&format!("/admin/elections/{SLUG}")).await;
@@ -649,6 +654,8 @@ async fn an_election_from_the_console_to_the_published_results() {
         uuid::Uuid::parse_str(receipt.as_str().unwrap_or_default()).is_ok(),
         "receipt: {receipt}"
     );
+    kim.click("receipt-copy").await;
+    kim.wait_text("receipt-copy-status", "receipt").await;
     kim.check_page("receipt").await;
 
     // --- Voter 2, on a 375 px phone, in German (from the browser's Accept-Language).
@@ -709,7 +716,8 @@ async fn an_election_from_the_console_to_the_published_results() {
     kim.wait_visible("results-embargoed").await;
     kim.check_page("results-embargoed").await;
     kim.goto("/elections").await;
-    kim.wait_css_text(&format!("[data-slug='{SLUG}']"), "You have voted").await;
+    kim.wait_css_text(&format!("[data-slug='{SLUG}']"), "You have voted")
+        .await;
     let voted = kim
         .js(
             "return !!document.querySelector(`[data-slug='${arguments[0]}'] [data-voted]`);",
@@ -721,8 +729,42 @@ async fn an_election_from_the_console_to_the_published_results() {
         json!(true),
         "the list marks where the voter has voted"
     );
+    // Scheduled: the opening time in the election's zone (New York) and in the voter's own.
+    let coming = kim
+        .wait_css_text(
+            "#group-scheduled-section [data-slug=referendum]",
+            "your time",
+        )
+        .await;
+    assert!(
+        coming.contains("Jan 15, 2030, 10:00 AM EST") && coming.contains("3:00 PM UTC"),
+        "opening time in both zones: {coming}"
+    );
     kim.check_page("elections").await;
 
+    // Extend: the dialog asks for the new closing time (prefilled an hour from now).
+    admin.click("action-extend").await;
+    admin
+        .wait_text("confirm-dialog-text", "until the new closing time")
+        .await;
+    admin
+        .find_css("#confirm-dialog-extra input[type=datetime-local]")
+        .await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("status", "has been extended").await;
+    admin.wait_text("admin-state", "Open").await;
+    // Escape cancels a confirmation: nothing changes.
+    admin.click("action-close").await;
+    admin.wait_visible("confirm-dialog").await;
+    admin.keys(ESCAPE).await;
+    let open = admin
+        .js(
+            "return document.getElementById('confirm-dialog').open;",
+            vec![],
+        )
+        .await;
+    assert_eq!(open, json!(false), "Escape closes the dialog");
+    admin.wait_text("admin-state", "Open").await;
     admin.click("action-close").await;
     admin
         .wait_text("confirm-dialog-text", "This cannot be undone")

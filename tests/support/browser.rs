@@ -1022,6 +1022,7 @@ pub const TAB: &str = "\u{E004}";
 pub const ENTER: &str = "\u{E007}";
 pub const SPACE: &str = " ";
 pub const ARROW_DOWN: &str = "\u{E015}";
+pub const ESCAPE: &str = "\u{E00C}";
 
 /// The pinned axe-core, fetched by scripts/fetch-axe into target/axe-core/.
 pub const AXE_VERSION: &str = "4.14.1";
