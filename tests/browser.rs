@@ -580,6 +580,51 @@ async fn an_election_from_the_console_to_the_published_results() {
     kim.keys(PASSWORD).await;
     kim.keys(ENTER).await;
     kim.wait_visible("election-ballot").await;
+
+    // The ballot page on Chromium's slow-3G profile (400 ms latency, 50 KB/s), without cache.
+    kim.cdp("Network.enable", json!({})).await;
+    kim.cdp("Network.setCacheDisabled", json!({ "cacheDisabled": true }))
+        .await;
+    kim.cdp(
+        "Network.emulateNetworkConditions",
+        json!({ "offline": false, "latency": 400, "downloadThroughput": 51200, "uploadThroughput": 51200 }),
+    )
+    .await;
+    let started = Instant::now();
+    kim.client.refresh().await.expect("reload the ballot page");
+    let deadline = started + Duration::from_secs(60);
+    loop {
+        let ready = kim
+            .js(
+                "const b = document.getElementById('election-ballot'); return !!b && b.checkVisibility();",
+                vec![],
+            )
+            .await;
+        if ready == json!(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ballot page did not load within 60 s on slow 3G"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    let slow = started.elapsed();
+    println!("ballot page usable on slow 3G (400 ms, 50 KB/s, no cache) after {slow:.1?}");
+    assert!(
+        slow < Duration::from_secs(20),
+        "the ballot page took {slow:?} on slow 3G"
+    );
+    kim.cdp(
+        "Network.emulateNetworkConditions",
+        json!({ "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 }),
+    )
+    .await;
+    kim.cdp(
+        "Network.setCacheDisabled",
+        json!({ "cacheDisabled": false }),
+    )
+    .await;
     let (weight, resources) = kim.page_weight().await;
     println!(
         "page weight of the ballot page: {weight} bytes ({:.1} KB, {} resources, uncompressed)",
@@ -815,6 +860,29 @@ async fn an_election_from_the_console_to_the_published_results() {
         .await;
     assert_eq!(shown, json!([publish]), "the filter shows only {publish}");
     admin.check_page("admin-audit").await;
+
+    // Pages of 3 entries: older, then newer again, each a different set.
+    admin.goto("/admin/audit?per_page=3").await;
+    admin
+        .wait_text("audit-page-info", "Page 1: 3 entries")
+        .await;
+    let first = admin.main_text().await;
+    admin.click("audit-older").await;
+    admin.wait_text("audit-page-info", "Page 2").await;
+    let second = admin.main_text().await;
+    assert_ne!(first, second, "the older page shows other entries");
+    admin.click("audit-newer").await;
+    admin.wait_text("audit-page-info", "Page 1").await;
+    assert!(
+        admin
+            .js(
+                "return document.getElementById('audit-newer').disabled;",
+                vec![]
+            )
+            .await
+            == json!(true),
+        "no newer page than the first"
+    );
 
     for browser in [&admin, &kim, &lena] {
         browser

@@ -694,7 +694,8 @@ async function renderDetail(slug, shell) {
 
 async function renderAudit(shell) {
   shell.setTitle(t('audit.title'));
-  const PAGE = 50;
+  const wanted = Number(new URLSearchParams(window.location.search).get('per_page'));
+  const PAGE = Number.isInteger(wanted) && wanted >= 1 && wanted <= 200 ? wanted : 50;
   /** Cursors of the pages seen: cursors[i] is the `before` of page i (undefined for the first). */
   const cursors = [undefined];
   let page = 0;
