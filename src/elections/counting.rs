@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::model::StoredBallot;
 use crate::rolls::format_weight;
-use crate::store::elections::StoredBallot;
 
 use super::model::{Contest, Method};
 use securevote_count as count;

@@ -13,5 +13,5 @@ pub use document::{ElectionDocument, NewElection};
 pub use lifecycle::Action;
 pub use model::{
     BallotForm, Choice, Contest, Election, ElectionKey, ElectionState, Eligibility, Method,
-    ResultsPolicy,
+    ResultsPolicy, StoredBallot,
 };

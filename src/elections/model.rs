@@ -228,3 +228,11 @@ impl ElectionKey {
         }
     }
 }
+
+/// A stored ballot's content and weight, for counting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBallot {
+    pub selections: serde_json::Value,
+    /// In nano-units (`crate::rolls::WEIGHT_SCALE` is a weight of 1).
+    pub weight: u64,
+}

@@ -165,13 +165,7 @@ pub struct ElectionCounts {
     pub weights: HashMap<Uuid, u64>,
 }
 
-/// A stored ballot's content and weight, for counting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredBallot {
-    pub selections: Value,
-    /// In nano-units (`crate::rolls::WEIGHT_SCALE` is a weight of 1).
-    pub weight: u64,
-}
+pub use crate::elections::StoredBallot;
 
 #[async_trait]
 pub trait ElectionStore: Send + Sync {
