@@ -70,6 +70,7 @@ impl Application {
             security,
             reads: Arc::new(http::read_cache::ReadCache::new(Arc::clone(&store))),
             elections: Arc::new(http::election_cache::ElectionCache::new(Arc::clone(&store))),
+            registration_open: config.registration == crate::config::Registration::Open,
             bench_ceiling_route: config.bench_ceiling_route,
         });
         if config.bench_ceiling_route {

@@ -13,13 +13,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{ArgAction, Args, Command, FromArgMatches, ValueEnum};
+use clap::{ArgAction, Args, Command, FromArgMatches};
 use secrecy::ExposeSecret;
 pub use secrecy::SecretString;
 
+mod choices;
 mod database;
 mod mail;
 mod security;
+pub use choices::{LogFormat, Registration};
 pub use database::{DatabaseConfig, PostgresConfig};
 pub use mail::{MailConfig, MailSettings};
 pub use security::SecurityConfig;
@@ -80,6 +82,10 @@ pub struct Settings {
     /// Log format: `text`, or `json` (one object per line).
     #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// `open`: anyone may register an account; `closed`: POST /api/auth/register answers 403
+    /// registration_closed (roll elections need no accounts: voters sign in by their link).
+    #[arg(long, env = "REGISTRATION", global = true, value_enum, default_value_t = Registration::Open)]
+    pub registration: Registration,
     /// Abuse limits, hard limits, trusted proxies and CORS.
     #[command(flatten)]
     pub security: SecurityConfig,
@@ -101,12 +107,6 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 /// Validated configuration of one securevote instance.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -118,6 +118,7 @@ pub struct Config {
     pub jwt_secret: Option<SecretString>,
     pub jwt_ttl: Duration,
     pub log_format: LogFormat,
+    pub registration: Registration,
     pub metrics_addr: Option<SocketAddr>,
     pub security: SecurityConfig,
     pub mail: MailConfig,
@@ -188,6 +189,7 @@ impl Config {
             jwt_secret: settings.jwt_secret.clone(),
             jwt_ttl: Duration::from_secs(settings.jwt_ttl_seconds),
             log_format: settings.log_format,
+            registration: settings.registration,
             metrics_addr: settings.metrics_addr,
             security: settings.security.clone(),
             mail: MailConfig::from_settings(&settings.mail)?,

@@ -36,6 +36,7 @@ pub struct CredentialsBody {
     responses(
         (status = 201, description = "Registered", body = User),
         (status = 400, description = "`invalid_request`, `invalid_email`, `invalid_password`", body = ErrorBody),
+        (status = 403, description = "`registration_closed` (REGISTRATION=closed)", body = ErrorBody),
         (status = 409, description = "`email_taken`", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many registrations from this address or for this email", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -46,6 +47,9 @@ pub async fn register(
     ClientIp(client): ClientIp,
     AppJson(body): AppJson<CredentialsBody>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
+    if !state.registration_open {
+        return Err(ApiError::RegistrationClosed);
+    }
     let email = Email::parse(&body.email).map_err(|e| ApiError::InvalidEmail(e.0))?;
     let password = Password::parse(body.password).map_err(|e| ApiError::InvalidPassword(e.0))?;
     state.limiter.check_register(client, &email).await?;

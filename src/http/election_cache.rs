@@ -33,6 +33,8 @@ pub struct ElectionCache {
     store: Arc<dyn Store>,
     frozen: Mutex<HashMap<Uuid, Arc<Election>>>,
     default: Mutex<Option<(Instant, Option<Arc<Election>>)>>,
+    /// One read of the default election at a time; readers that find it stale wait on it.
+    default_refresh: tokio::sync::Mutex<()>,
     results: Mutex<HashMap<Uuid, (Instant, ResultsAnswer, bool)>>,
     /// One results computation at a time; readers that find a stale copy wait on it.
     results_refresh: tokio::sync::Mutex<()>,
@@ -50,6 +52,7 @@ impl ElectionCache {
             store,
             frozen: Mutex::new(HashMap::new()),
             default: Mutex::new(None),
+            default_refresh: tokio::sync::Mutex::new(()),
             results: Mutex::new(HashMap::new()),
             results_refresh: tokio::sync::Mutex::new(()),
         }
@@ -72,10 +75,18 @@ impl ElectionCache {
 
     /// The default election, at most [`MAX_AGE`] old.
     pub async fn default_election(&self) -> Result<Option<Arc<Election>>, StoreError> {
-        if let Some((read_at, election)) = lock(&self.default).as_ref()
-            && read_at.elapsed() < MAX_AGE
-        {
-            return Ok(election.clone());
+        let fresh = |cache: &Self| {
+            lock(&cache.default)
+                .as_ref()
+                .filter(|(read_at, _)| read_at.elapsed() < MAX_AGE)
+                .map(|(_, election)| election.clone())
+        };
+        if let Some(election) = fresh(self) {
+            return Ok(election);
+        }
+        let _refreshing = self.default_refresh.lock().await;
+        if let Some(election) = fresh(self) {
+            return Ok(election);
         }
         let read_at = Instant::now();
         let election = self.store.default_election().await?.map(Arc::new);

@@ -31,6 +31,9 @@ use crate::elections::{
 };
 use crate::store::{Actor, CastBallot, NewBallot, StoreError};
 
+/// Seconds after closing from which a released result is kept for good (see compute_results).
+const FINAL_AFTER_SECS: i64 = 60;
+
 /// The embargo text that stands for "no such election" in a cached results answer.
 const NO_SUCH_ELECTION: &str = "no such election";
 
@@ -663,7 +666,13 @@ async fn compute_results(state: &AppState, id: Uuid) -> Result<Computed, StoreEr
         contests,
     };
     let json = serde_json::to_vec(&answer).map_err(|e| StoreError::Internal(e.into()))?;
-    let is_final = !matches!(election.state, ElectionState::Open);
+    // A ballot whose statement began just before closes_at may still be waiting for the
+    // synchronous standby when voting is already closed: an answer becomes final (kept for good)
+    // only once closing is well past the longest such wait.
+    let settled = election
+        .closes_at
+        .is_none_or(|at| chrono::Utc::now() - at > chrono::TimeDelta::seconds(FINAL_AFTER_SECS));
+    let is_final = election.state != ElectionState::Open && settled;
     Ok(Computed {
         answer: Ok(json.into()),
         is_final,

@@ -66,6 +66,8 @@ pub enum ApiError {
     SlugTaken,
     #[error("{0}")]
     InvalidRoll(String),
+    #[error("registration is closed: voters sign in with the link of their invitation")]
+    RegistrationClosed,
     #[error("method not allowed on this resource")]
     MethodNotAllowed,
     /// Too much work queued (password hashing); the client should retry shortly.
@@ -133,6 +135,7 @@ impl ApiError {
             Self::ResultsEmbargoed(_) => (StatusCode::FORBIDDEN, "results_embargoed"),
             Self::SlugTaken => (StatusCode::CONFLICT, "slug_taken"),
             Self::InvalidRoll(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_roll"),
+            Self::RegistrationClosed => (StatusCode::FORBIDDEN, "registration_closed"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Busy | Self::TimedOut | Self::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

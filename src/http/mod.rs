@@ -79,6 +79,8 @@ pub struct SharedState {
     pub reads: Arc<read_cache::ReadCache>,
     /// Frozen elections' ballots, the default election and released results.
     pub elections: Arc<election_cache::ElectionCache>,
+    /// `REGISTRATION=open`: anyone may register an account.
+    pub registration_open: bool,
     /// `BENCH_CEILING_ROUTE`: also serve the benchmark's HTTP ceiling route.
     pub bench_ceiling_route: bool,
 }

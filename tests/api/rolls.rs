@@ -422,3 +422,15 @@ async fn only_voters_on_the_roll_vote_and_their_weight_counts(kind: Kind) {
         "2.5 outweighs 2: {count}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_registration_closed_nobody_registers_and_invited_voters_still_vote() {
+    let mut db = TestDatabase::new(Kind::Sqlite).await;
+    db.settings.registration = securevote::config::Registration::Closed;
+    let app = db.spawn().await;
+    let refused = app.register("someone@example.org", PASSWORD).await;
+    assert_error(refused, StatusCode::FORBIDDEN, "registration_closed").await;
+    // Roll voters need no account of their own: the magic-link tests sign them in by link.
+    let admin = app.store.account_for("officer@example.org").await.unwrap();
+    assert!(!admin.is_nil());
+}

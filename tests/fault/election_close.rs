@@ -401,6 +401,7 @@ async fn election_closing_during_a_failover_takes_no_late_ballot_and_counts_ever
         .iter()
         .filter(|a| a.outcome == Outcome::Unknown)
         .count();
+    let retried = attempts.iter().filter(|a| a.tries > 1).count();
     // A stored ballot must be one a voter attempted and was not refused.
     let stored_wrongly = stored
         .values()
@@ -432,13 +433,14 @@ async fn election_closing_during_a_failover_takes_no_late_ballot_and_counts_ever
         .map(|a| a.answered_at)
         .min();
     announce!(
-        "fault drill election-close-failover: attempts={} acknowledged={} sent_after_close={} refused_after_close={} in_flight_at_close_refused={} other_refusals={} unknown={} lost={} stored={} stored_at_or_after_close={} stored_wrongly={} results_ballots={:?} tallies_ballots={} results_reads_embargoed={} results_reads_shown={} results_reads_unavailable={} took={:.1}s",
+        "fault drill election-close-failover: attempts={} acknowledged={} sent_after_close={} refused_after_close={} in_flight_at_close_refused={} other_refusals={} retried={} unknown={} lost={} stored={} stored_at_or_after_close={} stored_wrongly={} results_ballots={:?} tallies_ballots={} results_reads_embargoed={} results_reads_shown={} results_reads_unavailable={} took={:.1}s",
         attempts.len(),
         acknowledged.len(),
         sent_after_close.len(),
         sent_after_close.len() - late_not_refused.len(),
         in_flight_refused,
         other_refusals.len(),
+        retried,
         unknown,
         lost,
         total,

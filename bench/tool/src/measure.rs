@@ -222,7 +222,7 @@ fn statements_per_op(path: &Path, ops: u64) -> Result<(Option<f64>, Vec<Statemen
     for share in &mut shares {
         share.per_op = share.calls as f64 / ops as f64;
     }
-    shares.sort_by(|a, b| b.calls.cmp(&a.calls));
+    shares.sort_by_key(|share| std::cmp::Reverse(share.calls));
     Ok((Some(total as f64 / ops as f64), shares))
 }
 
