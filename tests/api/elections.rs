@@ -1001,3 +1001,185 @@ async fn stv_schulze_and_score_contests_count_with_their_working(kind: Kind) {
     let recount: Value = serde_json::from_str(&recount).unwrap();
     assert_eq!(recount["elected"], count(0)["elected"]);
 }
+
+/// Runs SQL on the test database before any instance has touched it.
+async fn prepare(db: &TestDatabase, sql: &str) {
+    match db.kind {
+        Kind::Postgres => db.sql().await.batch_execute(sql).await.unwrap(),
+        Kind::Sqlite => {
+            let path = db.data_path().join("securevote.db");
+            let sql = sql.to_owned();
+            tokio::task::spawn_blocking(move || {
+                rusqlite::Connection::open(path)
+                    .unwrap()
+                    .execute_batch(&sql)
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_an_earlier_schema_upgrades_with_every_vote_in_the_default_election() {
+    an_earlier_schema_upgrades_with_every_vote_in_the_default_election(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_earlier_schema_upgrades_with_every_vote_in_the_default_election() {
+    an_earlier_schema_upgrades_with_every_vote_in_the_default_election(Kind::Postgres).await
+}
+
+/// A database at schema version 3 (the last before elections) with users, candidates and votes.
+async fn an_earlier_schema_upgrades_with_every_vote_in_the_default_election(kind: Kind) {
+    let db = TestDatabase::new(kind).await;
+    let (migrations, now) = match kind {
+        Kind::Postgres => (securevote::store::POSTGRES_MIGRATIONS, "now()"),
+        Kind::Sqlite => (
+            securevote::store::SQLITE_MIGRATIONS,
+            "'2026-01-05T10:00:00.000000Z'",
+        ),
+    };
+    let mut sql = String::from(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);\n",
+    );
+    for migration in migrations.iter().filter(|m| m.version <= 3) {
+        sql.push_str(migration.sql);
+        sql.push_str(&format!(
+            "\nINSERT INTO schema_migrations VALUES ({}, '{}', '2026-01-01T00:00:00Z');\n",
+            migration.version, migration.name
+        ));
+    }
+    let ids: Vec<String> = (0..7).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for (i, name) in ["Ada", "Grace", "Alan"].iter().enumerate() {
+        sql.push_str(&format!(
+            "INSERT INTO candidates (id, name, party, description) VALUES ('{}', '{name}', NULL, NULL);\n",
+            ids[i]
+        ));
+    }
+    for (i, candidate) in [0, 0, 1].iter().enumerate() {
+        sql.push_str(&format!(
+            "INSERT INTO users (id, email, password_hash, created_at) VALUES ('{}', 'old{i}@example.org', '!', {now});
+             INSERT INTO votes (id, user_id, candidate_id, created_at) VALUES ('{}', '{}', '{}', {now});\n",
+            ids[3 + i],
+            uuid::Uuid::new_v4(),
+            ids[3 + i],
+            ids[*candidate]
+        ));
+    }
+    prepare(&db, &sql).await;
+
+    let app = db.spawn().await;
+
+    assert_eq!(
+        app.store.schema_version().await.unwrap(),
+        migrations.len() as i64
+    );
+    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    assert_eq!(tally["total_votes"], 3);
+    assert_eq!(tally["results"][0]["name"], "Ada");
+    assert_eq!(tally["results"][0]["votes"], 2);
+    let default = json_of(app.get("/api/elections/default").await, StatusCode::OK).await;
+    assert_eq!(
+        (default["state"].as_str(), default["results"].as_str()),
+        (Some("open"), Some("live"))
+    );
+    let results = json_of(
+        app.get("/api/elections/default/results").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        results["ballots"], 3,
+        "every vote is a ballot of the default election"
+    );
+    let newcomer = app.new_voter().await;
+    let grace = &ids[1];
+    assert_eq!(
+        app.vote(&newcomer, grace, None).await.status(),
+        StatusCode::CREATED
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let results = json_of(
+        app.get("/api/elections/default/results").await,
+        StatusCode::OK,
+    )
+    .await;
+    let counts: Vec<(String, u64)> = results["contests"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["votes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [("Ada".into(), 2), ("Grace".into(), 2), ("Alan".into(), 0)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_ballot_just_before_closing_counts_and_one_just_after_does_not() {
+    closing_is_exact_to_the_database_clock(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_ballot_just_before_closing_counts_and_one_just_after_does_not() {
+    closing_is_exact_to_the_database_clock(Kind::Postgres).await
+}
+
+/// `closes_at` a moment ahead by the database's clock: a ballot before it is stored, one a few
+/// milliseconds after it is refused. The instance's own clock plays no part.
+async fn closing_is_exact_to_the_database_clock(kind: Kind) {
+    let db = TestDatabase::new(kind).await;
+    let app = db.spawn().await;
+    let admin = admin_token(&app).await;
+    let (before, after) = (app.new_voter().await, app.new_voter().await);
+    let election = open_election(&app, &admin, document("epsilon")).await;
+    let ballot = ballot_for(&election);
+    // Warm the path (the election's ballot is read once per instance).
+    let warm = app.new_voter().await;
+    assert_eq!(
+        cast(&app, &warm, &election, &ballot).await.status(),
+        StatusCode::CREATED
+    );
+    let path = format!("/api/elections/{}/extend", election["id"].as_str().unwrap());
+    let closes_at = database_time(&db, 700).await;
+    json_of(
+        send(
+            &app,
+            Method::POST,
+            &path,
+            Some(&admin),
+            Some(&json!({"closes_at": closes_at})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    assert_eq!(
+        cast(&app, &before, &election, &ballot).await.status(),
+        StatusCode::CREATED,
+        "before closes_at"
+    );
+    let closes: chrono::DateTime<chrono::Utc> = closes_at.parse().unwrap();
+    loop {
+        let now: chrono::DateTime<chrono::Utc> = database_time(&db, 0).await.parse().unwrap();
+        if now >= closes + chrono::TimeDelta::milliseconds(3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_error(
+        cast(&app, &after, &election, &ballot).await,
+        StatusCode::CONFLICT,
+        "election_not_open",
+    )
+    .await;
+}
