@@ -22,6 +22,83 @@ for_both_stores!(
 
 const WAIT: Duration = Duration::from_secs(30);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_while_sending_loses_no_invitation() {
+    let sink = SmtpSink::start();
+    let db = TestDatabase::new(Kind::Sqlite).await;
+    let app = db.spawn().await;
+    let admin = admin_token(&app).await;
+    let election = open_roll_election(&app, &admin, "killed", 40).await;
+    let id = election["id"].as_str().unwrap();
+    send(
+        &app,
+        Method::POST,
+        &format!("/api/elections/{id}/invitations"),
+        Some(&admin),
+        None,
+    )
+    .await;
+
+    // A separate process sends at 10 messages a second and is killed -9 mid-way.
+    let mut sender = std::process::Command::new(env!("CARGO_BIN_EXE_securevote"))
+        .arg("serve")
+        .env_clear()
+        .env("DATA_DIR", db.data_path())
+        .env("BIND_ADDR", "127.0.0.1")
+        .env("PORT", free_port().to_string())
+        .env("SMTP_URL", sink.url())
+        .env("MAIL_FROM", "Officer <officer@example.org>")
+        .env("PUBLIC_URL", "https://vote.example.org")
+        .env("SMTP_MAX_PER_SECOND", "10")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start securevote");
+    sink.wait_for(8, WAIT).await;
+    sender.kill().expect("kill -9");
+    let _ = sender.wait();
+    let at_kill = sink.messages().len();
+    assert!(
+        at_kill < 40,
+        "the instance was killed before it had sent everything ({at_kill})"
+    );
+
+    // Another instance takes over; the message handed over at the kill waits out its claim.
+    let mut settings = db.settings.clone();
+    settings.mail.smtp_url = Some(sink.url());
+    settings.mail.mail_from = Some("Officer <officer@example.org>".into());
+    settings.mail.public_url = Some("https://vote.example.org".into());
+    settings.mail.smtp_max_per_second = 0;
+    let _takeover = crate::helpers::spawn_with(settings).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let by_recipient = tokens_by_recipient(&sink.messages());
+        if by_recipient.len() == 40 {
+            let duplicates: usize = by_recipient.values().map(|t| t.len() - 1).sum();
+            println!(
+                "killed while sending: {at_kill} sent before the kill, 40 of 40 delivered, {duplicates} duplicate(s)"
+            );
+            assert!(
+                duplicates <= 1,
+                "at most the message being handed over is sent twice: {duplicates}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of 40 voters got their invitation",
+            by_recipient.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let duplicates: usize = tokens_by_recipient(&sink.messages())
+        .values()
+        .map(|t| t.len() - 1)
+        .sum();
+    assert!(duplicates <= 1, "{duplicates} duplicates");
+}
+
 async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
     let actual = response.status();
     let text = response.text().await.unwrap();
