@@ -56,10 +56,30 @@ pub struct Tally {
     pub results: Vec<CandidateTally>,
 }
 
+/// The one order of candidates by name, the same on every store: Unicode lowercase first (so
+/// `émile` sorts with `Émile`), then the exact name, then the id. Databases disagree on how to
+/// lowercase and compare non-ASCII text, so the stores sort in Rust with this.
+pub fn name_order(a: (&str, Uuid), b: (&str, Uuid)) -> std::cmp::Ordering {
+    a.0.to_lowercase()
+        .cmp(&b.0.to_lowercase())
+        .then_with(|| a.0.cmp(b.0))
+        .then_with(|| a.1.cmp(&b.1))
+}
+
+/// Sorts candidates by [`name_order`].
+pub fn sort_by_name(candidates: &mut [Candidate]) {
+    candidates.sort_by(|a, b| name_order((&a.name, a.id), (&b.name, b.id)));
+}
+
 impl Tally {
     /// Every vote references an existing candidate, so the total is the sum of the counts; one
-    /// query then yields a consistent snapshot.
-    pub fn from_counts(results: Vec<CandidateTally>) -> Self {
+    /// query then yields a consistent snapshot. Ordered by votes, then [`name_order`].
+    pub fn from_counts(mut results: Vec<CandidateTally>) -> Self {
+        results.sort_by(|a, b| {
+            b.votes
+                .cmp(&a.votes)
+                .then_with(|| name_order((&a.name, a.candidate_id), (&b.name, b.candidate_id)))
+        });
         let total_votes = results.iter().map(|r| r.votes).sum();
         Self {
             total_votes,

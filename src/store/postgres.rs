@@ -439,14 +439,15 @@ impl Store for PostgresStore {
         let rows = self
             .query(
                 &format!(
-                    r#"SELECT id, name, party, description FROM candidates
-                       WHERE contest_id = {DEFAULT_CONTEST}
-                       ORDER BY lower(name) COLLATE "C", name COLLATE "C", id"#
+                    "SELECT id, name, party, description FROM candidates
+                     WHERE contest_id = {DEFAULT_CONTEST}"
                 ),
                 &[],
             )
             .await?;
-        Ok(rows.iter().map(candidate_from_row).collect())
+        let mut candidates: Vec<Candidate> = rows.iter().map(candidate_from_row).collect();
+        crate::domain::records::sort_by_name(&mut candidates);
+        Ok(candidates)
     }
 
     async fn candidate(&self, id: Uuid) -> Result<Option<Candidate>, StoreError> {
@@ -494,7 +495,7 @@ impl Store for PostgresStore {
                        FROM candidates c LEFT JOIN tallies t ON t.subject_id = c.id
                        WHERE c.contest_id = {DEFAULT_CONTEST}
                        GROUP BY c.id
-                       ORDER BY votes DESC, lower(c.name) COLLATE "C", c.name COLLATE "C", c.id"#
+"#
                 ),
                 &[],
             )

@@ -401,10 +401,13 @@ impl Store for SqliteStore {
     async fn candidates(&self) -> Result<Vec<Candidate>, StoreError> {
         self.with_conn(|conn| {
             let mut query = conn.prepare_cached(&format!(
-                "SELECT id, name, party, description FROM candidates WHERE contest_id = {DEFAULT_CONTEST}
-                 ORDER BY lower(name), name, id"
+                "SELECT id, name, party, description FROM candidates WHERE contest_id = {DEFAULT_CONTEST}"
             ))?;
-            query.query_map([], candidate_from_row)?.collect()
+            let mut candidates = query
+                .query_map([], candidate_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            crate::domain::records::sort_by_name(&mut candidates);
+            Ok(candidates)
         })
         .await
     }
@@ -457,7 +460,7 @@ impl Store for SqliteStore {
                     "SELECT c.id, c.name, c.party, COALESCE(SUM(t.n), 0) AS votes
                      FROM candidates c LEFT JOIN tallies t ON t.subject_id = c.id
                      WHERE c.contest_id = {DEFAULT_CONTEST}
-                     GROUP BY c.id ORDER BY votes DESC, lower(c.name), c.name, c.id"
+                     GROUP BY c.id"
                 ))?;
                 query
                     .query_map([], |row| {

@@ -8,7 +8,50 @@ for_both_stores!(
     options_and_candidates_list_the_ballot_ordered_by_name,
     a_candidate_is_found_by_id,
     candidate_lookup_errors,
+    non_ascii_names_are_ordered_alike_on_both_stores,
 );
+
+/// The one rule: Unicode lowercase, then the exact name; the same on SQLite and PostgreSQL,
+/// for the list and for the results' tie order.
+async fn non_ascii_names_are_ordered_alike_on_both_stores(kind: Kind) {
+    let app = TestDatabase::new(kind).await.spawn().await;
+    let admin = crate::admin::admin_token(&app).await;
+    for name in ["Zoë", "émile", "Ábel", "Émile", "abel", "Øystein", "Zoe"] {
+        let created = crate::admin::send(
+            &app,
+            reqwest::Method::POST,
+            "/api/candidates",
+            Some(&admin),
+            Some(&serde_json::json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let names: Vec<String> = app
+        .candidates()
+        .await
+        .iter()
+        .filter(|c| !c["name"].as_str().unwrap().contains(' '))
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["abel", "Zoe", "Zoë", "Ábel", "Émile", "émile", "Øystein"]
+    );
+    let results: Value = app.get("/api/results").await.json().await.unwrap();
+    let tied: Vec<String> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .filter(|n| !n.contains(' '))
+        .collect();
+    assert_eq!(
+        tied, names,
+        "no votes yet: the results tie in the same order"
+    );
+}
 
 async fn options_and_candidates_list_the_ballot_ordered_by_name(kind: Kind) {
     let app = TestDatabase::new(kind)
