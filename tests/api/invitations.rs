@@ -23,9 +23,19 @@ for_both_stores!(
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_instance_killed_while_sending_loses_no_invitation() {
+async fn sqlite_an_instance_killed_while_sending_loses_no_invitation() {
+    an_instance_killed_while_sending_loses_no_invitation(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_instance_killed_while_sending_loses_no_invitation() {
+    an_instance_killed_while_sending_loses_no_invitation(Kind::Postgres).await
+}
+
+async fn an_instance_killed_while_sending_loses_no_invitation(kind: Kind) {
+    use secrecy::ExposeSecret;
     let sink = SmtpSink::start();
-    let db = TestDatabase::new(Kind::Sqlite).await;
+    let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
     let admin = admin_token(&app).await;
     let election = open_roll_election(&app, &admin, "killed", 40).await;
@@ -40,9 +50,16 @@ async fn an_instance_killed_while_sending_loses_no_invitation() {
     .await;
 
     // A separate process sends at 10 messages a second and is killed -9 mid-way.
-    let mut sender = std::process::Command::new(env!("CARGO_BIN_EXE_securevote"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_securevote"));
+    // Nothing from this environment or a .env file: only the settings below.
+    command.env_clear().current_dir(db.data_path());
+    if let Some(url) = &db.settings.database_url {
+        command
+            .env("DATABASE_URL", url.expose_secret())
+            .env("JWT_SECRET", crate::helpers::JWT_SECRET);
+    }
+    let mut sender = command
         .arg("serve")
-        .env_clear()
         .env("DATA_DIR", db.data_path())
         .env("BIND_ADDR", "127.0.0.1")
         .env("PORT", free_port().to_string())
