@@ -12,6 +12,8 @@
 //! `chromium-driver`) and npm (axe-core is fetched by scripts/fetch-axe on first use); the
 //! tests fail, rather than skip, when they are missing.
 
+#[path = "support/smtp.rs"]
+mod smtp;
 #[path = "support/browser.rs"]
 mod support;
 
@@ -893,6 +895,345 @@ async fn an_election_from_the_console_to_the_published_results() {
     admin.close().await;
     kim.close().await;
     lena.close().await;
+}
+
+const ROLL_SLUG: &str = "members-vote-2026";
+
+/// A roll file of ten voters (five in North, five in South), with `bad` in place of line 4.
+fn roll_csv(bad: Option<&str>) -> String {
+    let mut lines = vec!["email,name,external_id,weight,groups".to_owned()];
+    for i in 1..=10 {
+        let group = if i <= 5 { "North" } else { "South" };
+        lines.push(format!("voter{i}@example.org,Voter {i},M-{i:03},1,{group}"));
+    }
+    if let Some(bad) = bad {
+        lines.insert(3, bad.to_owned());
+    }
+    lines.join("\n") + "\n"
+}
+
+/// The sign-in token of the newest message to `to` that is not among `seen`.
+fn token_for(messages: &[String], to: &str, seen: &[String]) -> String {
+    let tokens: Vec<String> = messages
+        .iter()
+        .filter(|m| smtp::recipient(m) == to)
+        .filter_map(|m| smtp::link_token(m))
+        .filter(|t| !seen.contains(t))
+        .collect();
+    assert_eq!(tokens.len(), 1, "one new link for {to}: {tokens:?}");
+    tokens[0].clone()
+}
+
+/// An officer runs a roll election from the console with a real SMTP server: a roll with a bad
+/// line (the dry run names it, import stays disabled), the fixed file imported, search, schedule
+/// and open (the fingerprint shown), invitations sent; the voter follows the link taken out of
+/// the delivered message and votes without a password; the link again says "you have voted";
+/// a resend makes another voter's old link invalid, and the "request a new link" form brings a
+/// working one; turnout per group follows without a reload. axe-core on every new page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_election_from_the_csv_to_the_ballot_by_invitation_link() {
+    let sink = smtp::SmtpSink::start();
+    let port = free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let smtp_url = sink.url();
+    let server = Server::start_on(
+        port,
+        &[
+            ("SMTP_URL", smtp_url.as_str()),
+            ("MAIL_FROM", "Officer <officer@example.org>"),
+            ("PUBLIC_URL", public_url.as_str()),
+            ("SMTP_MAX_PER_SECOND", "0"),
+        ],
+    )
+    .await;
+    let api = Api::new(&server);
+    api.register(ADMIN).await;
+    server.promote_admin(ADMIN);
+
+    let driver = Driver::start().await;
+    let admin = driver.browser(&server).await;
+    admin.goto("/admin/elections/new").await;
+    ui_log_in(&admin, ADMIN, PASSWORD).await;
+    admin.wait_visible("election-form").await;
+    admin.type_css(&path("title"), "Members vote 2026").await;
+    admin.select_css(&path("eligibility"), "roll").await;
+    admin.type_css(&path("contests[0].title"), "Chair").await;
+    admin
+        .type_css(&path("contests[0].choices[0].name"), "Ada")
+        .await;
+    admin
+        .type_css(&path("contests[0].choices[1].name"), "Grace")
+        .await;
+    admin.click("election-save").await;
+    admin.wait_text("admin-state", "Draft").await;
+    admin
+        .wait_text("roll-summary", "Import the roll before scheduling")
+        .await;
+    admin.check_page("admin-election-roll-draft").await;
+    admin.click("roll-link").await;
+    admin.wait_visible("roll-upload").await;
+    admin.wait_visible("roll-empty").await;
+    admin.check_page("admin-roll-draft").await;
+
+    // --- A file with a bad line: the dry run names it, and the import stays disabled.
+    let files = tempfile::tempdir().expect("a directory for the roll files");
+    let bad_file = files.path().join("members-bad.csv");
+    std::fs::write(
+        &bad_file,
+        roll_csv(Some("not-an-email,Nobody,M-999,1,North")),
+    )
+    .unwrap();
+    admin.upload_file("#roll-file", &bad_file).await;
+    admin.click("roll-check").await;
+    admin
+        .wait_text("roll-rejected-summary", "1 line of the file is rejected")
+        .await;
+    let rejected = admin
+        .js(
+            "return [...document.querySelectorAll('#roll-rejected tbody tr')].map((r) => r.innerText);",
+            vec![],
+        )
+        .await;
+    println!("dry run rejected: {rejected}");
+    let rows = rejected.as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 1, "one rejected line: {rejected}");
+    let row = rows[0].as_str().unwrap_or_default();
+    assert!(
+        row.starts_with('4') && row.to_lowercase().contains("email"),
+        "line 4 and its reason: {row}"
+    );
+    let disabled = admin
+        .js(
+            "return document.getElementById('roll-import').disabled;",
+            vec![],
+        )
+        .await;
+    assert_eq!(disabled, json!(true), "no import while lines are rejected");
+    admin.check_page("admin-roll-dry-run-rejected").await;
+
+    // --- The fixed file: every line can be imported; import.
+    let good_file = files.path().join("members.csv");
+    std::fs::write(&good_file, roll_csv(None)).unwrap();
+    admin.upload_file("#roll-file", &good_file).await;
+    admin.click("roll-check").await;
+    admin.wait_visible("roll-no-rejected").await;
+    let added = admin
+        .js(
+            "return document.querySelector('#roll-counts [data-count=added]').innerText;",
+            vec![],
+        )
+        .await;
+    assert_eq!(added, json!("10"), "ten voters would be added");
+    admin.check_page("admin-roll-dry-run-ok").await;
+    admin.click("roll-import").await;
+    admin.wait_text("roll-imported", "10 added").await;
+    admin
+        .wait_css_text("#roll-table", "voter10@example.org")
+        .await;
+    let draft_fingerprint = admin
+        .js(
+            "return document.getElementById('roll-draft-fingerprint').innerText;",
+            vec![],
+        )
+        .await;
+    admin.check_page("admin-roll-imported").await;
+    admin.type_css("#roll-search", "voter7").await;
+    admin.click("roll-search-submit").await;
+    admin.wait_text("roll-page-info", "1 voter shown").await;
+    admin.wait_css_text("#roll-table", "Voter 7").await;
+
+    // --- Schedule and open; the roll's fingerprint is shown.
+    admin.click("roll-back").await;
+    admin.click("action-schedule").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Scheduled").await;
+    admin.wait_text("roll-summary", "SHA-256").await;
+    admin.click("action-open").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Open").await;
+    admin.click("roll-link").await;
+    admin.wait_visible("roll-fingerprint").await;
+    let fingerprint = admin
+        .js(
+            "return document.getElementById('roll-fingerprint').innerText;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        fingerprint, draft_fingerprint,
+        "the frozen roll's fingerprint is the imported one"
+    );
+    assert_eq!(
+        fingerprint.as_str().map(str::len),
+        Some(64),
+        "{fingerprint}"
+    );
+
+    // --- Invitations, behind a confirmation; the real SMTP server receives one per voter.
+    admin.click("roll-send").await;
+    admin
+        .wait_text("confirm-dialog-text", "has not been invited yet")
+        .await;
+    admin.check_page("admin-roll-confirm-send").await;
+    admin.click("confirm-dialog-ok").await;
+    admin
+        .wait_text("status", "10 invitations are on their way")
+        .await;
+    let messages = sink.wait_for(10, Duration::from_secs(30)).await;
+    assert_eq!(messages.len(), 10, "one message per voter");
+    admin
+        .wait_js(
+            "every invitation shown as sent",
+            "const cells = [...document.querySelectorAll('#roll-table td.delivery')];
+             return cells.length === 10 && cells.every((c) => c.dataset.state === 'sent');",
+            vec![],
+        )
+        .await;
+    admin.check_page("admin-roll-sent").await;
+    let token1 = token_for(&messages, "voter1@example.org", &[]);
+    let token2 = token_for(&messages, "voter2@example.org", &[]);
+
+    // --- Voter 1 follows the link: straight to the ballot, no password, the token out of the URL.
+    let voter = driver.browser(&server).await;
+    voter.goto(&format!("/#/magic/{token1}")).await;
+    voter.wait_visible("election-ballot").await;
+    let location = voter
+        .js(
+            "return { path: location.pathname, href: location.href };",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        location["path"],
+        json!(format!("/elections/{ROLL_SLUG}")),
+        "{location}"
+    );
+    assert!(
+        !location["href"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&token1),
+        "the link's token is gone from the address bar: {location}"
+    );
+    voter.wait_text("whoami", "voter1@example.org").await;
+    voter.check_page("magic-ballot").await;
+    voter.click_css("#contest-0 li[data-choice-id] label").await;
+    voter.click("ballot-review").await;
+    voter.wait_text("ballot-review-card", "Ada").await;
+    voter.click("ballot-cast").await;
+    voter.wait_visible("receipt-code").await;
+    voter.check_page("magic-receipt").await;
+
+    // The same link again: "you have voted", and nothing else.
+    voter.goto(&format!("/elections#/magic/{token1}")).await;
+    voter.wait_visible("magic-voted").await;
+    let ballot = voter
+        .js(
+            "return !!document.getElementById('election-ballot');",
+            vec![],
+        )
+        .await;
+    assert_eq!(ballot, json!(false), "no ballot after voting");
+    voter.check_page("magic-voted").await;
+
+    // --- Turnout per group and participation follow without a reload.
+    admin
+        .wait_js(
+            "North to show 1 voted",
+            "const row = document.querySelector('#roll-turnout-table tr[data-group=North]');
+             return !!row && row.cells[2].innerText === '1';",
+            vec![],
+        )
+        .await;
+    admin
+        .wait_text("roll-turnout-figure", "1 of 10 voters")
+        .await;
+    let turnout = admin
+        .js(
+            "return document.getElementById('roll-turnout-table').innerText;",
+            vec![],
+        )
+        .await;
+    println!(
+        "turnout per group:\n{}",
+        turnout.as_str().unwrap_or_default()
+    );
+    admin.click("roll-search-submit").await; // search is empty again after the page change
+    admin
+        .wait_js(
+            "voter1 marked as voted",
+            "const cell = document.querySelector('#roll-table tr[data-email=\"voter1@example.org\"] td[data-voted]');
+             return !!cell && cell.dataset.voted === 'true';",
+            vec![],
+        )
+        .await;
+    admin.check_page("admin-roll-turnout").await;
+    admin.click("export-turnout").await;
+    admin.wait_text("roll-export-status", "turnout.csv").await;
+
+    // --- Resend to voter 2: their old link stops working at once.
+    admin
+        .click_css("button[data-resend='voter2@example.org']")
+        .await;
+    admin
+        .wait_text(
+            "confirm-dialog-text",
+            "Resending gives this voter a new link; the old one stops working at once.",
+        )
+        .await;
+    admin.check_page("admin-roll-confirm-resend").await;
+    admin.click("confirm-dialog-ok").await;
+    admin
+        .wait_text("status", "A new link to voter2@example.org")
+        .await;
+    let messages = sink.wait_for(11, Duration::from_secs(30)).await;
+    let resent = token_for(&messages, "voter2@example.org", &[token2.clone()]);
+
+    let second = driver.browser(&server).await;
+    second.goto(&format!("/#/magic/{token2}")).await;
+    second.wait_visible("magic-invalid").await;
+    second.wait_visible("request-link-form").await;
+    second.check_page("magic-invalid").await;
+    // An empty address is refused in the form, tied to the field.
+    second.click("request-link-submit").await;
+    let error = second
+        .js(
+            "const input = document.querySelector('#request-link-form input[type=email]');
+             const ids = input.getAttribute('aria-describedby').split(' ');
+             return { invalid: input.getAttribute('aria-invalid'),
+                      described: ids.map((id) => document.getElementById(id)?.innerText || '').join(' | ') };",
+            vec![],
+        )
+        .await;
+    assert_eq!(error["invalid"], json!("true"), "{error}");
+    second.axe("request a new link (error)").await;
+    second
+        .type_css("#request-link-form input[type=email]", "voter2@example.org")
+        .await;
+    second.click("request-link-submit").await;
+    second
+        .wait_text("request-link-done", "a new link is on its way")
+        .await;
+    second.check_page("magic-link-requested").await;
+    let messages = sink.wait_for(12, Duration::from_secs(30)).await;
+    let fresh = token_for(
+        &messages,
+        "voter2@example.org",
+        &[token2.clone(), resent.clone()],
+    );
+    // The newest link works; the one it replaced does not.
+    second.goto(&format!("/#/magic/{resent}")).await;
+    second.wait_visible("magic-invalid").await;
+    second.goto(&format!("/#/magic/{fresh}")).await;
+    second.wait_visible("election-ballot").await;
+    second.wait_text("whoami", "voter2@example.org").await;
+
+    for browser in [&admin, &voter, &second] {
+        browser.assert_clean_console().await;
+    }
+    admin.close().await;
+    voter.close().await;
+    second.close().await;
 }
 
 /// Every message key of the English catalogue is in every other one (and no other key), with

@@ -7,6 +7,7 @@ import { h, put, $, setError, setBusy, markInvalid, newId } from './dom.js';
 import { t, formatDateTime, formatPercent, ownTimeZone } from './i18n.js';
 import { timeBoth } from './portal.js';
 import { methodName } from './results-view.js';
+import { rollSection, renderRoll, stopRollTimer } from './rolls.js';
 
 const METHODS = ['plurality', 'approval', 'irv', 'stv-scottish', 'stv-meek', 'schulze', 'ranked-pairs', 'copeland', 'borda', 'score', 'star'];
 const TURNOUT_INTERVAL_MS = 5000;
@@ -16,10 +17,11 @@ let turnoutTimer = 0;
  * Sections further features add to an election's console page (voter roll, invitations, trustees,
  * exports): each `(election, shell) => Node | null`.
  */
-export const ELECTION_SECTIONS = [];
+export const ELECTION_SECTIONS = [rollSection];
 
 export async function render(route, shell) {
   window.clearInterval(turnoutTimer);
+  stopRollTimer();
   if (!(await shell.isAdmin())) {
     shell.setTitle(t('admin.title'));
     put(shell.view, h('p', { className: 'notice notice-error', id: 'admin-forbidden', text: t('admin.forbidden') }));
@@ -30,6 +32,7 @@ export async function render(route, shell) {
   if (route.name === 'admin-edit') return renderEdit(route.params[0], shell);
   if (route.name === 'admin-election') return renderDetail(route.params[0], shell);
   if (route.name === 'admin-audit') return renderAudit(shell);
+  if (route.name === 'admin-roll') return renderRoll(route.params[0], shell);
   return undefined;
 }
 

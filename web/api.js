@@ -12,7 +12,7 @@ const KNOWN_CODES = new Set([
   'unauthorized', 'forbidden', 'already_voted', 'candidate_not_found', 'idempotency_key_reused',
   'not_voted', 'not_found', 'payload_too_large', 'election_not_found', 'election_not_open',
   'not_eligible', 'invalid_ballot', 'results_embargoed', 'invalid_transition', 'election_frozen',
-  'slug_taken', 'unavailable', 'network',
+  'slug_taken', 'unavailable', 'network', 'invalid_roll', 'unsupported_media_type',
 ]);
 
 export function unavailableMessage() {
@@ -73,9 +73,10 @@ function friendlyMessage(code, status, retryAfter) {
  * @param {object} [opts]  { method, body, token, headers }
  * @returns {Promise<{status:number, data:any}>}
  */
-export async function request(path, { method = 'GET', body, token, headers = {} } = {}) {
+export async function request(path, { method = 'GET', body, raw, token, headers = {} } = {}) {
   const h = { Accept: 'application/json', ...headers };
   if (body !== undefined) h['Content-Type'] = 'application/json';
+  if (raw !== undefined) h['Content-Type'] = raw.type;
   if (token) h.Authorization = `Bearer ${token}`;
 
   const controller = new AbortController();
@@ -85,7 +86,7 @@ export async function request(path, { method = 'GET', body, token, headers = {} 
     res = await fetch(path, {
       method,
       headers: h,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: raw !== undefined ? raw.data : body === undefined ? undefined : JSON.stringify(body),
       credentials: 'same-origin',
       cache: 'no-store',
       signal: controller.signal,
@@ -167,7 +168,41 @@ export const api = {
     }),
   electionResults: (id) => request(`/api/elections/${enc(id)}/results`),
   turnout: (token, id) => request(`/api/elections/${enc(id)}/turnout`, { token }),
+  /** A roll file (CSV text) for a draft election; `dryRun` only reports what would change. */
+  importRoll: (token, id, csv, dryRun) =>
+    request(`/api/elections/${enc(id)}/roll${dryRun ? '?dry_run=true' : ''}`, { method: 'POST', token, raw: { type: 'text/csv; charset=utf-8', data: csv } }),
+  roll: (token, id, { search = '', after, limit = 50 } = {}) =>
+    request(`/api/elections/${enc(id)}/roll?limit=${limit}${search ? `&search=${enc(search)}` : ''}${after ? `&after=${enc(after)}` : ''}`, { token }),
+  deliveries: (token, id) => request(`/api/elections/${enc(id)}/invitations`, { token }),
+  sendInvitations: (token, id) => request(`/api/elections/${enc(id)}/invitations`, { method: 'POST', token }),
+  sendReminders: (token, id) => request(`/api/elections/${enc(id)}/reminders`, { method: 'POST', token }),
+  resendInvitation: (token, id, email) => request(`/api/elections/${enc(id)}/invitations/resend`, { method: 'POST', token, body: { email } }),
+  magicSignIn: (linkToken) => request('/api/auth/magic', { method: 'POST', body: { token: linkToken } }),
+  requestLink: (election, email) => request('/api/auth/magic-link', { method: 'POST', body: { election, email } }),
   adminStats: (token) => request('/api/admin/stats', { token }),
   audit: (token, { limit = 50, before } = {}) =>
     request(`/api/admin/audit?limit=${limit}${before ? `&before=${enc(before)}` : ''}`, { token }),
 };
+
+/**
+ * Downloads a file the API serves only to a signed-in admin (CSV exports): fetched with the
+ * token, then saved under `filename`.
+ */
+export async function download(path, token, filename) {
+  let res;
+  try {
+    res = await fetch(path, { headers: { Authorization: `Bearer ${token}` }, credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    throw new ApiError('network', 0, t('error.network'));
+  }
+  if (!res.ok) throw new ApiError(`http_${res.status}`, res.status, friendlyMessage('', res.status, null));
+  const url = URL.createObjectURL(await res.blob());
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = filename;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+}

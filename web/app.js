@@ -680,9 +680,16 @@ const ROUTES = [
   { name: 'admin-election', pattern: /^\/admin\/elections\/([^/]+)\/?$/, module: 'admin', login: true },
   { name: 'admin-edit', pattern: /^\/admin\/elections\/([^/]+)\/edit\/?$/, module: 'admin', login: true },
   { name: 'admin-audit', pattern: /^\/admin\/audit\/?$/, module: 'admin', login: true },
+  { name: 'admin-roll', pattern: /^\/admin\/elections\/([^/]+)\/roll\/?$/, module: 'admin', login: true },
+  { name: 'request-link', pattern: /^\/link\/?$/, module: 'portal' },
 ];
 
+/** An invitation link: `<any path>#/magic/<token>` (the token never goes to the server in a URL). */
+const MAGIC_HASH = /^#\/magic\/([0-9A-Za-z_-]{16,256})\/?$/;
+
 function currentRoute() {
+  const magic = MAGIC_HASH.exec(window.location.hash);
+  if (magic) return { name: 'magic', module: 'portal', params: [magic[1]] };
   const path = window.location.pathname;
   for (const route of ROUTES) {
     const match = route.pattern.exec(path);
@@ -739,6 +746,16 @@ const shell = {
   },
   /** True (and the login form is shown) when the error means the session is over. */
   handleSessionError: (err) => handleSessionError(err),
+  /** Signs in with a token from an invitation link (valid for one election only). */
+  signIn({ token, expiresIn, email = null }) {
+    resetVotingState();
+    setSession({ token, expiresAt: Number.isFinite(expiresIn) && expiresIn > 0 ? Date.now() + expiresIn * 1000 : null, email });
+    updateNav();
+  },
+  /** Updates the address shown for the signed-in voter. */
+  setEmail(email) {
+    if (currentSession() && email) setSession({ ...currentSession(), email });
+  },
   focusTitle() {
     el.pageTitle.focus({ preventScroll: false });
   },
@@ -829,6 +846,10 @@ function init() {
     navigate(url.pathname + url.search);
   });
   window.addEventListener('popstate', () => renderRoute({ focus: true }));
+  // An invitation link opened in a tab that already shows the app changes only the fragment.
+  window.addEventListener('hashchange', () => {
+    if (MAGIC_HASH.test(window.location.hash)) renderRoute({ focus: true });
+  });
   el.loginForm.addEventListener('submit', onLoginSubmit);
   el.registerForm.addEventListener('submit', onRegisterSubmit);
   el.showRegister.addEventListener('click', () => showRegister());

@@ -2,7 +2,7 @@
 // receipt, and the results pages.
 
 import { api, ApiError, newIdempotencyKey, unavailableMessage } from './api.js';
-import { h, put, setError, setBusy } from './dom.js';
+import { h, put, setError, setBusy, markInvalid, newId } from './dom.js';
 import { t, formatDateTime, ownTimeZone, formatNumber } from './i18n.js';
 import { rankedControl } from './ranked.js';
 import { resultsView, methodName } from './results-view.js';
@@ -13,6 +13,8 @@ export async function render(route, shell) {
   if (route.name === 'elections') return renderList(shell);
   if (route.name === 'election') return renderElection(route.params[0], shell);
   if (route.name === 'results') return renderResults(route.params[0], shell);
+  if (route.name === 'magic') return renderMagic(route.params[0], shell);
+  if (route.name === 'request-link') return renderRequestLink(shell);
   return undefined;
 }
 
@@ -278,7 +280,14 @@ async function renderElection(slug, shell) {
   }
   if (!shell.token()) {
     parts.push(
-      h('section', { className: 'card', 'aria-labelledby': 'login-to-vote' }, h('h2', { id: 'login-to-vote', text: t('election.login_to_vote') }), h('button', { type: 'button', className: 'button button-primary', id: 'login-to-vote-button', onclick: () => shell.requireLogin(), text: t('auth.login') })),
+      h(
+        'section',
+        { className: 'card', 'aria-labelledby': 'login-to-vote' },
+        h('h2', { id: 'login-to-vote', text: t('election.login_to_vote') }),
+        election.eligibility === 'roll' ? h('p', { text: t('election.invited_hint') }) : null,
+        h('button', { type: 'button', className: 'button button-primary', id: 'login-to-vote-button', onclick: () => shell.requireLogin(), text: t('auth.login') }),
+        election.eligibility === 'roll' ? h('p', {}, h('a', { href: `/link?election=${encodeURIComponent(election.slug)}`, 'data-link': true, id: 'request-link-link', text: t('magic.request_title') })) : null,
+      ),
     );
     put(shell.view, ...parts);
     return;
@@ -289,7 +298,6 @@ async function renderElection(slug, shell) {
     return;
   }
   if (election.eligibility === 'roll') {
-    // Roll elections: the voter-roll pages decide who sees this ballot.
     parts.push(h('p', { className: 'notice', text: t('election.roll_only') }));
   }
 
@@ -466,3 +474,128 @@ async function renderResults(slug, shell) {
   );
 }
 
+
+/* ------------------------------------------------------------------ invitation links */
+
+/**
+ * `#/magic/<token>`: the token is exchanged for a session of that election only, taken out of
+ * the address bar at once, and the voter lands on the ballot.
+ */
+async function renderMagic(linkToken, shell) {
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  shell.setTitle(t('magic.signing_in'));
+  put(shell.view, h('p', { className: 'card muted', id: 'magic-progress', text: t('magic.signing_in_text') }));
+  let data;
+  try {
+    ({ data } = await api.magicSignIn(linkToken));
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'already_voted') return renderMagicVoted(shell);
+    if (err instanceof ApiError && err.code === 'election_not_open') return renderMagicProblem(shell, 'closed');
+    if (err instanceof ApiError && err.status === 401) return renderMagicProblem(shell, 'invalid');
+    throw err;
+  }
+  shell.signIn({ token: data.token, expiresIn: Number(data.expires_in) });
+  const [{ data: me }, { data: election }] = await Promise.all([api.me(data.token), api.election(data.election_id, data.token)]);
+  shell.setEmail(me?.email);
+  shell.setStatus(t('magic.signed_in', { email: me?.email ?? '' }));
+  shell.navigate(`/elections/${election.slug}`, { replace: true });
+  return undefined;
+}
+
+function renderMagicVoted(shell) {
+  shell.setTitle(t('magic.voted_title'));
+  put(
+    shell.view,
+    h(
+      'section',
+      { className: 'card card-success', id: 'magic-voted', 'aria-labelledby': 'magic-voted-heading' },
+      h('h2', { id: 'magic-voted-heading', text: t('magic.voted_heading') }),
+      h('p', { text: t('magic.voted_text') }),
+      h('p', {}, h('a', { href: '/elections', 'data-link': true, text: t('receipt.back_to_list') })),
+    ),
+  );
+}
+
+async function renderMagicProblem(shell, kind) {
+  shell.setTitle(t(`magic.${kind}_title`));
+  const form = kind === 'invalid' ? await requestLinkForm(shell, '') : null;
+  put(
+    shell.view,
+    h(
+      'section',
+      { className: 'card', id: `magic-${kind}`, 'aria-labelledby': 'magic-problem-heading' },
+      h('h2', { id: 'magic-problem-heading', text: t(`magic.${kind}_heading`) }),
+      h('p', { text: t(`magic.${kind}_text`) }),
+      kind === 'closed' ? h('p', {}, h('a', { href: '/elections', 'data-link': true, text: t('receipt.back_to_list') })) : null,
+    ),
+    form,
+  );
+}
+
+async function renderRequestLink(shell) {
+  shell.setTitle(t('magic.request_title'));
+  const wanted = new URLSearchParams(window.location.search).get('election') || '';
+  put(shell.view, await requestLinkForm(shell, wanted));
+}
+
+/** "Request a new link": an election open for voting (or about to be) and the voter's email. */
+async function requestLinkForm(shell, wanted) {
+  const { data } = await api.elections(shell.token());
+  const elections = (Array.isArray(data) ? data : []).filter((e) => (e.state === 'open' || e.state === 'scheduled') && e.eligibility === 'roll');
+  const heading = h('h2', { id: 'request-link-heading', tabindex: '-1', text: t('magic.request_title') });
+  const card = h('section', { className: 'card', id: 'request-link', 'aria-labelledby': 'request-link-heading' }, heading);
+  if (!elections.length) {
+    card.append(h('p', { className: 'muted', id: 'request-link-none', text: t('magic.request_none') }));
+    return card;
+  }
+  const electionId = newId('link-election');
+  const emailId = newId('link-email');
+  const errorId = `${emailId}-error`;
+  const select = h(
+    'select',
+    { id: electionId, name: 'election' },
+    elections.map((e) => h('option', { value: e.slug, text: e.title, selected: e.slug === wanted || e.id === wanted })),
+  );
+  const email = h('input', { id: emailId, name: 'email', type: 'email', autocomplete: 'email', inputmode: 'email', autocapitalize: 'off', spellcheck: 'false', required: true, 'aria-describedby': `${emailId}-hint ${errorId}` });
+  const error = h('p', { id: errorId, className: 'field-error', 'aria-live': 'polite', hidden: true });
+  const submit = h('button', { type: 'submit', id: 'request-link-submit', className: 'button button-primary', text: t('magic.request_submit') });
+  const done = h('p', { className: 'notice notice-success', id: 'request-link-done', role: 'status', hidden: true });
+  email.addEventListener('input', () => {
+    markInvalid(email, false);
+    setError(error, '');
+  });
+  const form = h(
+    'form',
+    { className: 'form', id: 'request-link-form', novalidate: true, 'aria-labelledby': 'request-link-heading' },
+    h('div', { className: 'field' }, h('label', { for: electionId, text: t('magic.request_election') }), select),
+    h('div', { className: 'field' }, h('label', { for: emailId, text: t('auth.email') }), h('p', { id: `${emailId}-hint`, className: 'hint', text: t('magic.request_email_hint') }), email, error),
+    h('div', { className: 'actions' }, submit),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const address = email.value.trim();
+    if (!/^[^\s@]+@[^\s@]+$/.test(address)) {
+      markInvalid(email, true);
+      setError(error, address ? t('error.invalid_email') : t('auth.enter_email'));
+      email.focus();
+      return;
+    }
+    setBusy(submit, true, t('magic.request_sending'));
+    try {
+      await api.requestLink(select.value, address);
+      const title = elections.find((e) => e.slug === select.value)?.title ?? '';
+      form.hidden = true;
+      done.textContent = t('magic.request_done', { title });
+      done.hidden = false;
+      heading.focus();
+    } catch (err) {
+      markInvalid(email, err instanceof ApiError && err.code === 'invalid_email');
+      setError(error, err instanceof ApiError ? err.message : unavailableMessage());
+      email.focus();
+    } finally {
+      setBusy(submit, false);
+    }
+  });
+  card.append(h('p', { text: t('magic.request_intro') }), form, done);
+  return card;
+}

@@ -74,12 +74,17 @@ pub struct Server {
 
 impl Server {
     pub async fn start(extra_env: &[(&str, &str)]) -> Self {
+        Self::start_on(free_port(), extra_env).await
+    }
+
+    /// Starts the server on `port` (for settings that must name the server's own address, such
+    /// as `PUBLIC_URL`).
+    pub async fn start_on(port: u16, extra_env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("create the server's temporary directory");
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("create DATA_DIR");
         let log = dir.path().join("server.log");
         let log_file = std::fs::File::create(&log).expect("create the server log");
-        let port = free_port();
 
         let mut command = Command::new(env!("CARGO_BIN_EXE_securevote"));
         // No .env from the working directory, and nothing from the caller's environment that
@@ -775,6 +780,18 @@ impl Browser {
     }
 
     /// Chooses the option with `value` in the `<select>` matching `selector`.
+    /// Chooses the file at `path` in the file input matching `selector`.
+    pub async fn upload_file(&self, selector: &str, path: &Path) {
+        let element = self.find_css(selector).await;
+        if let Err(e) = element.send_keys(&path.display().to_string()).await {
+            self.fail(&format!(
+                "could not choose {} in {selector}: {e}",
+                path.display()
+            ))
+            .await;
+        }
+    }
+
     pub async fn select_css(&self, selector: &str, value: &str) {
         let element = self.find_css(selector).await;
         if let Err(e) = element.select_by_value(value).await {
