@@ -3,9 +3,9 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 
 use super::AppState;
+use super::openapi::HealthBody;
 
 /// How long the database may take to answer before the instance reports itself degraded.
 const DATABASE_DEADLINE: Duration = Duration::from_secs(2);
@@ -22,11 +22,14 @@ const DATABASE_DEADLINE: Duration = Duration::from_secs(2);
             example = json!({"status": "degraded", "database": "unavailable"})),
     )
 )]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthBody>) {
     match tokio::time::timeout(DATABASE_DEADLINE, state.store.ping()).await {
         Ok(Ok(())) => (
             StatusCode::OK,
-            Json(json!({"status": "ok", "database": "ok"})),
+            Json(HealthBody {
+                status: "ok",
+                database: "ok",
+            }),
         ),
         outcome => {
             let reason = match outcome {
@@ -36,7 +39,10 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             tracing::warn!(%reason, "health check: database unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "degraded", "database": "unavailable"})),
+                Json(HealthBody {
+                    status: "degraded",
+                    database: "unavailable",
+                }),
             )
         }
     }

@@ -49,10 +49,10 @@ pub struct ApiDoc;
 pub struct HealthBody {
     /// `ok` or `degraded`.
     #[schema(example = "ok")]
-    status: String,
+    pub status: &'static str,
     /// `ok` or `unavailable`.
     #[schema(example = "ok")]
-    database: String,
+    pub database: &'static str,
 }
 
 /// The complete document: the routes' own documentation plus the shared error responses.
