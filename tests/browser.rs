@@ -1010,6 +1010,13 @@ async fn a_roll_election_from_the_csv_to_the_ballot_by_invitation_link() {
         .await;
     assert_eq!(disabled, json!(true), "no import while lines are rejected");
     admin.check_page("admin-roll-dry-run-rejected").await;
+    admin
+        .js(
+            "document.getElementById('roll-report').scrollIntoView();",
+            vec![],
+        )
+        .await;
+    admin.screenshot("admin-roll-report-rejected", None).await;
 
     // --- The fixed file: every line can be imported; import.
     let good_file = files.path().join("members.csv");
@@ -1090,6 +1097,9 @@ async fn a_roll_election_from_the_csv_to_the_ballot_by_invitation_link() {
         )
         .await;
     admin.check_page("admin-roll-sent").await;
+    admin
+        .screenshot("admin-roll-entries", Some("roll-entries"))
+        .await;
     let token1 = token_for(&messages, "voter1@example.org", &[]);
     let token2 = token_for(&messages, "voter2@example.org", &[]);
 
@@ -1168,6 +1178,9 @@ async fn a_roll_election_from_the_csv_to_the_ballot_by_invitation_link() {
         )
         .await;
     admin.check_page("admin-roll-turnout").await;
+    admin
+        .screenshot("admin-roll-turnout-card", Some("roll-turnout"))
+        .await;
     admin.click("export-turnout").await;
     admin.wait_text("roll-export-status", "turnout.csv").await;
 
