@@ -8,6 +8,9 @@
 //! benchtool pgbench-ballot --store-source FILE --shards-source FILE --out FILE
 //! benchtool schulze-ceiling --ballots N --choices C --out FILE
 //! benchtool count-rows --count-bench FILE --schulze FILE --out FILE
+//! benchtool roll-csv --count N --out FILE [--copy-out FILE]
+//! benchtool smtp-ceiling --url SMTP_URL --count N --from MAILBOX --public-url URL --title T --timezone TZ --out FILE
+//! benchtool outbox-rate --postgres URL --election ID --expected N --out FILE
 //! benchtool record --out FILE --id ID ... (--wrk FILE | --pgbench FILE --pgbench-logs DIR | --json FILE)
 //! benchtool report --measurements FILE --out-dir DIR [--meta KEY=VALUE ...]
 //! ```
@@ -17,6 +20,7 @@ mod counting;
 mod measure;
 mod pgbench;
 mod report;
+mod rolls;
 mod setup;
 
 use std::path::PathBuf;
@@ -108,6 +112,45 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Writes a roll file of COUNT entries (roll0..@bench.invalid, every column filled) and,
+    /// with --copy-out, the same rows as the store keeps them, for the ceiling's `\copy`.
+    RollCsv {
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        copy_out: Option<PathBuf>,
+    },
+    /// The service's invitation to COUNT roll entries handed straight to the SMTP server with
+    /// lettre, one after another: messages per second.
+    SmtpCeiling {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        public_url: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        timezone: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The service's sending rate for ELECTION, from its outbox (fails unless EXPECTED were sent).
+    OutboxRate {
+        #[arg(long)]
+        postgres: String,
+        #[arg(long)]
+        election: String,
+        #[arg(long)]
+        expected: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Appends one measurement (from wrk, pgbench or a ceiling's JSON) to the measurements file.
     Record(Box<measure::RecordArgs>),
     /// Renders the measurements as a markdown table (stdout, results.md) and a PNG chart.
@@ -170,6 +213,34 @@ fn main() -> ExitCode {
             schulze,
             out,
         } => counting::rows(&count_bench, &schulze, &out),
+        Command::RollCsv {
+            count,
+            out,
+            copy_out,
+        } => rolls::roll_csv(count, &out, copy_out.as_deref()),
+        Command::SmtpCeiling {
+            url,
+            count,
+            from,
+            public_url,
+            title,
+            timezone,
+            out,
+        } => rolls::smtp_ceiling(&rolls::SmtpCeiling {
+            url: &url,
+            count,
+            from: &from,
+            public_url: &public_url,
+            title: &title,
+            timezone: &timezone,
+            out: &out,
+        }),
+        Command::OutboxRate {
+            postgres,
+            election,
+            expected,
+            out,
+        } => rolls::outbox_rate(&postgres, &election, expected, &out),
         Command::Record(args) => measure::record(&args),
         Command::Report {
             measurements,
