@@ -17,6 +17,10 @@
 //! * an election closing during the failover (`election_close`): the primary is killed 1.5 s
 //!   before `closes_at`; no ballot is stored at or after it, every ballot sent after it is
 //!   refused with 409 `election_not_open`, and every acknowledged one is stored and counted.
+//! * invitations being sent during the failover (`invitations_failover`): both backends send a
+//!   roll election's invitations to a real SMTP server (aiosmtpd) when the primary is killed;
+//!   every voter gets one, plus at most the one message per instance that was being handed over
+//!   (sent again when its claim expires), and the outbox ends with every message sent.
 //!
 //! They need root (network namespaces, pg_autoctl as `postgres`, `/var/run/postgresql`). After a
 //! failing drill the formation's files (keeper and PostgreSQL logs) are kept and their directory
@@ -38,6 +42,9 @@ use crate::drill::{self, DrillConfig, Report, assert_nothing_lost, summary, veri
 // The election that closes during a failover; a child module, so it drives the same formation.
 #[path = "election_close.rs"]
 mod election_close;
+// Invitations being sent during a failover; a child module too.
+#[path = "invitations_failover.rs"]
+mod invitations_failover;
 use crate::postgres::{PgCluster, free_port};
 use crate::topology::{Backend, DATABASE, Nginx, wait_for_health, which};
 
@@ -1421,6 +1428,11 @@ pub struct AutoTopology {
 
 impl AutoTopology {
     async fn start(layout: Layout, voters: usize) -> Self {
+        Self::start_with(layout, voters, &[]).await
+    }
+
+    /// As `start`, with `env` set on both backends.
+    async fn start_with(layout: Layout, voters: usize, env: &[(&str, &str)]) -> Self {
         let work = tempfile::Builder::new()
             .prefix("securevote-fault-")
             .tempdir()
@@ -1456,6 +1468,9 @@ impl AutoTopology {
             .map(|i| Backend::new(database_url.clone(), work.path(), i))
             .collect();
         for backend in &mut backends {
+            for (key, value) in env {
+                backend.set_env(key, value);
+            }
             backend.start();
         }
         // For the watchdog: a backend outliving the namespace would send node1's traffic away.

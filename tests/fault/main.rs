@@ -16,6 +16,8 @@ macro_rules! announce {
 
 #[path = "../support/postgres.rs"]
 mod postgres;
+#[path = "../support/smtp.rs"]
+mod smtp;
 
 mod auto_failover;
 mod drill;

@@ -24,6 +24,8 @@ pub struct Backend {
     pub log: PathBuf,
     database_url: String,
     data_dir: PathBuf,
+    /// Settings on top of the drill's own (e.g. SMTP for the invitation drill).
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -37,8 +39,14 @@ impl Backend {
             log: work.join(format!("backend{index}.log")),
             database_url,
             data_dir,
+            env: Vec::new(),
             child: None,
         }
+    }
+
+    /// A setting for every later start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     pub fn start(&mut self) {
@@ -57,6 +65,7 @@ impl Backend {
             .env("METRICS_ADDR", format!("127.0.0.1:{}", self.metrics_port))
             .env("DATA_DIR", &self.data_dir)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
