@@ -17,6 +17,11 @@ pub struct RollStatus {
     #[serde(flatten)]
     pub entry: RollEntry,
     pub voted: bool,
+    /// The latest message to this voter: `queued`, `sending`, `sent` or `failed`; null before
+    /// any was queued.
+    pub invitation: Option<String>,
+    /// The SMTP server's reply to that message's last failed attempt.
+    pub invitation_error: Option<String>,
 }
 
 /// Eligible voters and those who voted: in all, and per group label.

@@ -349,6 +349,17 @@ async fn invited_voters_vote_by_link_without_an_account_once(kind: Kind) {
         .map(|e| e["voted"].as_bool().unwrap())
         .collect();
     assert_eq!(voted, [true, false, false]);
+    let invited: Vec<&str> = roll["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["invitation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        invited,
+        ["sent", "sent", "sent"],
+        "the roll shows each voter's invitation"
+    );
     let deliveries = json_of(
         app.get_authed(&format!("/api/elections/{id}/invitations"), &admin)
             .await,

@@ -115,8 +115,11 @@ impl RollStore for PostgresStore {
         let rows = self
             .query(
                 &format!(
-                    "SELECT r.email, r.name, r.external_id, r.weight, r.groups, {VOTED}
+                    "SELECT r.email, r.name, r.external_id, r.weight, r.groups, {VOTED}, o.state, o.last_error
                      FROM roll_entries r
+                     LEFT JOIN LATERAL (SELECT state, last_error FROM outbox
+                       WHERE election_id = r.election_id AND email = r.email
+                       ORDER BY created_at DESC LIMIT 1) o ON true
                      WHERE r.election_id = $1 AND ($2::text IS NULL OR r.email > $2)
                        AND ($3::text IS NULL OR r.email LIKE $3 OR lower(r.name) LIKE $3)
                      ORDER BY r.email LIMIT $4"
@@ -129,6 +132,8 @@ impl RollStore for PostgresStore {
             .map(|row| RollStatus {
                 entry: entry_from_row(row),
                 voted: row.get(5),
+                invitation: row.get(6),
+                invitation_error: row.get(7),
             })
             .collect())
     }

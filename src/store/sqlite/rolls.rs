@@ -106,7 +106,11 @@ impl RollStore for SqliteStore {
         let pattern = search.map(|s| format!("%{}%", s.to_lowercase().replace(['%', '_'], "")));
         self.with_conn(move |conn| {
             conn.prepare_cached(&format!(
-                "SELECT r.email, r.name, r.external_id, r.weight, r.groups, {VOTED}
+                "SELECT r.email, r.name, r.external_id, r.weight, r.groups, {VOTED},
+                        (SELECT state FROM outbox o WHERE o.election_id = r.election_id AND o.email = r.email
+                         ORDER BY o.created_at DESC, o.rowid DESC LIMIT 1),
+                        (SELECT last_error FROM outbox o WHERE o.election_id = r.election_id AND o.email = r.email
+                         ORDER BY o.created_at DESC, o.rowid DESC LIMIT 1)
                  FROM roll_entries r
                  WHERE r.election_id = ?1 AND (?2 IS NULL OR r.email > ?2)
                    AND (?3 IS NULL OR r.email LIKE ?3 OR lower(r.name) LIKE ?3)
@@ -118,6 +122,8 @@ impl RollStore for SqliteStore {
                     Ok(RollStatus {
                         entry: entry_from_row(row)?,
                         voted: row.get(5)?,
+                        invitation: row.get(6)?,
+                        invitation_error: row.get(7)?,
                     })
                 },
             )?
