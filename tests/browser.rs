@@ -1200,7 +1200,11 @@ async fn a_roll_election_from_the_csv_to_the_ballot_by_invitation_link() {
         .wait_text("status", "A new link to voter2@example.org")
         .await;
     let messages = sink.wait_for(11, Duration::from_secs(30)).await;
-    let resent = token_for(&messages, "voter2@example.org", &[token2.clone()]);
+    let resent = token_for(
+        &messages,
+        "voter2@example.org",
+        std::slice::from_ref(&token2),
+    );
 
     let second = driver.browser(&server).await;
     second.goto(&format!("/#/magic/{token2}")).await;
