@@ -18,6 +18,7 @@ const MAX_LOGIN_EMAIL_CHARS: usize = 254;
 const MAX_LOGIN_PASSWORD_CHARS: usize = 128;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CredentialsBody {
     /// Trimmed and lowercased; at most 254 characters.
     #[schema(format = Email, max_length = 254, example = "ada@example.org")]

@@ -1,0 +1,93 @@
+//! Weaknesses found by probing the service as an attacker would: routing of non-UI paths,
+//! unknown fields, weak passwords, deceptive text, file permissions, sessions, counter keys,
+//! legacy password hashes and slow clients.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::for_both_stores;
+use crate::helpers::{Kind, TestDatabase, assert_error};
+
+for_both_stores!(
+    non_ui_paths_get_the_json_404_not_the_index_page,
+    unknown_fields_are_refused_on_every_body,
+);
+
+async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
+    let db = TestDatabase::new(kind).await;
+    let app = db.spawn().await;
+    for path in [
+        "/API/admin/stats",
+        "/Api/auth/me",
+        "/aPi",
+        "/.git/config",
+        "/.env",
+        "/.git",
+        "/static/.htaccess",
+        "/metrics",
+        "/METRICS",
+        "/metrics/",
+    ] {
+        assert_error(app.get(path).await, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    // The UI's own deep links still get the index page.
+    for path in ["/", "/vote", "/admin/elections"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(response.text().await.unwrap().contains("<html"), "{path}");
+    }
+    app.stop().await;
+}
+
+async fn unknown_fields_are_refused_on_every_body(kind: Kind) {
+    let db = TestDatabase::new(kind).await.with_demo_candidates().await;
+    let app = db.spawn().await;
+    let deep = format!("{}{}", "[".repeat(7000), "]".repeat(7000));
+    let deep_body =
+        format!(r#"{{"email":"deep@example.org","password":"correct horse battery","x":{deep}}}"#);
+    let response = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .header("content-type", "application/json")
+        .body(deep_body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let extra =
+        json!({"email": "extra@example.org", "password": "correct horse battery", "role": "admin"});
+    let body = assert_error(
+        app.post_json("/api/auth/register", &extra).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("role"),
+        "{body}"
+    );
+    assert_error(
+        app.post_json("/api/auth/login", &extra).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    let token = app.new_voter().await;
+    let candidate = app.first_candidate_id().await;
+    let response = app
+        .client
+        .post(app.url("/api/votes"))
+        .bearer_auth(&token)
+        .json(&json!({"candidate_id": candidate, "weight": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let mine = app.get_authed("/api/votes/me", &token).await;
+    assert_eq!(
+        mine.status(),
+        StatusCode::NOT_FOUND,
+        "the vote was not stored"
+    );
+    app.stop().await;
+}
