@@ -5,12 +5,16 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use reqwest::Method;
+
+use crate::admin::{admin_token, send};
 use crate::for_both_stores;
 use crate::helpers::{Kind, TestDatabase, assert_error};
 
 for_both_stores!(
     non_ui_paths_get_the_json_404_not_the_index_page,
     unknown_fields_are_refused_on_every_body,
+    deceptive_text_is_refused_in_names_and_emails,
 );
 
 async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
@@ -89,5 +93,73 @@ async fn unknown_fields_are_refused_on_every_body(kind: Kind) {
         StatusCode::NOT_FOUND,
         "the vote was not stored"
     );
+    app.stop().await;
+}
+
+async fn deceptive_text_is_refused_in_names_and_emails(kind: Kind) {
+    let db = TestDatabase::new(kind).await;
+    let app = db.spawn().await;
+    for email in [
+        "ada\u{200B}@example.org",
+        "ada@exam\u{00AD}ple.org",
+        "\u{FEFF}ada@example.org",
+        "ada\u{202E}@example.org",
+    ] {
+        assert_error(
+            app.register(email, "correct horse battery").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_email",
+        )
+        .await;
+    }
+    let admin = admin_token(&app).await;
+    for name in [
+        "Jane \u{202E}htimS",
+        "Jane\u{2066} Smith",
+        "Jane\u{200D}Smith",
+        "Ja\u{00AD}ne",
+    ] {
+        let response = send(
+            &app,
+            Method::POST,
+            "/api/candidates",
+            Some(&admin),
+            Some(&json!({"name": name})),
+        )
+        .await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    let response = send(
+        &app,
+        Method::POST,
+        "/api/candidates",
+        Some(&admin),
+        Some(&json!({"name": "Jane", "party": "Gr\u{FEFF}een"})),
+    )
+    .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    // What is kept is NFC: a decomposed "é" is stored precomposed.
+    let response = send(
+        &app,
+        Method::POST,
+        "/api/candidates",
+        Some(&admin),
+        Some(&json!({"name": "Rene\u{301} Dupont"})),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created["name"], "Ren\u{e9} Dupont");
+    let registered = app
+        .register("jose\u{301}@example.org", "correct horse battery")
+        .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    assert_error(
+        app.register("jos\u{e9}@example.org", "correct horse battery")
+            .await,
+        StatusCode::CONFLICT,
+        "email_taken",
+    )
+    .await;
     app.stop().await;
 }
