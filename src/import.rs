@@ -152,6 +152,8 @@ fn first_line(text: &str) -> &str {
 }
 
 fn parse_row(record: &csv::StringRecord, column: SecretColumn) -> Result<Row, String> {
+    let email = Email::parse(record.get(0).unwrap_or_default())
+        .map_err(|e| format!("invalid email: {}", e.0))?;
     let secret = match column {
         // A PHC string holds commas (`m=19456,t=2,p=1`), and lists often leave it unquoted:
         // everything after the first comma is the hash, which is then checked as one.
@@ -165,7 +167,6 @@ fn parse_row(record: &csv::StringRecord, column: SecretColumn) -> Result<Row, St
         ),
         _ => return Err(format!("expected 2 fields, found {}", record.len())),
     };
-    let email = Email::parse(&record[0]).map_err(|e| format!("invalid email: {}", e.0))?;
     Ok(Row { email, secret })
 }
 

@@ -72,6 +72,12 @@ async fn voter_registers_votes_once_and_sees_the_result() {
     browser.wait_visible("register-form").await;
     browser.assert_hidden(&["login-form"]).await;
     browser.type_into("register-email", email).await;
+    // A common password is refused, and the page says why (the server's reason).
+    browser.type_into("register-password", "12345678").await;
+    browser.click("register-submit").await;
+    browser
+        .wait_text("auth-error", "Password is one of the most common passwords")
+        .await;
     browser.type_into("register-password", PASSWORD).await;
     browser.click("register-submit").await;
     browser.wait_visible("ballot").await;

@@ -23,7 +23,8 @@ pub struct CredentialsBody {
     /// Trimmed and lowercased; at most 254 characters.
     #[schema(format = Email, max_length = 254, example = "ada@example.org")]
     email: String,
-    /// 8 to 128 characters.
+    /// 8 to 128 characters; at registration, not a common or easily guessed password (400
+    /// `invalid_password` says why).
     #[schema(min_length = 8, max_length = 128, example = "correct horse battery")]
     password: String,
 }
@@ -52,7 +53,8 @@ pub async fn register(
         return Err(ApiError::RegistrationClosed);
     }
     let email = Email::parse(&body.email).map_err(|e| ApiError::InvalidEmail(e.0))?;
-    let password = Password::parse(body.password).map_err(|e| ApiError::InvalidPassword(e.0))?;
+    let password = Password::parse_for_account(body.password, email.as_str())
+        .map_err(|e| ApiError::InvalidPassword(e.0))?;
     state.limiter.check_register(client, &email).await?;
     let password_hash = state.hasher.hash(password).await?;
     let user = state.store.create_user(&email, &password_hash).await?;

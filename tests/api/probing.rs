@@ -15,6 +15,7 @@ for_both_stores!(
     non_ui_paths_get_the_json_404_not_the_index_page,
     unknown_fields_are_refused_on_every_body,
     deceptive_text_is_refused_in_names_and_emails,
+    weak_passwords_are_refused_with_the_reason,
 );
 
 async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
@@ -161,5 +162,34 @@ async fn deceptive_text_is_refused_in_names_and_emails(kind: Kind) {
         "email_taken",
     )
     .await;
+    app.stop().await;
+}
+
+async fn weak_passwords_are_refused_with_the_reason(kind: Kind) {
+    let db = TestDatabase::new(kind).await;
+    let app = db.spawn().await;
+    for (password, why) in [
+        ("12345678", "most common"),
+        ("password", "most common"),
+        ("        ", "repeated"),
+        ("iloveyou1", "common"),
+        ("qwertyuiop", "common"),
+        ("weak.voter.2024", "email"),
+    ] {
+        let body = assert_error(
+            app.register("weak.voter.2024@example.org", password).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_password",
+        )
+        .await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(why), "{password:?}: {message}");
+    }
+    assert_eq!(
+        app.register("weak.voter.2024@example.org", "long enough")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
     app.stop().await;
 }
