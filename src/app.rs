@@ -226,7 +226,8 @@ fn load_or_generate_secret(data_dir: &Path) -> Result<SecretString, ConfigError>
             Ok(SecretString::from(secret))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir).map_err(|e| problem("cannot create", e))?;
+            crate::private_files::create_private_dir_all(data_dir)
+                .map_err(|e| problem("cannot create", e))?;
             let mut bytes = [0u8; 48];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
             let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -245,6 +246,7 @@ fn write_private(path: &Path, contents: &str) -> io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
+    crate::private_files::set_mode(path, 0o600)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
 }

@@ -193,3 +193,49 @@ async fn weak_passwords_are_refused_with_the_reason(kind: Kind) {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_is_0700_and_the_database_files_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("fresh").join("data");
+    let settings = securevote::config::Settings {
+        data_dir: Some(data_dir.display().to_string()),
+        bind_addr: Some("127.0.0.1".into()),
+        port: Some("0".into()),
+        ..Default::default()
+    };
+    let app = crate::helpers::spawn_with(settings.clone()).await;
+    // A write, so the WAL and its index exist.
+    let _token = app.new_voter().await;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data_dir), 0o700, "DATA_DIR");
+    for file in [
+        "securevote.db",
+        "securevote.db-wal",
+        "securevote.db-shm",
+        "jwt_secret",
+    ] {
+        assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+    }
+    app.stop().await;
+    // A database left readable by an older version is tightened at the next start.
+    std::fs::set_permissions(
+        data_dir.join("securevote.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let app = crate::helpers::spawn_with(settings).await;
+    assert_eq!(
+        mode(&data_dir.join("securevote.db")),
+        0o600,
+        "after a restart"
+    );
+    app.stop().await;
+}
