@@ -66,6 +66,7 @@ impl Application {
             limiter: Arc::new(http::rate_limit::RateLimiter::new(
                 Arc::clone(&store),
                 Arc::clone(&security),
+                &secret,
             )),
             security,
             reads: Arc::new(http::read_cache::ReadCache::new(Arc::clone(&store))),

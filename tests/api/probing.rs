@@ -16,6 +16,7 @@ for_both_stores!(
     unknown_fields_are_refused_on_every_body,
     deceptive_text_is_refused_in_names_and_emails,
     weak_passwords_are_refused_with_the_reason,
+    counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64,
 );
 
 async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
@@ -237,5 +238,116 @@ async fn data_dir_is_0700_and_the_database_files_0600() {
         0o600,
         "after a restart"
     );
+    app.stop().await;
+}
+
+/// Every key of the abuse counters, as stored.
+async fn counter_keys(db: &TestDatabase) -> Vec<String> {
+    const SQL: &str =
+        "SELECT key FROM rate_limit_hits UNION ALL SELECT account FROM login_lockouts";
+    match db.kind {
+        Kind::Postgres => db
+            .sql()
+            .await
+            .query(SQL, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect(),
+        Kind::Sqlite => {
+            let conn = rusqlite::Connection::open(db.data_path().join("securevote.db")).unwrap();
+            let mut statement = conn.prepare(SQL).unwrap();
+            statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        }
+    }
+}
+
+fn unsalted(scope: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(scope.as_bytes());
+    hasher.update([0]);
+    hasher.update(key.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64(kind: Kind) {
+    let mut db = TestDatabase::new(kind).await;
+    db.settings.security.trusted_proxies = Some("127.0.0.1".into());
+    db.settings.security.register_limit_per_ip = Some("2".into());
+    let app = db.spawn().await;
+    crate::security::wait_for_a_fresh_minute().await;
+    let register_from = |forwarded: &str, n: u32| {
+        let request = app
+            .client
+            .post(app.url("/api/auth/register"))
+            .header("x-forwarded-for", forwarded.to_owned())
+            .json(&json!({"email": format!("v6-{n}@example.org"), "password": "correct horse battery"}));
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(
+        register_from("2001:db8:1:2::1", 1).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        register_from("2001:db8:1:2::2", 2).await.status(),
+        StatusCode::CREATED
+    );
+    // Another address of the same /64 (one customer's network) shares its limit.
+    assert_error(
+        register_from("2001:db8:1:2:ffff:ffff:ffff:3", 3).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    // The next /64 has a limit of its own; so do IPv4 addresses.
+    assert_eq!(
+        register_from("2001:db8:1:3::1", 4).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        register_from("192.0.2.1", 5).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.login("v6-1@example.org", "wrong password")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let keys = counter_keys(&db).await;
+    assert!(keys.len() >= 5, "{keys:?}");
+    for key in &keys {
+        assert!(
+            key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{key}"
+        );
+    }
+    // Not the plain SHA-256 of what they count, which anyone holding the database could
+    // reverse by hashing every address or a list of emails.
+    for (scope, plain) in [
+        ("register_ip", "2001:db8:1:2::1"),
+        ("register_ip", "2001:db8:1:2::"),
+        ("register_ip", "2001:db8:1:2::/64"),
+        ("register_ip", "192.0.2.1"),
+        ("register_account", "v6-1@example.org"),
+        ("login_ip", "127.0.0.1"),
+        ("login_account", "v6-1@example.org"),
+    ] {
+        assert!(
+            !keys.contains(&unsalted(scope, plain)),
+            "{scope} {plain} is stored as its unsalted SHA-256"
+        );
+    }
     app.stop().await;
 }
