@@ -111,11 +111,30 @@ pub async fn login(
         Err(_) => None,
     };
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    let verified = state.hasher.verify(body.password, stored_hash).await?;
-    let user_id = credentials
-        .filter(|_| verified)
-        .map(|c| c.user_id)
+    let verified = state
+        .hasher
+        .verify_upgrading(body.password, stored_hash)
+        .await?;
+    let credentials = credentials
+        .filter(|_| verified.matches)
         .ok_or(ApiError::InvalidCredentials)?;
+    let user_id = credentials.user_id;
+    if let Some(new_hash) = verified.rehashed {
+        // A bcrypt hash of the original design: replaced with argon2id, unless the password
+        // changed meanwhile. A failure here must not undo the login; the next one retries.
+        match state
+            .store
+            .replace_password_hash(user_id, &credentials.password_hash, &new_hash)
+            .await
+        {
+            Ok(replaced) => {
+                tracing::info!(%user_id, replaced, "legacy bcrypt hash upgraded to argon2id")
+            }
+            Err(error) => {
+                tracing::warn!(%user_id, error = %crate::store::error_chain(&error), "could not upgrade a legacy bcrypt hash")
+            }
+        }
+    }
     state.limiter.login_succeeded(&body.email).await;
     let issued = state.tokens.issue(user_id);
     Ok(Json(LoginResponse {

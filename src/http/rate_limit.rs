@@ -18,7 +18,9 @@ use ipnet::Ipv6Net;
 use sha2::Sha256;
 
 use super::error::ApiError;
-use crate::config::{Secret, SecurityConfig};
+use secrecy::ExposeSecret;
+
+use crate::config::{SecretString, SecurityConfig};
 use crate::domain::Email;
 use crate::metric_names::RATE_LIMITED_TOTAL;
 use crate::store::{HIT_WINDOW_SECS, LockoutPolicy, LoginGate, Store};
@@ -54,7 +56,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `secret` is the token secret, the same on every instance, so all of them compute the same
     /// counter keys; the HMAC key is derived from it, never the secret itself.
-    pub fn new(store: Arc<dyn Store>, config: Arc<SecurityConfig>, secret: &Secret) -> Self {
+    pub fn new(store: Arc<dyn Store>, config: Arc<SecurityConfig>, secret: &SecretString) -> Self {
         Self {
             store,
             config,
@@ -212,8 +214,8 @@ struct CounterKeys {
 }
 
 impl CounterKeys {
-    fn new(secret: &Secret) -> Self {
-        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose())
+    fn new(secret: &SecretString) -> Self {
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes())
             .expect("HMAC takes a key of any length");
         derive.update(b"securevote abuse-limit counter keys v1");
         let key = derive.finalize().into_bytes();
@@ -241,7 +243,7 @@ mod tests {
     use super::*;
 
     fn keys(secret: &str) -> CounterKeys {
-        CounterKeys::new(&Secret::new(secret.as_bytes().to_vec()))
+        CounterKeys::new(&SecretString::from(secret.to_owned()))
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod elections;
 mod outbox;
 mod rolls;
 mod security;
+mod sessions;
 mod votes;
 
 use std::path::{Path, PathBuf};

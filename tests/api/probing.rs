@@ -17,6 +17,7 @@ for_both_stores!(
     deceptive_text_is_refused_in_names_and_emails,
     weak_passwords_are_refused_with_the_reason,
     counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64,
+    bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id,
 );
 
 async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
@@ -347,6 +348,49 @@ async fn counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64(kind: Kind) {
         assert!(
             !keys.contains(&unsalted(scope, plain)),
             "{scope} {plain} is stored as its unsalted SHA-256"
+        );
+    }
+    app.stop().await;
+}
+
+async fn bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id(kind: Kind) {
+    use securevote::domain::Email;
+    let db = TestDatabase::new(kind).await;
+    let app = db.spawn().await;
+    // What the original Node service stored: bcryptjs/node.bcrypt.js at cost 10, as $2a$ or
+    // $2b$ (PHP's $2y$ is the same algorithm).
+    let original = bcrypt::hash("from the node app", 10).unwrap();
+    assert!(original.starts_with("$2b$10$"), "{original}");
+    for prefix in ["$2a$", "$2b$", "$2y$"] {
+        let email = format!("node-{}@example.org", &prefix[1..3]);
+        let hash = format!("{prefix}{}", &original[4..]);
+        let parsed = Email::parse(&email).unwrap();
+        app.store.create_user(&parsed, &hash).await.unwrap();
+        assert_error(
+            app.login(&email, "from the node ap").await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        )
+        .await;
+        let stored = app.store.credentials(&parsed).await.unwrap().unwrap();
+        assert_eq!(stored.password_hash, hash, "a failed login changes nothing");
+        assert_eq!(
+            app.login(&email, "from the node app").await.status(),
+            StatusCode::OK,
+            "{prefix}"
+        );
+        let upgraded = app.store.credentials(&parsed).await.unwrap().unwrap();
+        assert!(
+            upgraded
+                .password_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            upgraded.password_hash
+        );
+        assert_eq!(
+            app.login(&email, "from the node app").await.status(),
+            StatusCode::OK,
+            "with the new hash"
         );
     }
     app.stop().await;
