@@ -149,6 +149,7 @@ export const api = {
   register: (email, password) => request('/api/auth/register', { method: 'POST', body: { email, password } }),
   login: (email, password) => request('/api/auth/login', { method: 'POST', body: { email, password } }),
   me: (token) => request('/api/auth/me', { token }),
+  logout: (token) => request('/api/auth/logout', { method: 'POST', token }),
   candidates: () => request('/api/candidates'),
   castVote: (token, candidateId, idempotencyKey) =>
     request('/api/votes', {

@@ -311,3 +311,32 @@ mod tests {
         assert_eq!(patch.description, Some(Some("new".into())));
     }
 }
+
+/// Signs an account out everywhere: every token it holds stops working on every instance at
+/// once (a lost device, a shared password). Audited as `user.logout_everywhere`.
+#[utoipa::path(
+    post,
+    path = "/api/admin/users/{id}/logout",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the account's id")),
+    responses(
+        (status = 204, description = "Signed out everywhere"),
+        (status = 400, description = "`invalid_request`: not a UUID", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an admin", body = ErrorBody),
+        (status = 404, description = "`user_not_found`", body = ErrorBody),
+    )
+)]
+pub async fn logout_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    AppPath(id): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::InvalidRequest("user id must be a UUID".into()))?;
+    if !state.store.end_sessions(id, Some(admin.id)).await? {
+        return Err(ApiError::UserNotFound);
+    }
+    tracing::info!(user_id = %id, admin_id = %admin.id, "signed out everywhere by an admin");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -136,7 +136,12 @@ pub async fn login(
         }
     }
     state.limiter.login_succeeded(&body.email).await;
-    let issued = state.tokens.issue(user_id);
+    let generation = state
+        .store
+        .token_generation(user_id)
+        .await?
+        .ok_or(ApiError::InvalidCredentials)?;
+    let issued = state.tokens.issue_session(user_id, generation, None);
     Ok(Json(LoginResponse {
         token: issued.token,
         token_type: "Bearer",
@@ -181,4 +186,24 @@ pub async fn me(
         has_voted: profile.has_voted,
         elections: super::elections::voter_elections(&state, user.id).await?,
     }))
+}
+
+/// Ends the session for real: the account's token generation is incremented in the database, so
+/// this token, and every other token of the account issued before, is refused by every instance
+/// from now on (the account's other devices log in again).
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out; the account's tokens no longer work"),
+        (status = 401, description = "`unauthorized`: no valid token (already logged out, expired)", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    )
+)]
+pub async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    state.store.end_sessions(user.id, None).await?;
+    tracing::info!(user_id = %user.id, "logged out");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -18,6 +18,9 @@ for_both_stores!(
     weak_passwords_are_refused_with_the_reason,
     counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64,
     bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id,
+    logout_ends_the_session_on_every_instance,
+    future_nbf_and_iat_are_refused,
+    an_admin_signs_an_account_out_everywhere,
 );
 
 async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
@@ -393,5 +396,181 @@ async fn bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id(kind: K
             "with the new hash"
         );
     }
+    app.stop().await;
+}
+
+async fn token_of(app: &crate::helpers::TestApp, email: &str) -> String {
+    let login = app.login(email, "correct horse battery").await;
+    assert_eq!(login.status(), StatusCode::OK);
+    login.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn me_status(app: &crate::helpers::TestApp, token: &str) -> StatusCode {
+    app.get_authed("/api/auth/me", token).await.status()
+}
+
+async fn logout_ends_the_session_on_every_instance(kind: Kind) {
+    let db = TestDatabase::new(kind).await;
+    let one = db.spawn().await;
+    let two = db.spawn().await;
+    let email = "leaving@example.org";
+    assert_eq!(
+        one.register(email, "correct horse battery").await.status(),
+        StatusCode::CREATED
+    );
+    let token = token_of(&one, email).await;
+    assert_eq!(me_status(&two, &token).await, StatusCode::OK);
+    let response = one
+        .client
+        .post(one.url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // The same token, on this instance and on another one, is refused from now on.
+    assert_error(
+        one.get_authed("/api/auth/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(me_status(&two, &token).await, StatusCode::UNAUTHORIZED);
+    let again = one
+        .client
+        .post(one.url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    // A new login works.
+    let fresh = token_of(&two, email).await;
+    assert_eq!(me_status(&one, &fresh).await, StatusCode::OK);
+    one.stop().await;
+    two.stop().await;
+}
+
+async fn future_nbf_and_iat_are_refused(kind: Kind) {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let mut db = TestDatabase::new(kind).await;
+    db.settings.jwt_secret = Some(crate::helpers::JWT_SECRET.into());
+    let app = db.spawn().await;
+    let email = "clock@example.org";
+    assert_eq!(
+        app.register(email, "correct horse battery").await.status(),
+        StatusCode::CREATED
+    );
+    let token = token_of(&app, email).await;
+    let me: serde_json::Value = app
+        .get_authed("/api/auth/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sub = me["id"].as_str().unwrap().to_owned();
+    let now = chrono::Utc::now().timestamp();
+    let sign = |claims: serde_json::Value| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(crate::helpers::JWT_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let slightly_ahead = sign(json!({"sub": sub, "iat": now + 5, "exp": now + 600}));
+    assert_eq!(
+        me_status(&app, &slightly_ahead).await,
+        StatusCode::OK,
+        "small clock skew"
+    );
+    for (claims, why) in [
+        (
+            json!({"sub": sub, "iat": now, "nbf": now + 600, "exp": now + 1200}),
+            "nbf in the future",
+        ),
+        (
+            json!({"sub": sub, "iat": now + 600, "exp": now + 1200}),
+            "iat in the future",
+        ),
+        (
+            json!({"sub": sub, "iat": now + 86_400 * 365, "exp": now + 86_400 * 366}),
+            "iat next year",
+        ),
+    ] {
+        assert_eq!(
+            me_status(&app, &sign(claims)).await,
+            StatusCode::UNAUTHORIZED,
+            "{why}"
+        );
+    }
+    app.stop().await;
+}
+
+async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
+    let db = TestDatabase::new(kind).await;
+    let app = db.spawn().await;
+    let admin = admin_token(&app).await;
+    let email = "stolen@example.org";
+    assert_eq!(
+        app.register(email, "correct horse battery").await.status(),
+        StatusCode::CREATED
+    );
+    let laptop = token_of(&app, email).await;
+    let phone = token_of(&app, email).await;
+    let me: serde_json::Value = app
+        .get_authed("/api/auth/me", &laptop)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = me["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/admin/users/{id}/logout");
+    // Voters cannot sign others out.
+    assert_error(
+        send(&app, Method::POST, &path, Some(&phone), None).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let response = send(&app, Method::POST, &path, Some(&admin), None).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me_status(&app, &laptop).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me_status(&app, &phone).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me_status(&app, &admin).await,
+        StatusCode::OK,
+        "the admin's own session"
+    );
+    let audit: serde_json::Value = app
+        .get_authed("/api/admin/audit", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "user.logout_everywhere", "{audit}");
+    assert_eq!(entry["target_type"], "user");
+    assert_eq!(entry["target_id"], id.as_str());
+    assert_eq!(entry["after"]["email"], email);
+    assert_error(
+        send(
+            &app,
+            Method::POST,
+            &format!("/api/admin/users/{}/logout", uuid::Uuid::new_v4()),
+            Some(&admin),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "user_not_found",
+    )
+    .await;
+    let document: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(document["paths"]["/api/auth/logout"]["post"].is_object());
+    assert!(document["paths"]["/api/admin/users/{id}/logout"]["post"].is_object());
     app.stop().await;
 }
