@@ -24,6 +24,7 @@ const GENERATED_SECRET_FILE: &str = "jwt_secret";
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    security: Arc<crate::config::SecurityConfig>,
     store: Arc<dyn Store>,
     metrics_listener: Option<TcpListener>,
     /// Sends the outbox's messages while the server runs (when SMTP_URL is set).
@@ -82,9 +83,11 @@ impl Application {
         }
         let mail_sender = crate::mail::sender::Sender::new(Arc::clone(&store), &config.mail)
             .map_err(|e| ConfigError::new("SMTP_URL", e))?;
+        let security = Arc::clone(&state.security);
         Ok(Self {
             listener,
             router: http::router(state),
+            security,
             store,
             metrics_listener,
             mail_sender,
@@ -132,31 +135,13 @@ impl Application {
         // Ends with the server; a message being handed over at that moment is sent again by
         // whichever instance finds its claim expired (see crate::store::outbox).
         let mail = self.mail_sender.map(|sender| tokio::spawn(sender.run()));
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let limits = crate::serve::ConnectionLimits::from_security(&self.security);
+        let shutdown = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
-            let _ = stopping_tx.send(());
-        });
-        let grace_expired = async move {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
         };
-        let outcome = tokio::select! {
-            outcome = server.into_future() => outcome,
-            () = grace_expired => {
-                tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
-                Ok(())
-            }
-        };
+        let outcome =
+            crate::serve::serve(self.listener, self.router, limits, shutdown, SHUTDOWN_GRACE).await;
         if let Some(mail) = mail {
             mail.abort();
         }

@@ -16,5 +16,6 @@ pub mod mail;
 pub mod metric_names;
 pub mod private_files;
 pub mod rolls;
+pub mod serve;
 pub mod store;
 pub mod telemetry;

@@ -17,8 +17,9 @@ use hmac::{Hmac, Mac};
 use ipnet::Ipv6Net;
 use sha2::Sha256;
 
-use super::error::ApiError;
 use secrecy::ExposeSecret;
+
+use super::error::ApiError;
 
 use crate::config::{SecretString, SecurityConfig};
 use crate::domain::Email;

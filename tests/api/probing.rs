@@ -574,3 +574,124 @@ async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
     assert!(document["paths"]["/api/admin/users/{id}/logout"]["post"].is_object());
     app.stop().await;
 }
+
+mod slow_clients {
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use crate::helpers::{Kind, TestApp, TestDatabase};
+
+    async fn app_with(header: &str, idle: &str, per_ip: &str) -> (TestDatabase, TestApp) {
+        let mut db = TestDatabase::new(Kind::Sqlite).await;
+        db.settings.security.header_read_timeout_seconds = Some(header.into());
+        db.settings.security.idle_timeout_seconds = Some(idle.into());
+        db.settings.security.max_connections_per_ip = Some(per_ip.into());
+        let app = db.spawn().await;
+        (db, app)
+    }
+
+    /// Reads until the server closes the connection; how long that took, and what it sent.
+    async fn wait_for_close(
+        stream: &mut (impl AsyncReadExt + Unpin),
+        limit: Duration,
+    ) -> (Duration, String) {
+        let started = Instant::now();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            match tokio::time::timeout_at((started + limit).into(), stream.read(&mut buffer)).await
+            {
+                Err(_) => panic!(
+                    "still open after {limit:?}; received {:?}",
+                    String::from_utf8_lossy(&received)
+                ),
+                Ok(Ok(0) | Err(_)) => break,
+                Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&received).into_owned(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_half_sent_request_is_closed_after_the_header_timeout() {
+        let (_db, app) = app_with("2", "60", "0").await;
+        let stream = TcpStream::connect(app.addr).await.unwrap();
+        let (mut stream, mut sender) = stream.into_split();
+        sender
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        // One more header line every 0.7 s: the timeout does not restart with each of them.
+        let trickle = tokio::spawn(async move {
+            for n in 0..20 {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                if sender
+                    .write_all(format!("X-Slow-{n}: 1\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let (took, _) = wait_for_close(&mut stream, Duration::from_secs(8)).await;
+        assert!(took >= Duration::from_millis(1500), "closed after {took:?}");
+        trickle.abort();
+        // Ordinary requests are unaffected.
+        assert_eq!(app.get("/health").await.status(), reqwest::StatusCode::OK);
+        app.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_connection_is_closed_after_the_idle_timeout() {
+        let (_db, app) = app_with("10", "2", "0").await;
+        // Silent from the start.
+        let mut silent = TcpStream::connect(app.addr).await.unwrap();
+        // Kept alive after one request.
+        let mut kept = TcpStream::connect(app.addr).await.unwrap();
+        kept.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = [0u8; 1024];
+        let n = kept.read(&mut buffer).await.unwrap();
+        assert!(String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"));
+        let (took, _) = wait_for_close(&mut kept, Duration::from_secs(8)).await;
+        assert!(took >= Duration::from_millis(1500), "closed after {took:?}");
+        wait_for_close(&mut silent, Duration::from_secs(8)).await;
+        app.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_address_cannot_hold_more_than_its_connections() {
+        let (_db, app) = app_with("30", "60", "3").await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(TcpStream::connect(app.addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut extra = TcpStream::connect(app.addr).await.unwrap();
+        let _ = extra
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+        let (_, answer) = wait_for_close(&mut extra, Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+        assert!(answer.contains(r#""code":"unavailable""#), "{answer:?}");
+        // Once one is closed, the address may connect again.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut again = TcpStream::connect(app.addr).await.unwrap();
+        again
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let (_, answer) = wait_for_close(&mut again, Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        drop(held);
+        app.stop().await;
+    }
+}
