@@ -163,16 +163,13 @@ struct Backend {
 impl Backend {
     async fn start() -> Self {
         let data = tempfile::tempdir().unwrap();
-        let settings = securevote::config::Settings {
-            data_dir: Some(data.path().display().to_string()),
-            bind_addr: Some("127.0.0.1".into()),
-            port: Some("0".into()),
-            security: securevote::config::SecuritySettings {
-                trusted_proxies: Some("127.0.0.1".into()),
-                ..Default::default()
-            },
+        let mut settings = securevote::config::Settings {
+            data_dir: data.path().to_path_buf(),
+            bind_addr: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: 0,
             ..Default::default()
         };
+        settings.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         let config = securevote::config::Config::from_settings(&settings).unwrap();
         let app = securevote::app::Application::build(&config).await.unwrap();
         let port = app.local_addr().unwrap().port();

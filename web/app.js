@@ -274,7 +274,7 @@ function handleAuthFailure(err, emailInput, passwordInput) {
 }
 
 function logOut() {
-  const token = state.session?.token;
+  const token = sess.token();
   // Ends the session on the server too (every instance refuses the token from now on). The
   // page logs out whatever the answer: an unreachable server must not keep the voter in.
   if (token) api.logout(token).catch(() => {});

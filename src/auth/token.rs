@@ -156,9 +156,11 @@ mod tests {
     fn an_invitation_sign_in_names_its_election() {
         let keys = keys("0123456789abcdef0123456789abcdef");
         let (id, election) = (Uuid::new_v4(), Uuid::new_v4());
-        let token = keys.issue_for(id, Some(election)).token;
-        assert_eq!(keys.verify_scoped(&token), Some((id, Some(election))));
-        assert_eq!(keys.verify_scoped(&keys.issue(id).token), Some((id, None)));
+        let token = keys.issue_session(id, 2, Some(election)).token;
+        let scoped = keys.verify_subject(&token).unwrap();
+        assert_eq!((scoped.user_id, scoped.election), (id, Some(election)));
+        let plain = keys.verify_subject(&keys.issue(id).token).unwrap();
+        assert_eq!((plain.user_id, plain.election), (id, None));
     }
 
     #[test]

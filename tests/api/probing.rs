@@ -205,9 +205,9 @@ async fn data_dir_is_0700_and_the_database_files_0600() {
     let parent = tempfile::tempdir().unwrap();
     let data_dir = parent.path().join("fresh").join("data");
     let settings = securevote::config::Settings {
-        data_dir: Some(data_dir.display().to_string()),
-        bind_addr: Some("127.0.0.1".into()),
-        port: Some("0".into()),
+        data_dir: data_dir.clone(),
+        bind_addr: std::net::Ipv4Addr::LOCALHOST.into(),
+        port: 0,
         ..Default::default()
     };
     let app = crate::helpers::spawn_with(settings.clone()).await;
@@ -286,8 +286,8 @@ fn unsalted(scope: &str, key: &str) -> String {
 
 async fn counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
-    db.settings.security.trusted_proxies = Some("127.0.0.1".into());
-    db.settings.security.register_limit_per_ip = Some("2".into());
+    db.settings.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    db.settings.security.register_limit_per_ip = 2;
     let app = db.spawn().await;
     crate::security::wait_for_a_fresh_minute().await;
     let register_from = |forwarded: &str, n: u32| {
@@ -583,11 +583,11 @@ mod slow_clients {
 
     use crate::helpers::{Kind, TestApp, TestDatabase};
 
-    async fn app_with(header: &str, idle: &str, per_ip: &str) -> (TestDatabase, TestApp) {
+    async fn app_with(header: u64, idle: u64, per_ip: usize) -> (TestDatabase, TestApp) {
         let mut db = TestDatabase::new(Kind::Sqlite).await;
-        db.settings.security.header_read_timeout_seconds = Some(header.into());
-        db.settings.security.idle_timeout_seconds = Some(idle.into());
-        db.settings.security.max_connections_per_ip = Some(per_ip.into());
+        db.settings.security.header_read_timeout_seconds = header;
+        db.settings.security.idle_timeout_seconds = idle;
+        db.settings.security.max_connections_per_ip = per_ip;
         let app = db.spawn().await;
         (db, app)
     }
@@ -619,7 +619,7 @@ mod slow_clients {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_half_sent_request_is_closed_after_the_header_timeout() {
-        let (_db, app) = app_with("2", "60", "0").await;
+        let (_db, app) = app_with(2, 60, 0).await;
         let stream = TcpStream::connect(app.addr).await.unwrap();
         let (mut stream, mut sender) = stream.into_split();
         sender
@@ -649,7 +649,7 @@ mod slow_clients {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_idle_connection_is_closed_after_the_idle_timeout() {
-        let (_db, app) = app_with("10", "2", "0").await;
+        let (_db, app) = app_with(10, 2, 0).await;
         // Silent from the start.
         let mut silent = TcpStream::connect(app.addr).await.unwrap();
         // Kept alive after one request.
@@ -668,7 +668,7 @@ mod slow_clients {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_address_cannot_hold_more_than_its_connections() {
-        let (_db, app) = app_with("30", "60", "3").await;
+        let (_db, app) = app_with(30, 60, 3).await;
         let mut held = Vec::new();
         for _ in 0..3 {
             held.push(TcpStream::connect(app.addr).await.unwrap());
