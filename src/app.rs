@@ -24,6 +24,7 @@ const GENERATED_SECRET_FILE: &str = "jwt_secret";
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    security: Arc<crate::config::SecurityConfig>,
     store: Arc<dyn Store>,
     metrics_listener: Option<TcpListener>,
     /// Sends the outbox's messages while the server runs (when SMTP_URL is set).
@@ -66,6 +67,7 @@ impl Application {
             limiter: Arc::new(http::rate_limit::RateLimiter::new(
                 Arc::clone(&store),
                 Arc::clone(&security),
+                &secret,
             )),
             security,
             reads: Arc::new(http::read_cache::ReadCache::new(Arc::clone(&store))),
@@ -81,9 +83,11 @@ impl Application {
         }
         let mail_sender = crate::mail::sender::Sender::new(Arc::clone(&store), &config.mail)
             .map_err(|e| ConfigError::new("SMTP_URL", e))?;
+        let security = Arc::clone(&state.security);
         Ok(Self {
             listener,
             router: http::router(state),
+            security,
             store,
             metrics_listener,
             mail_sender,
@@ -131,31 +135,13 @@ impl Application {
         // Ends with the server; a message being handed over at that moment is sent again by
         // whichever instance finds its claim expired (see crate::store::outbox).
         let mail = self.mail_sender.map(|sender| tokio::spawn(sender.run()));
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let limits = crate::serve::ConnectionLimits::from_security(&self.security);
+        let shutdown = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
-            let _ = stopping_tx.send(());
-        });
-        let grace_expired = async move {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
         };
-        let outcome = tokio::select! {
-            outcome = server.into_future() => outcome,
-            () = grace_expired => {
-                tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
-                Ok(())
-            }
-        };
+        let outcome =
+            crate::serve::serve(self.listener, self.router, limits, shutdown, SHUTDOWN_GRACE).await;
         if let Some(mail) = mail {
             mail.abort();
         }
@@ -226,7 +212,8 @@ fn load_or_generate_secret(data_dir: &Path) -> Result<SecretString, ConfigError>
             Ok(SecretString::from(secret))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir).map_err(|e| problem("cannot create", e))?;
+            crate::private_files::create_private_dir_all(data_dir)
+                .map_err(|e| problem("cannot create", e))?;
             let mut bytes = [0u8; 48];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
             let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -245,6 +232,7 @@ fn write_private(path: &Path, contents: &str) -> io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
+    crate::private_files::set_mode(path, 0o600)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
 }

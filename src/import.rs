@@ -5,6 +5,7 @@
 //! ```text
 //! email,password                      plain passwords, hashed here with argon2id
 //! email,password_hash                 argon2 PHC strings ($argon2id$v=19$m=19456,t=2,p=1$...)
+//!                                     or bcrypt hashes of the original design ($2b$10$...)
 //! ```
 //!
 //! Plain passwords cost one argon2id hash each (19 MiB, two passes: about 13 ms of a core on the
@@ -152,6 +153,8 @@ fn first_line(text: &str) -> &str {
 }
 
 fn parse_row(record: &csv::StringRecord, column: SecretColumn) -> Result<Row, String> {
+    let email = Email::parse(record.get(0).unwrap_or_default())
+        .map_err(|e| format!("invalid email: {}", e.0))?;
     let secret = match column {
         // A PHC string holds commas (`m=19456,t=2,p=1`), and lists often leave it unquoted:
         // everything after the first comma is the hash, which is then checked as one.
@@ -165,12 +168,22 @@ fn parse_row(record: &csv::StringRecord, column: SecretColumn) -> Result<Row, St
         ),
         _ => return Err(format!("expected 2 fields, found {}", record.len())),
     };
-    let email = Email::parse(&record[0]).map_err(|e| format!("invalid email: {}", e.0))?;
     Ok(Row { email, secret })
 }
 
-/// An argon2 PHC string whose verification costs at most the import limit.
+/// An argon2 PHC string whose verification costs at most the import limit, or a bcrypt hash of
+/// the original Node design (`$2a$`, `$2b$`, `$2y$`, cost at most 12), which is replaced with
+/// argon2id at the account's first login.
 fn check_phc(raw: &str) -> Result<String, String> {
+    if raw.starts_with("$2") {
+        if crate::auth::is_legacy_bcrypt(raw) {
+            return Ok(raw.to_owned());
+        }
+        return Err(format!(
+            "password_hash is not a bcrypt hash this service verifies ($2a$, $2b$ or $2y$, cost at most {})",
+            crate::auth::MAX_BCRYPT_COST
+        ));
+    }
     let hash =
         PasswordHash::new(raw).map_err(|_| "password_hash is not a PHC string".to_owned())?;
     if !matches!(hash.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d") {
@@ -346,12 +359,25 @@ mod tests {
     }
 
     #[test]
+    fn bcrypt_hashes_of_the_original_design_are_accepted() {
+        let node = bcrypt::hash("from the node app", 4).unwrap();
+        let text = format!(
+            "email,password_hash\na@example.org,{node}\nb@example.org,{}\nc@example.org,{}\n",
+            node.replacen("$2b$", "$2a$", 1),
+            node.replacen("$2b$", "$2y$", 1)
+        );
+        let parsed = parsed(&text);
+        assert_eq!(parsed.rows.len(), 3, "{:?}", parsed.rejected);
+        assert!(parsed.rejected.is_empty());
+    }
+
+    #[test]
     fn rejected_lines_carry_their_line_number_and_reason() {
         let text = format!(
             "email,password_hash\n\
              ok@example.org,{HASH}\n\
              not-an-email,{HASH}\n\
-             bcrypt@example.org,$2b$10$abcdefghijklmnopqrstuu5sG0vJ3W2Kb6kq1QF6Xnqsd7yCwF2a\n\
+             bcrypt@example.org,$2b$31$abcdefghijklmnopqrstuu5sG0vJ3W2Kb6kq1QF6Xnqsd7yCwF2a\n\
              weak@example.org,plain-text\n\
              two@example.org\n\
              costly@example.org,$argon2id$v=19$m=1048576,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Ck3wzxnGkyv/Xw3SX9VKL3ySphLs8mAVT2fEjJ0MZ2E\n"
@@ -362,10 +388,7 @@ mod tests {
         assert_eq!(lines, [3, 4, 5, 6, 7]);
         let reasons: Vec<&str> = parsed.rejected.iter().map(|r| r.reason.as_str()).collect();
         assert!(reasons[0].starts_with("invalid email"), "{reasons:?}");
-        assert!(
-            reasons[1].contains("not argon2") || reasons[1].contains("PHC"),
-            "{reasons:?}"
-        );
+        assert!(reasons[1].contains("cost at most 12"), "{reasons:?}");
         assert!(reasons[2].contains("PHC"), "{reasons:?}");
         assert!(
             reasons[3].contains("expected 2 fields, found 1"),

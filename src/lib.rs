@@ -14,6 +14,8 @@ pub mod http;
 pub mod import;
 pub mod mail;
 pub mod metric_names;
+pub mod private_files;
 pub mod rolls;
+pub mod serve;
 pub mod store;
 pub mod telemetry;

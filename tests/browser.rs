@@ -72,6 +72,12 @@ async fn voter_registers_votes_once_and_sees_the_result() {
     browser.wait_visible("register-form").await;
     browser.assert_hidden(&["login-form"]).await;
     browser.type_into("register-email", email).await;
+    // A common password is refused, and the page says why (the server's reason).
+    browser.type_into("register-password", "12345678").await;
+    browser.click("register-submit").await;
+    browser
+        .wait_text("auth-error", "Password is one of the most common passwords")
+        .await;
     browser.type_into("register-password", PASSWORD).await;
     browser.click("register-submit").await;
     browser.wait_visible("ballot").await;
@@ -83,6 +89,9 @@ async fn voter_registers_votes_once_and_sees_the_result() {
     );
 
     // --- Log out, then a wrong password shows its error and does not log in.
+    let session: Value = serde_json::from_str(stored.as_str().unwrap()).unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+    assert_eq!(api.me_status(&token).await, 200);
     browser.click("logout").await;
     browser.wait_visible("login-form").await;
     browser.assert_hidden(&["voting", "logout"]).await;
@@ -91,6 +100,15 @@ async fn voter_registers_votes_once_and_sees_the_result() {
         Value::Null,
         "logout clears the session"
     );
+    // The server ended the session too: the token no longer works.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while api.me_status(&token).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token still works after logging out"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     ui_log_in(&browser, email, "not the right password").await;
     browser.wait_text("auth-error", WRONG_CREDENTIALS).await;
     browser.assert_hidden(&["voting", "ballot"]).await;

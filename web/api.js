@@ -57,10 +57,19 @@ function parseRetryAfter(value) {
   return Math.max(0, Math.round((date - Date.now()) / 1000));
 }
 
+/** Codes whose server message is written for voters (it says what is wrong with the input). */
+const SERVER_WORDED = new Set(['invalid_password', 'invalid_email']);
+
 /** Map a server error (or none) to a user-facing message. */
-function friendlyMessage(code, status, retryAfter) {
+function friendlyMessage(code, status, retryAfter, serverMessage) {
   if (code === 'rate_limited' || status === 429) return t('error.rate_limited', { wait: describeWait(retryAfter) });
   if (status >= 500) return unavailableMessage();
+  if (SERVER_WORDED.has(code) && typeof serverMessage === 'string' && serverMessage.trim()) {
+    // The server says why (e.g. which kind of weak password); it writes in English.
+    const text = serverMessage.trim();
+    const sentence = text.charAt(0).toUpperCase() + text.slice(1);
+    return t('error.input_refused', { detail: /[.!?]$/.test(sentence) ? sentence : `${sentence}.` });
+  }
   if (code && KNOWN_CODES.has(code)) return t(`error.${code}`);
   if (status === 401) return t('error.unauthorized');
   // Unknown codes: the server's own message is written for developers, so show a plain sentence.
@@ -118,7 +127,7 @@ export async function request(path, { method = 'GET', body, raw, token, headers 
   const err = data && typeof data === 'object' && data.error && typeof data.error === 'object' ? data.error : {};
   const code = typeof err.code === 'string' ? err.code : '';
   const retryAfter = parseRetryAfter(res.headers.get('Retry-After'));
-  throw new ApiError(code || `http_${res.status}`, res.status, friendlyMessage(code, res.status, retryAfter), {
+  throw new ApiError(code || `http_${res.status}`, res.status, friendlyMessage(code, res.status, retryAfter, err.message), {
     retryAfter,
     detail: typeof err.message === 'string' ? err.message : '',
   });
@@ -140,6 +149,7 @@ export const api = {
   register: (email, password) => request('/api/auth/register', { method: 'POST', body: { email, password } }),
   login: (email, password) => request('/api/auth/login', { method: 'POST', body: { email, password } }),
   me: (token) => request('/api/auth/me', { token }),
+  logout: (token) => request('/api/auth/logout', { method: 'POST', token }),
   candidates: () => request('/api/candidates'),
   castVote: (token, candidateId, idempotencyKey) =>
     request('/api/votes', {

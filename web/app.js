@@ -274,6 +274,10 @@ function handleAuthFailure(err, emailInput, passwordInput) {
 }
 
 function logOut() {
+  const token = sess.token();
+  // Ends the session on the server too (every instance refuses the token from now on). The
+  // page logs out whatever the answer: an unreachable server must not keep the voter in.
+  if (token) api.logout(token).catch(() => {});
   resetVotingState();
   setSession(null);
   setError(el.voteError, '');

@@ -13,6 +13,29 @@ const ITERATIONS: u32 = 2;
 const LANES: u32 = 1;
 /// Bytes of a new hash (the PHC default).
 const OUTPUT_LEN: usize = 32;
+/// Highest bcrypt cost verified (the original design used 10): each step doubles the work,
+/// and a login must not cost more than a few argon2 hashes.
+pub const MAX_BCRYPT_COST: u32 = 12;
+
+/// Whether `hash` is a bcrypt hash of the original Node design (`$2a$`, `$2b$` or PHP's `$2y$`,
+/// all the same algorithm) within [`MAX_BCRYPT_COST`].
+pub fn is_legacy_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| hash.starts_with(prefix))
+        && hash
+            .parse::<bcrypt::HashParts>()
+            .is_ok_and(|parts| parts.get_cost() <= MAX_BCRYPT_COST)
+}
+
+/// The outcome of a login's verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub matches: bool,
+    /// When the password matched a legacy (bcrypt) hash: its argon2id replacement, to store in
+    /// place of it.
+    pub rehashed: Option<String>,
+}
 
 /// The hasher has too much queued work; the caller should answer 503 with `Retry-After`.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -93,18 +116,40 @@ impl PasswordHasher {
         password: String,
         stored_hash: Option<String>,
     ) -> Result<bool, HasherBusy> {
+        self.verify_upgrading(password, stored_hash)
+            .await
+            .map(|verified| verified.matches)
+    }
+
+    /// Like [`PasswordHasher::verify`]; a bcrypt hash of the original design is verified with
+    /// bcrypt, and when it matches, an argon2id hash of the password comes back to replace it.
+    /// Unknown users still cost one argon2 verification against the dummy hash, as before.
+    pub async fn verify_upgrading(
+        &self,
+        password: String,
+        stored_hash: Option<String>,
+    ) -> Result<Verified, HasherBusy> {
         let known_user = stored_hash.is_some();
         self.run(move |inner| {
             let phc = stored_hash.as_deref().unwrap_or(&inner.dummy_hash);
+            if is_legacy_bcrypt(phc) {
+                // Node's bcrypt, like this crate's `verify`, uses the first 72 bytes.
+                let matches = bcrypt::verify(password.as_bytes(), phc).unwrap_or(false);
+                let rehashed = matches.then(|| inner.hash(password.as_bytes()));
+                return Verified { matches, rehashed };
+            }
             let matches = match inner.verify(password.as_bytes(), phc) {
                 Some(matches) => matches,
                 None => {
-                    // Still spend the time, so a legacy row is not distinguishable by timing.
+                    // Still spend the time, so an unusable row is not distinguishable by timing.
                     let _ = inner.verify(password.as_bytes(), &inner.dummy_hash);
                     false
                 }
             };
-            matches && known_user
+            Verified {
+                matches: matches && known_user,
+                rehashed: None,
+            }
         })
         .await
     }
@@ -290,6 +335,42 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_verify_and_come_back_as_argon2id() {
+        let hasher = PasswordHasher::new(1, 1);
+        let legacy = bcrypt::hash("node password", 4).unwrap();
+        let wrong = hasher
+            .verify_upgrading("node passwor".into(), Some(legacy.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            wrong,
+            Verified {
+                matches: false,
+                rehashed: None
+            }
+        );
+        let right = hasher
+            .verify_upgrading(
+                "node password".into(),
+                Some(legacy.replacen("$2b$", "$2y$", 1)),
+            )
+            .await
+            .unwrap();
+        assert!(right.matches);
+        let new_hash = right.rehashed.expect("an argon2id replacement");
+        assert!(new_hash.starts_with("$argon2id$"), "{new_hash}");
+        assert!(
+            hasher
+                .verify("node password".into(), Some(new_hash))
+                .await
+                .unwrap()
+        );
+        // Above the cost limit: refused without running it.
+        let costly = "$2b$31$abcdefghijklmnopqrstuu5sG0vJ3W2Kb6kq1QF6Xnqsd7yCwF2a";
+        assert!(!is_legacy_bcrypt(costly));
     }
 
     #[tokio::test]

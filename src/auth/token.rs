@@ -7,6 +7,10 @@ use uuid::Uuid;
 
 use secrecy::{ExposeSecret, SecretString};
 
+/// Largest clock difference tolerated for `iat` between the instance that issued a token and
+/// the one verifying it; a token issued further in the future was not issued by us honestly.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 30;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: Uuid,
@@ -15,6 +19,22 @@ struct Claims {
     /// A sign-in by invitation link: valid for this election only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     election: Option<Uuid>,
+    /// The account's token generation when the token was issued; logging out increments the
+    /// account's, which ends this token. Tokens issued before generations existed mean 0.
+    #[serde(default)]
+    generation: i64,
+    /// Never set by us; refused while in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+}
+
+/// Whose token it is, the token generation it was issued for, and the election it is limited
+/// to (an invitation link's sign-in), if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSubject {
+    pub user_id: Uuid,
+    pub generation: i64,
+    pub election: Option<Uuid>,
 }
 
 /// A freshly issued bearer token and its lifetime in seconds.
@@ -39,6 +59,7 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = 0;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
@@ -48,12 +69,19 @@ impl TokenKeys {
         }
     }
 
+    /// A token of an account that has never logged out (generation 0).
     pub fn issue(&self, user_id: Uuid) -> IssuedToken {
-        self.issue_for(user_id, None)
+        self.issue_session(user_id, 0, None)
     }
 
-    /// A token that signs `user_id` in for `election` only (an invitation link's sign-in).
-    pub fn issue_for(&self, user_id: Uuid, election: Option<Uuid>) -> IssuedToken {
+    /// A token for the account's current token `generation`; with `election`, it signs the
+    /// user in for that election only (an invitation link's sign-in).
+    pub fn issue_session(
+        &self,
+        user_id: Uuid,
+        generation: i64,
+        election: Option<Uuid>,
+    ) -> IssuedToken {
         let now = Utc::now().timestamp();
         let ttl = self.ttl.as_secs();
         let claims = Claims {
@@ -61,6 +89,8 @@ impl TokenKeys {
             iat: now,
             exp: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
             election,
+            generation,
+            nbf: None,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail");
@@ -70,16 +100,25 @@ impl TokenKeys {
         }
     }
 
-    /// The user id of a valid, unexpired token; `None` for anything else.
+    /// The user id of a valid, unexpired token; `None` for anything else, including a token
+    /// not valid yet (`nbf`) or issued in the future beyond [`MAX_CLOCK_SKEW_SECS`]. Whether its
+    /// generation is still the account's is the caller's check (it needs the database).
     pub fn verify(&self, token: &str) -> Option<Uuid> {
-        self.verify_scoped(token).map(|(user, _)| user)
+        self.verify_subject(token).map(|subject| subject.user_id)
     }
 
-    /// The user id of a valid token and the election it is limited to, if any.
-    pub fn verify_scoped(&self, token: &str) -> Option<(Uuid, Option<Uuid>)> {
-        decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| (data.claims.sub, data.claims.election))
+    pub fn verify_subject(&self, token: &str) -> Option<TokenSubject> {
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        if claims.iat > Utc::now().timestamp().saturating_add(MAX_CLOCK_SKEW_SECS) {
+            return None;
+        }
+        Some(TokenSubject {
+            user_id: claims.sub,
+            generation: claims.generation,
+            election: claims.election,
+        })
     }
 }
 
@@ -117,9 +156,11 @@ mod tests {
     fn an_invitation_sign_in_names_its_election() {
         let keys = keys("0123456789abcdef0123456789abcdef");
         let (id, election) = (Uuid::new_v4(), Uuid::new_v4());
-        let token = keys.issue_for(id, Some(election)).token;
-        assert_eq!(keys.verify_scoped(&token), Some((id, Some(election))));
-        assert_eq!(keys.verify_scoped(&keys.issue(id).token), Some((id, None)));
+        let token = keys.issue_session(id, 2, Some(election)).token;
+        let scoped = keys.verify_subject(&token).unwrap();
+        assert_eq!((scoped.user_id, scoped.election), (id, Some(election)));
+        let plain = keys.verify_subject(&keys.issue(id).token).unwrap();
+        assert_eq!((plain.user_id, plain.election), (id, None));
     }
 
     #[test]
@@ -160,9 +201,49 @@ mod tests {
             iat: 1,
             exp: Utc::now().timestamp() - 1,
             election: None,
+            generation: 0,
+            nbf: None,
         };
         let expired = encode(&Header::new(Algorithm::HS256), &past, &keys.encoding).unwrap();
         assert_eq!(keys.verify(&expired), None, "expired");
         assert_eq!(keys.verify("garbage"), None);
+    }
+
+    #[test]
+    fn refuses_nbf_in_the_future_and_iat_beyond_the_skew_and_carries_the_generation() {
+        let keys = keys("0123456789abcdef0123456789abcdef");
+        let id = Uuid::new_v4();
+        let now = Utc::now().timestamp();
+        let sign = |iat: i64, nbf: Option<i64>| {
+            let claims = Claims {
+                sub: id,
+                iat,
+                exp: now + 600,
+                election: None,
+                generation: 3,
+                nbf,
+            };
+            encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+        };
+        assert_eq!(keys.verify(&sign(now, Some(now + 60))), None, "nbf ahead");
+        assert_eq!(keys.verify(&sign(now + 120, None)), None, "iat ahead");
+        assert_eq!(
+            keys.verify(&sign(now + 10, None)),
+            Some(id),
+            "within the skew"
+        );
+        assert_eq!(
+            keys.verify(&sign(now, Some(now - 5))),
+            Some(id),
+            "nbf passed"
+        );
+        assert_eq!(
+            keys.verify_subject(&keys.issue_session(id, 7, None).token),
+            Some(TokenSubject {
+                user_id: id,
+                generation: 7,
+                election: None
+            })
+        );
     }
 }

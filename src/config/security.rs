@@ -57,6 +57,18 @@ pub struct SecurityConfig {
     /// Longest lockout in seconds.
     #[arg(long, env = "LOGIN_LOCKOUT_MAX_SECONDS", global = true, default_value_t = 3600, value_parser = at_least(1u64))]
     pub login_lockout_max_seconds: u64,
+    /// Seconds a client may take to send a request line and headers; then the connection is
+    /// closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", global = true, default_value_t = 10, value_parser = at_least(1u64))]
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a connection may stay without any byte read or written; then it is closed.
+    #[arg(long, env = "IDLE_TIMEOUT_SECONDS", global = true, default_value_t = 60, value_parser = at_least(1u64))]
+    pub idle_timeout_seconds: u64,
+    /// Open connections per client address (IPv6: per /64) on the public port; beyond, new
+    /// connections get a 503 and are closed. Connections from TRUSTED_PROXIES are not counted
+    /// (NGINX limits its own clients); 0: no cap.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", global = true, default_value_t = 128, value_parser = at_least(0usize))]
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for SecurityConfig {
@@ -79,6 +91,14 @@ impl SecurityConfig {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_seconds)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_seconds)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_seconds)
     }
 
     pub fn argon2_max_concurrent(&self) -> usize {

@@ -150,6 +150,12 @@ fn bad_settings_name_the_setting_and_hide_secrets() {
         (&["--argon2-max-concurrent=0"], "ARGON2_MAX_CONCURRENT"),
         (&["--login-limit-per-ip=-1"], "LOGIN_LIMIT_PER_IP"),
         (
+            &["--header-read-timeout-seconds=0"],
+            "HEADER_READ_TIMEOUT_SECONDS",
+        ),
+        (&["--idle-timeout-seconds=soon"], "IDLE_TIMEOUT_SECONDS"),
+        (&["--max-connections-per-ip=-3"], "MAX_CONNECTIONS_PER_IP"),
+        (
             &[
                 "--login-lockout-seconds=600",
                 "--login-lockout-max-seconds=60",

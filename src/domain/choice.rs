@@ -7,22 +7,25 @@ use super::DomainError;
 const MAX_NAME_CHARS: usize = 255;
 const MAX_DESCRIPTION_CHARS: usize = 2000;
 
-/// 1 to 255 characters after trimming, no control characters.
+/// 1 to 255 characters after trimming, no control, invisible or text-direction characters;
+/// NFC-normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChoiceName(String);
 
-/// Up to 255 characters after trimming, no control characters; empty means none.
+/// Up to 255 characters after trimming, no control, invisible or text-direction characters;
+/// NFC-normalised; empty means none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Party(String);
 
 /// Up to 2000 characters after trimming; line breaks and tabs allowed, other control characters
-/// not; empty means none.
+/// not, nor invisible or text-direction characters; NFC-normalised; empty means none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description(String);
 
 impl ChoiceName {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let name = raw.trim();
+        let name = super::text::clean(raw.trim())?;
+        let name = name.trim();
         if name.is_empty() {
             return Err(DomainError("must not be empty"));
         }
@@ -50,6 +53,8 @@ impl Party {
         let Some(party) = raw.map(str::trim).filter(|p| !p.is_empty()) else {
             return Ok(None);
         };
+        let party = super::text::clean(party)?;
+        let party = party.trim();
         if party.chars().count() > MAX_NAME_CHARS {
             return Err(DomainError("must be at most 255 characters"));
         }
@@ -70,6 +75,8 @@ impl Description {
         let Some(text) = raw.map(str::trim).filter(|d| !d.is_empty()) else {
             return Ok(None);
         };
+        let text = super::text::clean(text)?;
+        let text = text.trim();
         if text.chars().count() > MAX_DESCRIPTION_CHARS {
             return Err(DomainError("must be at most 2000 characters"));
         }
@@ -133,6 +140,19 @@ mod tests {
         assert!(ChoiceName::parse("a\u{7}b").is_err());
         // Characters, not bytes: 255 two-byte letters fit PostgreSQL's VARCHAR(255).
         assert!(ChoiceName::parse(&"é".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn deceptive_characters_are_refused_and_text_is_composed() {
+        // "Jane Smith" shown, "Jane htimS" stored, with a right-to-left override.
+        assert!(ChoiceName::parse("Jane \u{202E}htimS").is_err());
+        assert!(ChoiceName::parse("Jane\u{200B} Smith").is_err());
+        assert!(Party::parse(Some("Gr\u{00AD}een")).is_err());
+        assert!(Description::parse(Some("\u{FEFF}text")).is_err());
+        assert_eq!(
+            ChoiceName::parse("Rene\u{301}").unwrap().as_str(),
+            "Ren\u{e9}"
+        );
     }
 
     #[test]

@@ -3,14 +3,17 @@ use super::DomainError;
 /// Longest address SMTP can deliver to (RFC 5321 path limit minus the angle brackets).
 const MAX_LEN: usize = 254;
 
-/// A normalised (trimmed, lowercased) email address. Uniqueness is case-insensitive because the
+/// A normalised (trimmed, lowercased, NFC) email address without invisible or text-direction
+/// characters, so two accounts cannot look identical. Uniqueness is case-insensitive because the
 /// stored form is always lowercase.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let email = raw.trim().to_lowercase();
+        let email = super::text::clean(&raw.trim().to_lowercase()).map_err(|_| {
+            DomainError("email must not contain invisible or text-direction characters")
+        })?;
         if email.is_empty() {
             return Err(DomainError("email is required"));
         }
@@ -80,6 +83,11 @@ mod tests {
             ("ada@exa mple.org", "inner space"),
             ("ada@exa\tmple.org", "tab"),
             ("ada\u{0}@example.org", "NUL"),
+            ("ada\u{200B}@example.org", "zero-width space"),
+            ("ada@exam\u{00AD}ple.org", "soft hyphen"),
+            ("\u{FEFF}ada@example.org", "byte-order mark"),
+            ("ada\u{202E}gro.elpmaxe@", "right-to-left override"),
+            ("ada\u{2066}@example.org", "isolate"),
         ];
         for (raw, why) in cases {
             assert!(Email::parse(raw).is_err(), "{why}: {raw:?} was accepted");
@@ -88,6 +96,14 @@ mod tests {
         assert!(Email::parse(&too_long).is_err(), "255 characters");
         let longest = format!("{}@example.org", "a".repeat(242));
         assert!(Email::parse(&longest).is_ok(), "254 characters");
+    }
+
+    #[test]
+    fn composed_and_decomposed_forms_are_one_account() {
+        assert_eq!(
+            Email::parse("jose\u{301}@example.org").unwrap(),
+            Email::parse("jos\u{e9}@example.org").unwrap()
+        );
     }
 
     proptest! {

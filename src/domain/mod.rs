@@ -5,6 +5,7 @@ mod email;
 mod idempotency_key;
 mod password;
 pub mod records;
+mod text;
 
 pub use choice::{ChoiceName, Description, Party, ValidChoice};
 pub use email::Email;

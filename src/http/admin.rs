@@ -15,8 +15,6 @@ use super::extract::{AdminUser, AppJson, AppPath, AppQuery};
 use crate::domain::{Candidate, NewCandidate};
 use crate::store::{AuditEntry, CandidatePatch};
 
-const MAX_NAME_CHARS: usize = 255;
-const MAX_DESCRIPTION_CHARS: usize = 2000;
 const DEFAULT_AUDIT_PAGE: u32 = 50;
 const MAX_AUDIT_PAGE: u32 = 200;
 
@@ -59,59 +57,23 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
+/// The domain's rules (src/domain/choice.rs), the same as for imports and election documents.
 fn name(raw: &str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(ApiError::InvalidRequest("name must not be empty".into()));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::InvalidRequest(
-            "name must be at most 255 characters".into(),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::InvalidRequest(
-            "name must not contain control characters".into(),
-        ));
-    }
-    Ok(name.to_owned())
+    crate::domain::ChoiceName::parse(raw)
+        .map(crate::domain::ChoiceName::into_string)
+        .map_err(|e| ApiError::InvalidRequest(format!("name {e}")))
 }
 
 fn party(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(party) = raw.map(str::trim).filter(|p| !p.is_empty()) else {
-        return Ok(None);
-    };
-    if party.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::InvalidRequest(
-            "party must be at most 255 characters".into(),
-        ));
-    }
-    if party.chars().any(char::is_control) {
-        return Err(ApiError::InvalidRequest(
-            "party must not contain control characters".into(),
-        ));
-    }
-    Ok(Some(party.to_owned()))
+    crate::domain::Party::parse(raw)
+        .map(|party| party.map(crate::domain::Party::into_string))
+        .map_err(|e| ApiError::InvalidRequest(format!("party {e}")))
 }
 
 fn description(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(description) = raw.map(str::trim).filter(|d| !d.is_empty()) else {
-        return Ok(None);
-    };
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ApiError::InvalidRequest(
-            "description must be at most 2000 characters".into(),
-        ));
-    }
-    if description
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ApiError::InvalidRequest(
-            "description must not contain control characters".into(),
-        ));
-    }
-    Ok(Some(description.to_owned()))
+    crate::domain::Description::parse(raw)
+        .map(|text| text.map(crate::domain::Description::into_string))
+        .map_err(|e| ApiError::InvalidRequest(format!("description {e}")))
 }
 
 fn candidate_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -348,4 +310,33 @@ mod tests {
         assert_eq!(patch.party, Some(None));
         assert_eq!(patch.description, Some(Some("new".into())));
     }
+}
+
+/// Signs an account out everywhere: every token it holds stops working on every instance at
+/// once (a lost device, a shared password). Audited as `user.logout_everywhere`.
+#[utoipa::path(
+    post,
+    path = "/api/admin/users/{id}/logout",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the account's id")),
+    responses(
+        (status = 204, description = "Signed out everywhere"),
+        (status = 400, description = "`invalid_request`: not a UUID", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an admin", body = ErrorBody),
+        (status = 404, description = "`user_not_found`", body = ErrorBody),
+    )
+)]
+pub async fn logout_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    AppPath(id): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::InvalidRequest("user id must be a UUID".into()))?;
+    if !state.store.end_sessions(id, Some(admin.id)).await? {
+        return Err(ApiError::UserNotFound);
+    }
+    tracing::info!(user_id = %id, admin_id = %admin.id, "signed out everywhere by an admin");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -18,11 +18,13 @@ const MAX_LOGIN_EMAIL_CHARS: usize = 254;
 const MAX_LOGIN_PASSWORD_CHARS: usize = 128;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CredentialsBody {
     /// Trimmed and lowercased; at most 254 characters.
     #[schema(format = Email, max_length = 254, example = "ada@example.org")]
     email: String,
-    /// 8 to 128 characters.
+    /// 8 to 128 characters; at registration, not a common or easily guessed password (400
+    /// `invalid_password` says why).
     #[schema(min_length = 8, max_length = 128, example = "correct horse battery")]
     password: String,
 }
@@ -51,7 +53,8 @@ pub async fn register(
         return Err(ApiError::RegistrationClosed);
     }
     let email = Email::parse(&body.email).map_err(|e| ApiError::InvalidEmail(e.0))?;
-    let password = Password::parse(body.password).map_err(|e| ApiError::InvalidPassword(e.0))?;
+    let password = Password::parse_for_account(body.password, email.as_str())
+        .map_err(|e| ApiError::InvalidPassword(e.0))?;
     state.limiter.check_register(client, &email).await?;
     let password_hash = state.hasher.hash(password).await?;
     let user = state.store.create_user(&email, &password_hash).await?;
@@ -108,13 +111,37 @@ pub async fn login(
         Err(_) => None,
     };
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    let verified = state.hasher.verify(body.password, stored_hash).await?;
-    let user_id = credentials
-        .filter(|_| verified)
-        .map(|c| c.user_id)
+    let verified = state
+        .hasher
+        .verify_upgrading(body.password, stored_hash)
+        .await?;
+    let credentials = credentials
+        .filter(|_| verified.matches)
         .ok_or(ApiError::InvalidCredentials)?;
+    let user_id = credentials.user_id;
+    if let Some(new_hash) = verified.rehashed {
+        // A bcrypt hash of the original design: replaced with argon2id, unless the password
+        // changed meanwhile. A failure here must not undo the login; the next one retries.
+        match state
+            .store
+            .replace_password_hash(user_id, &credentials.password_hash, &new_hash)
+            .await
+        {
+            Ok(replaced) => {
+                tracing::info!(%user_id, replaced, "legacy bcrypt hash upgraded to argon2id")
+            }
+            Err(error) => {
+                tracing::warn!(%user_id, error = %crate::store::error_chain(&error), "could not upgrade a legacy bcrypt hash")
+            }
+        }
+    }
     state.limiter.login_succeeded(&body.email).await;
-    let issued = state.tokens.issue(user_id);
+    let generation = state
+        .store
+        .token_generation(user_id)
+        .await?
+        .ok_or(ApiError::InvalidCredentials)?;
+    let issued = state.tokens.issue_session(user_id, generation, None);
     Ok(Json(LoginResponse {
         token: issued.token,
         token_type: "Bearer",
@@ -159,4 +186,24 @@ pub async fn me(
         has_voted: profile.has_voted,
         elections: super::elections::voter_elections(&state, user.id).await?,
     }))
+}
+
+/// Ends the session for real: the account's token generation is incremented in the database, so
+/// this token, and every other token of the account issued before, is refused by every instance
+/// from now on (the account's other devices log in again).
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out; the account's tokens no longer work"),
+        (status = 401, description = "`unauthorized`: no valid token (already logged out, expired)", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    )
+)]
+pub async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    state.store.end_sessions(user.id, None).await?;
+    tracing::info!(user_id = %user.id, "logged out");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -46,6 +46,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("no such resource")]
     NotFound,
+    #[error("no such user")]
+    UserNotFound,
     #[error("no such election")]
     ElectionNotFound,
     #[error("this election is not open for voting")]
@@ -126,6 +128,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
             Self::ElectionNotFound => (StatusCode::NOT_FOUND, "election_not_found"),
             Self::ElectionNotOpen => (StatusCode::CONFLICT, "election_not_open"),
             Self::NotEligible => (StatusCode::FORBIDDEN, "not_eligible"),

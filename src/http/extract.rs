@@ -104,7 +104,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or(ApiError::Unauthorized(
                 "missing Authorization: Bearer token",
             ))?;
-        Self::from_header(header, state)
+        Self::from_header(header, state).await
     }
 }
 
@@ -125,7 +125,7 @@ impl FromRequestParts<AppState> for MaybeUser {
         let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
             return Ok(Self { is_admin: false });
         };
-        let user = AuthUser::from_header(header, state)?;
+        let user = AuthUser::from_header(header, state).await?;
         let is_admin = user.election.is_none()
             && matches!(
                 state.store.user_role(user.id).await?,
@@ -136,7 +136,12 @@ impl FromRequestParts<AppState> for MaybeUser {
 }
 
 impl AuthUser {
-    fn from_header(header: &axum::http::HeaderValue, state: &AppState) -> Result<Self, ApiError> {
+    /// A valid token whose generation is still the account's: one primary-key lookup, so a
+    /// logout on any instance ends the token everywhere at once.
+    async fn from_header(
+        header: &axum::http::HeaderValue,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
         let token = header
             .to_str()
             .ok()
@@ -146,11 +151,20 @@ impl AuthUser {
             .ok_or(ApiError::Unauthorized(
                 "Authorization header must be: Bearer <token>",
             ))?;
-        let (id, election) = state
+        let subject = state
             .tokens
-            .verify_scoped(token)
+            .verify_subject(token)
             .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        Ok(Self { id, election })
+        match state.store.token_generation(subject.user_id).await? {
+            None => Err(ApiError::Unauthorized("this account no longer exists")),
+            Some(current) if current != subject.generation => Err(ApiError::Unauthorized(
+                "this session has ended; log in again",
+            )),
+            Some(_) => Ok(Self {
+                id: subject.user_id,
+                election: subject.election,
+            }),
+        }
     }
 }
 

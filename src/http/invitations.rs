@@ -274,7 +274,16 @@ pub async fn magic_sign_in(
     {
         return Err(ApiError::AlreadyVoted);
     }
-    let issued = state.tokens.issue_for(user, Some(election.id));
+    // The account's current token generation, so signing out (or an admin's sign-out
+    // everywhere) ends this sign-in too.
+    let generation = state
+        .store
+        .token_generation(user)
+        .await?
+        .ok_or(ApiError::Unauthorized("this account no longer exists"))?;
+    let issued = state
+        .tokens
+        .issue_session(user, generation, Some(election.id));
     Ok(Json(MagicSignIn {
         token: issued.token,
         token_type: "Bearer",

@@ -148,6 +148,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::me))
+        .routes(routes!(auth::logout))
         .routes(routes!(candidates::options))
         .routes(routes!(candidates::list, admin::create_candidate))
         .routes(routes!(
@@ -194,6 +195,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(elections::export_blt))
         .routes(routes!(admin::stats))
         .routes(routes!(admin::audit))
+        .routes(routes!(admin::logout_user))
 }
 
 async fn method_not_allowed() -> ApiError {

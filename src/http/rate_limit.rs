@@ -2,17 +2,26 @@
 //! the load balancer enforce one limit together.
 //!
 //! Checks run before any password hashing, so a flood of attempts costs a few cheap queries each
-//! and never argon2 time. Counters use fixed one-minute windows; keys are SHA-256 digests, so
-//! the tables hold no addresses or emails.
+//! and never argon2 time. Counters use fixed one-minute windows; keys are HMAC-SHA-256 digests
+//! under a key derived from the server's secret, so the tables hold no addresses or emails, and
+//! whoever reads them without the secret cannot test guesses (an unkeyed digest of an IPv4
+//! address is reversed by hashing all 2^32 of them). IPv6 clients are counted per /64, the
+//! smallest network a customer is usually given: one machine can pick any of its 2^64
+//! addresses.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use ipnet::Ipv6Net;
+use sha2::Sha256;
+
+use secrecy::ExposeSecret;
 
 use super::error::ApiError;
-use crate::config::SecurityConfig;
+
+use crate::config::{SecretString, SecurityConfig};
 use crate::domain::Email;
 use crate::metric_names::RATE_LIMITED_TOTAL;
 use crate::store::{HIT_WINDOW_SECS, LockoutPolicy, LoginGate, Store};
@@ -42,14 +51,18 @@ pub struct RateLimiter {
     store: Arc<dyn Store>,
     config: Arc<SecurityConfig>,
     last_sweep: AtomicI64,
+    keys: CounterKeys,
 }
 
 impl RateLimiter {
-    pub fn new(store: Arc<dyn Store>, config: Arc<SecurityConfig>) -> Self {
+    /// `secret` is the token secret, the same on every instance, so all of them compute the same
+    /// counter keys; the HMAC key is derived from it, never the secret itself.
+    pub fn new(store: Arc<dyn Store>, config: Arc<SecurityConfig>, secret: &SecretString) -> Self {
         Self {
             store,
             config,
             last_sweep: AtomicI64::new(0),
+            keys: CounterKeys::new(secret),
         }
     }
 
@@ -66,7 +79,7 @@ impl RateLimiter {
     pub async fn check_login_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
         self.check(
             Scope::LoginPerIp,
-            &ip.to_string(),
+            &address_key(ip),
             self.config.login_limit_per_ip,
         )
         .await
@@ -75,7 +88,7 @@ impl RateLimiter {
     pub async fn check_register(&self, ip: IpAddr, email: &Email) -> Result<(), ApiError> {
         self.check(
             Scope::RegisterPerIp,
-            &ip.to_string(),
+            &address_key(ip),
             self.config.register_limit_per_ip,
         )
         .await?;
@@ -97,7 +110,7 @@ impl RateLimiter {
         }
         let now = now();
         self.maybe_sweep(now);
-        let account = digest("login_account", &account_name(raw_email));
+        let account = self.keys.digest("login_account", &account_name(raw_email));
         match self.store.login_attempt(&account, now, &policy).await? {
             LoginGate::Open => Ok(()),
             LoginGate::Locked { retry_after_secs } => {
@@ -114,7 +127,7 @@ impl RateLimiter {
         if self.config.login_max_failures == 0 {
             return;
         }
-        let account = digest("login_account", &account_name(raw_email));
+        let account = self.keys.digest("login_account", &account_name(raw_email));
         if let Err(error) = self.store.login_succeeded(&account).await {
             tracing::warn!(error = %crate::store::error_chain(&error), "could not clear failed logins");
         }
@@ -129,7 +142,11 @@ impl RateLimiter {
         let window_start = now - now.rem_euclid(HIT_WINDOW_SECS);
         let hits = self
             .store
-            .count_hit(scope.as_str(), &digest(scope.as_str(), key), window_start)
+            .count_hit(
+                scope.as_str(),
+                &self.keys.digest(scope.as_str(), key),
+                window_start,
+            )
             .await?;
         if hits > i64::from(limit) {
             let retry_after_secs = u64::try_from(window_start + HIT_WINDOW_SECS - now)
@@ -181,31 +198,87 @@ fn account_name(raw_email: &str) -> String {
     )
 }
 
-fn digest(scope: &str, key: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(scope.as_bytes());
-    hasher.update([0]);
-    hasher.update(key.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// What a per-address counter counts: an IPv4 address, or the /64 network of an IPv6 one.
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |net| net.trunc().to_string())
+        }
+    }
+}
+
+/// HMAC-SHA-256 of `scope`, a NUL and the key, under a key derived from the server secret.
+#[derive(Clone)]
+struct CounterKeys {
+    mac: Hmac<Sha256>,
+}
+
+impl CounterKeys {
+    fn new(secret: &SecretString) -> Self {
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes())
+            .expect("HMAC takes a key of any length");
+        derive.update(b"securevote abuse-limit counter keys v1");
+        let key = derive.finalize().into_bytes();
+        Self {
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(&key)
+                .expect("HMAC takes a key of any length"),
+        }
+    }
+
+    fn digest(&self, scope: &str, key: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(scope.as_bytes());
+        mac.update(&[0]);
+        mac.update(key.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn keys(secret: &str) -> CounterKeys {
+        CounterKeys::new(&SecretString::from(secret.to_owned()))
+    }
+
     #[test]
     fn accounts_are_keyed_by_their_normalised_email() {
+        let keys = keys("0123456789abcdef0123456789abcdef");
         assert_eq!(account_name("  Ada@Example.ORG "), "ada@example.org");
         assert_eq!(account_name(" Not An Email "), "not an email");
         assert_eq!(
-            digest("login_account", "ada@example.org"),
-            digest("login_account", &account_name("ADA@example.org"))
+            keys.digest("login_account", "ada@example.org"),
+            keys.digest("login_account", &account_name("ADA@example.org"))
         );
-        assert_ne!(digest("a", "bc"), digest("ab", "c"));
-        assert_eq!(digest("s", "k").len(), 64);
+        assert_ne!(keys.digest("a", "bc"), keys.digest("ab", "c"));
+        assert_eq!(keys.digest("s", "k").len(), 64);
+    }
+
+    #[test]
+    fn digests_depend_on_the_secret() {
+        let one = keys("0123456789abcdef0123456789abcdef");
+        let other = keys("another-secret-another-secret-xx");
+        assert_ne!(
+            one.digest("login_ip", "192.0.2.1"),
+            other.digest("login_ip", "192.0.2.1")
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_are_counted_per_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(address_key(ip("2001:db8:1:2::1")), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(address_key(ip("2001:db8:1:3::1")), "2001:db8:1:2::/64");
+        assert_eq!(address_key(ip("192.0.2.1")), "192.0.2.1");
     }
 }

@@ -15,6 +15,7 @@ use crate::elections::{BallotContent, BallotForm};
 use crate::store::NewBallot;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VoteBody {
     candidate_id: Uuid,
 }

@@ -11,12 +11,11 @@ use super::error::ApiError;
 #[folder = "web/"]
 struct WebAssets;
 
-/// Unknown `/api/` paths are JSON 404s; other GETs get the asset, or `index.html` for
-/// extension-less paths so deep links into the single-page UI work.
+/// Unknown API paths and other paths that are not the UI's are JSON 404s; other GETs get the
+/// asset, or `index.html` for extension-less paths so deep links into the single-page UI work.
 pub async fn static_or_not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
-    let is_api = path == "/api" || path.starts_with("/api/");
-    if is_api || !(method == Method::GET || method == Method::HEAD) {
+    if !is_ui_path(path) || !(method == Method::GET || method == Method::HEAD) {
         return ApiError::NotFound.into_response();
     }
     let wanted = path.trim_start_matches('/');
@@ -67,6 +66,51 @@ pub async fn static_or_not_found(method: Method, uri: Uri, headers: HeaderMap) -
     response
 }
 
+/// Paths the single-page UI may own. Not: any case of `/api` (the router matches it exactly,
+/// so `/API/...` would otherwise fall through to the index page), `/metrics` (served on the
+/// private listener only), and dot-files or dot-directories anywhere (`/.git/config`, `/.env`):
+/// an index page with 200 there tells scanners the path exists and hides real mistakes.
+fn is_ui_path(path: &str) -> bool {
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    let first = segments.next().unwrap_or("");
+    if first.eq_ignore_ascii_case("api") || first.eq_ignore_ascii_case("metrics") {
+        return false;
+    }
+    !path.split('/').any(|segment| segment.starts_with('.'))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ui_path;
+
+    #[test]
+    fn api_metrics_and_dot_files_are_not_ui_paths() {
+        for path in [
+            "/api",
+            "/API/x",
+            "/Api/",
+            "/metrics",
+            "/Metrics/x",
+            "/.git/config",
+            "/a/.env",
+            "/.well-known/x",
+        ] {
+            assert!(!is_ui_path(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/index.html",
+            "/vote",
+            "/admin/elections",
+            "/crypto/a.js",
+            "/apis",
+            "/metricsboard",
+        ] {
+            assert!(is_ui_path(path), "{path}");
+        }
+    }
 }

@@ -60,6 +60,7 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     migration!("postgres", "0004", "elections"),
     migration!("postgres", "0005", "rolls"),
     migration!("postgres", "0006", "invitations"),
+    migration!("postgres", "0007", "sessions"),
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -69,6 +70,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
     migration!("sqlite", "0004", "elections"),
     migration!("sqlite", "0005", "rolls"),
     migration!("sqlite", "0006", "invitations"),
+    migration!("sqlite", "0007", "sessions"),
 ];
 
 /// Table recording applied versions; the same shape on both backends.

@@ -11,6 +11,7 @@ pub mod outbox;
 mod postgres;
 pub mod rolls;
 mod security;
+pub mod sessions;
 mod sqlite;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use security::{
     AdminStats, AuditEntry, AuditRecord, CandidatePatch, HIT_WINDOW_SECS, LockoutPolicy,
     LockoutState, LoginGate, Promotion, Role, SecurityStore,
 };
+pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
 
 /// The four candidates of the original design, inserted into an empty embedded database so the
@@ -111,7 +113,15 @@ impl From<deadpool::Status> for PoolStatus {
 
 #[async_trait]
 pub trait Store:
-    SecurityStore + ElectionStore + RollStore + OutboxStore + UserImport + Send + Sync + 'static
+    SecurityStore
+    + SessionStore
+    + ElectionStore
+    + RollStore
+    + OutboxStore
+    + UserImport
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and health output.
     fn backend(&self) -> &'static str;

@@ -6,6 +6,7 @@ mod elections;
 mod outbox;
 mod rolls;
 mod security;
+mod sessions;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -95,7 +95,7 @@ pub struct AuditEntry {
     /// The actor's email, when the account still exists.
     pub actor_email: Option<String>,
     /// `candidate.create`, `candidate.update`, `candidate.delete`, `user.create_admin`,
-    /// `user.promote`.
+    /// `user.promote`, `user.logout_everywhere`.
     pub action: String,
     /// `candidate` or `user`.
     pub target_type: String,

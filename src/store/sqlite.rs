@@ -5,6 +5,7 @@ mod elections;
 mod outbox;
 mod rolls;
 mod security;
+mod sessions;
 mod votes;
 
 use std::path::{Path, PathBuf};
@@ -77,12 +78,17 @@ impl SqliteStore {
     /// Opens (creating when absent) the database and migrates it.
     pub async fn open(path: &Path, pool_size: usize) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            crate::private_files::create_private_dir_all(dir).map_err(|e| {
                 StoreError::Internal(
                     anyhow::Error::new(e).context(format!("creating {}", dir.display())),
                 )
             })?;
         }
+        crate::private_files::prepare_database_file(path).map_err(|e| {
+            StoreError::Internal(
+                anyhow::Error::new(e).context(format!("creating {} (mode 0600)", path.display())),
+            )
+        })?;
         let pool = Pool::builder(SqliteManager {
             path: path.to_owned(),
         })

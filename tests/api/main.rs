@@ -17,6 +17,7 @@ mod health;
 mod invitations;
 mod openapi;
 mod postgres_ha;
+mod probing;
 mod reads;
 mod rolls;
 mod security;

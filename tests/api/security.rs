@@ -566,7 +566,7 @@ async fn the_eleventh_failed_login_is_refused_across_two_instances(kind: Kind) {
 
 /// The per-address and per-email counters use fixed one-minute windows; a test that crossed a
 /// minute's end would see its counts reset halfway. Start early in a minute instead.
-async fn wait_for_a_fresh_minute() {
+pub async fn wait_for_a_fresh_minute() {
     let into_minute = chrono::Utc::now().timestamp().rem_euclid(60);
     if into_minute > 45 {
         tokio::time::sleep(Duration::from_millis((61 - into_minute) as u64 * 1000)).await;

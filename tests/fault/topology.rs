@@ -185,6 +185,11 @@ impl Nginx {
             .env("TLS_CERT", &cert)
             .env("TLS_KEY", &key)
             .env("ACCESS_LOG", dir.join("logs/access.log"))
+            // The drills' whole load comes from one address; the per-address limits are
+            // tested in tests/nginx.rs.
+            .env("REQ_RATE", "100000r/s")
+            .env("REQ_BURST", "100000")
+            .env("CONN_PER_ADDR", "10000")
             .output()
             .expect("render-conf");
         assert!(

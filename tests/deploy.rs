@@ -1,0 +1,127 @@
+//! The systemd unit (deploy/systemd/securevote.service): its hardening, a start limit that
+//! fits its restart delay, the same env file mode everywhere it is documented, and
+//! `systemd-analyze verify` when systemd's tools are installed.
+
+use std::path::Path;
+use std::process::Command;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every value of `key=` in the unit (directives may repeat).
+fn values<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
+    unit.lines()
+        .filter_map(|line| line.trim().strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
+fn seconds(value: &str) -> f64 {
+    let value = value.trim();
+    if let Some(min) = value.strip_suffix("min") {
+        return min.parse::<f64>().unwrap() * 60.0;
+    }
+    value.trim_end_matches('s').parse().unwrap()
+}
+
+#[test]
+fn the_unit_is_hardened_and_its_start_limit_fits_the_restart_delay() {
+    let unit = read("deploy/systemd/securevote.service");
+    assert_eq!(values(&unit, "IPAddressDeny"), ["any"]);
+    assert!(!values(&unit, "IPAddressAllow").is_empty());
+    assert!(values(&unit, "IPAddressAllow").contains(&"localhost"));
+    assert_eq!(values(&unit, "SocketBindDeny"), ["any"]);
+    let binds = values(&unit, "SocketBindAllow");
+    assert!(binds.contains(&"tcp:3000"), "PORT's default: {binds:?}");
+    assert!(
+        binds.contains(&"tcp:9100"),
+        "METRICS_ADDR's example: {binds:?}"
+    );
+    assert_eq!(values(&unit, "PrivateMounts"), ["yes"]);
+    assert_eq!(values(&unit, "RestrictFileSystems").len(), 1);
+    // The start limit must not stop the unit's own restarts: at most interval/RestartSec
+    // starts happen within the interval.
+    let restart = seconds(values(&unit, "RestartSec")[0]);
+    let interval = seconds(values(&unit, "StartLimitIntervalSec")[0]);
+    let burst: f64 = values(&unit, "StartLimitBurst")[0].parse().unwrap();
+    assert!(
+        burst > interval / restart,
+        "{burst} starts in {interval} s trip with a restart every {restart} s"
+    );
+    let unit_section = unit.split("[Service]").next().unwrap();
+    assert!(
+        unit_section.contains("StartLimitIntervalSec"),
+        "the start limit belongs in [Unit]"
+    );
+}
+
+#[test]
+fn the_env_file_mode_is_the_same_in_the_unit_and_the_docs() {
+    let mode_in = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| line.contains("securevote.env") && line.contains("install -m"))
+            .map(|line| {
+                line.split("install -m ")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let mut modes = Vec::new();
+    for path in [
+        "deploy/systemd/securevote.service",
+        "deploy/README.md",
+        "README.md",
+    ] {
+        modes.extend(mode_in(&read(path)).into_iter().map(|m| (path, m)));
+    }
+    let example = read("deploy/systemd/securevote.env.example");
+    assert!(example.lines().next().unwrap().contains("mode 0600"));
+    assert!(modes.len() >= 2, "{modes:?}");
+    for (path, mode) in &modes {
+        assert_eq!(mode, "0600", "{path}");
+    }
+}
+
+#[test]
+fn systemd_analyze_verifies_the_unit() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze not installed; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // ExecStart must exist for verify; the binary is not installed here.
+    let unit = read("deploy/systemd/securevote.service")
+        .lines()
+        .map(|line| {
+            if line.starts_with("ExecStart=") {
+                "ExecStart=/bin/true".to_owned()
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.path().join("securevote.service");
+    std::fs::write(&path, unit).unwrap();
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("Unknown key") && !stderr.contains("Failed to parse"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,425 @@
+//! The real NGINX with the project's configuration (deploy/nginx) in front of one backend:
+//! NGINX's own errors are the API's JSON, ACME challenges are served, and one address
+//! flooding it with slow or half-sent requests does not stop other clients.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(tool))
+        .find(|path| path.exists())
+}
+
+struct Nginx {
+    port: u16,
+    child: Child,
+}
+
+impl Nginx {
+    fn start(backend_port: u16, work: &Path, acme_root: &Path) -> Self {
+        let nginx = which("nginx").unwrap_or_else(|| {
+            panic!("nginx not found (install nginx-light; ./scripts/test does)")
+        });
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = work.join("nginx");
+        for sub in [
+            "tmp/body",
+            "tmp/proxy",
+            "tmp/fastcgi",
+            "tmp/uwsgi",
+            "tmp/scgi",
+            "logs",
+        ] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let port = free_port();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let openssl = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(openssl.success());
+        // The production defaults for the per-address limits (render-conf's).
+        let rendered = Command::new(repo.join("deploy/nginx/render-conf"))
+            .env("BACKENDS", format!("127.0.0.1:{backend_port}"))
+            .env("HTTP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HTTPS_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("HTTP_MODE", "app")
+            .env("SERVER_NAME", "localhost")
+            .env("WEB_ROOT", repo.join("web"))
+            .env("TLS_CERT", &cert)
+            .env("TLS_KEY", &key)
+            .env("ACCESS_LOG", dir.join("logs/access.log"))
+            .env("ACME_ROOT", acme_root)
+            .output()
+            .expect("render-conf");
+        assert!(
+            rendered.status.success(),
+            "render-conf: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        std::fs::write(dir.join("securevote.conf"), &rendered.stdout).unwrap();
+        std::os::unix::fs::symlink(repo.join("deploy/nginx/snippets"), dir.join("snippets"))
+            .unwrap();
+        let d = dir.display();
+        let main_conf = format!(
+            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\ndaemon off;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n\
+             client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n\
+             uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n  include {d}/securevote.conf;\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), main_conf).unwrap();
+        let check = Command::new(&nginx)
+            .arg("-t")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "nginx -t: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let child = Command::new(&nginx)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let nginx = Self { port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nginx
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The service on SQLite, in this process, trusting NGINX's X-Forwarded-For.
+struct Backend {
+    port: u16,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _data: tempfile::TempDir,
+}
+
+impl Backend {
+    async fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut settings = securevote::config::Settings {
+            data_dir: data.path().to_path_buf(),
+            bind_addr: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: 0,
+            ..Default::default()
+        };
+        settings.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        let config = securevote::config::Config::from_settings(&settings).unwrap();
+        let app = securevote::app::Application::build(&config).await.unwrap();
+        let port = app.local_addr().unwrap().port();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            port,
+            shutdown: Some(tx),
+            server: Some(server),
+            _data: data,
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+/// Status, headers and body of a raw HTTP/1.1 exchange (the request as bytes, as sent).
+async fn raw(port: u16, source: [u8; 4], request: &[u8]) -> (u16, String, String) {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let mut stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+fn assert_json_error(what: &str, status: u16, head: &str, body: &str, want: u16, code: &str) {
+    assert_eq!(status, want, "{what}: {head}\n{body}");
+    assert!(
+        head.contains("content-type: application/json"),
+        "{what}: {head}"
+    );
+    let json: Value = serde_json::from_str(body.trim())
+        .unwrap_or_else(|_| panic!("{what}: body is not JSON: {body}"));
+    assert_eq!(json["error"]["code"], code, "{what}: {body}");
+    assert!(json["error"]["message"].is_string(), "{what}: {body}");
+}
+
+async fn get(port: u16, path: &str, extra_headers: &str) -> (u16, String, String) {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra_headers}Connection: close\r\n\r\n"
+    );
+    raw(port, [127, 0, 0, 1], request.as_bytes()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_own_errors_are_the_api_json_shape_and_acme_challenges_are_served() {
+    let work = tempfile::tempdir().unwrap();
+    let acme = work.path().join("acme");
+    std::fs::create_dir_all(acme.join(".well-known/acme-challenge")).unwrap();
+    std::fs::write(
+        acme.join(".well-known/acme-challenge/tok3n"),
+        "tok3n.thumbprint",
+    )
+    .unwrap();
+    let mut backend = Backend::start().await;
+    let nginx = Nginx::start(backend.port, work.path(), &acme);
+    let port = nginx.port;
+
+    // Through to the backend as usual.
+    let (status, _, body) = get(port, "/api/options", "").await;
+    assert_eq!(status, 200, "{body}");
+
+    // 413: a body over client_max_body_size, refused by NGINX before any backend.
+    let big = format!(
+        r#"{{"email":"a@example.org","password":"{}"}}"#,
+        "x".repeat(20_000)
+    );
+    let request = format!(
+        "POST /api/auth/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+        big.len()
+    );
+    let (status, head, body) = raw(port, [127, 0, 0, 1], request.as_bytes()).await;
+    assert_json_error("413", status, &head, &body, 413, "payload_too_large");
+
+    // 414: a request line over large_client_header_buffers.
+    let (status, head, body) = get(port, &format!("/api/{}", "a".repeat(9000)), "").await;
+    if status != 414 {
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(work.path().join("nginx/logs/error.log")).unwrap_or_default()
+        );
+    }
+    assert_json_error("414", status, &head, &body, 414, "uri_too_long");
+
+    // 494 (a header over the buffers), answered as 431.
+    let (status, head, body) = get(
+        port,
+        "/api/options",
+        &format!("X-Big: {}\r\n", "b".repeat(9000)),
+    )
+    .await;
+    assert_json_error("431", status, &head, &body, 431, "headers_too_large");
+
+    // 400: a malformed request (two Host headers).
+    let (status, head, body) = raw(
+        port,
+        [127, 0, 0, 1],
+        b"GET /api/options HTTP/1.1\r\nHost: localhost\r\nHost: other\r\n\r\n",
+    )
+    .await;
+    assert_json_error("400", status, &head, &body, 400, "invalid_request");
+
+    // 404 from NGINX itself: /metrics and dot-files never reach a backend.
+    for path in [
+        "/metrics",
+        "/.git/config",
+        "/.env",
+        "/.well-known/security.txt",
+    ] {
+        let (status, head, body) = get(port, path, "").await;
+        assert_json_error(path, status, &head, &body, 404, "not_found");
+    }
+
+    // 405: a POST to a static file.
+    let (status, head, body) = raw(
+        port,
+        [127, 0, 0, 1],
+        b"POST /index.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_json_error("405", status, &head, &body, 405, "method_not_allowed");
+
+    // ACME HTTP-01: the challenge file, despite the dot-file rule.
+    let (status, _, body) = get(port, "/.well-known/acme-challenge/tok3n", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "tok3n.thumbprint");
+    let (status, head, body) = get(port, "/.well-known/acme-challenge/missing", "").await;
+    assert_json_error("missing challenge", status, &head, &body, 404, "not_found");
+
+    // 502 (no backend answers) becomes the API's 503 `unavailable`, with Retry-After.
+    backend.stop().await;
+    let (status, head, body) = get(port, "/api/options", "").await;
+    assert_json_error("502", status, &head, &body, 503, "unavailable");
+    assert!(head.contains("retry-after: 5"), "{head}");
+    drop(nginx);
+}
+
+/// A connection from `source` that sends half a request line and then nothing.
+async fn half_request(port: u16, source: [u8; 4]) -> Option<TcpStream> {
+    let socket = TcpSocket::new_v4().ok()?;
+    socket.bind((source, 0).into()).ok()?;
+    let mut stream = socket.connect(([127, 0, 0, 1], port).into()).await.ok()?;
+    stream.write_all(b"GET /api/opt").await.ok()?;
+    Some(stream)
+}
+
+/// A POST from `source` whose headers are complete but whose body never comes.
+async fn slow_body(port: u16, source: [u8; 4]) -> Option<TcpStream> {
+    let socket = TcpSocket::new_v4().ok()?;
+    socket.bind((source, 0).into()).ok()?;
+    let mut stream = socket.connect(([127, 0, 0, 1], port).into()).await.ok()?;
+    stream
+        .write_all(b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        .await
+        .ok()?;
+    Some(stream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_flooding_nginx_does_not_stop_other_clients() {
+    let work = tempfile::tempdir().unwrap();
+    let mut backend = Backend::start().await;
+    let nginx = Nginx::start(backend.port, work.path(), work.path());
+    let port = nginx.port;
+    let flooder = [127, 0, 0, 2];
+
+    // Half-sent request lines (held until client_header_timeout) and slow bodies.
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        held.extend(half_request(port, flooder).await);
+    }
+    let mut slow = Vec::new();
+    for _ in 0..80 {
+        slow.extend(slow_body(port, flooder).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Meanwhile, everyone else is served normally.
+    let client = reqwest::Client::new();
+    for n in 0..50 {
+        let response = client.get(nginx.url("/api/options")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "request {n} during the flood");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+
+    // The flooder's requests beyond its burst (limit_req) or its connections (limit_conn) are
+    // answered with the JSON 429 or 503 (once NGINX has discarded what body arrives), instead
+    // of each holding a connection for as long as it trickles.
+    let answers = futures_util::future::join_all(slow.iter_mut().map(|stream| async move {
+        let mut buffer = vec![0u8; 2048];
+        match tokio::time::timeout(Duration::from_secs(12), stream.read(&mut buffer)).await {
+            Ok(Ok(n)) => String::from_utf8_lossy(&buffer[..n]).into_owned(),
+            _ => String::new(),
+        }
+    }))
+    .await;
+    let refused = answers
+        .iter()
+        .filter(|text| {
+            (text.starts_with("HTTP/1.1 429") && text.contains(r#""code":"rate_limited""#))
+                || (text.starts_with("HTTP/1.1 503") && text.contains(r#""code":"unavailable""#))
+        })
+        .count();
+    assert!(
+        refused >= 30,
+        "only {refused} of 80 slow bodies were refused"
+    );
+
+    // A burst of requests from one address: beyond the rate and its burst, JSON 429.
+    let burst = (0..120).map(|_| {
+        raw(
+            port,
+            [127, 0, 0, 3],
+            b"GET /api/options HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+    });
+    let answers = futures_util::future::join_all(burst).await;
+    let limited: Vec<_> = answers
+        .iter()
+        .filter(|(status, _, _)| *status == 429)
+        .collect();
+    assert!(!limited.is_empty(), "no 429 in a burst of 120");
+    let (_, head, body) = limited[0];
+    assert_json_error("429", 429, head, body, 429, "rate_limited");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _, _)| matches!(status, 200 | 429)),
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    drop(held);
+    drop(slow);
+    backend.stop().await;
+}
