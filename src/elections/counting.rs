@@ -33,16 +33,32 @@ pub fn engine_method(method: Method) -> count::Method {
 pub fn engine_contest(contest: &Contest) -> count::Contest {
     count::Contest {
         title: Some(contest.title.clone()),
-        choices: contest
-            .choices
-            .iter()
-            .map(|c| count::Choice::new(c.id.to_string(), c.name.clone()))
-            .collect(),
+        choices: unique_names(contest),
         seats: contest.seats as usize,
         withdrawn: Vec::new(),
         max_score: contest.max_score.unwrap_or(0),
         max_choices: Some(contest.max_choices as usize),
     }
+}
+
+/// The choices with names the engine can tell apart (it draws lots on names): an election's
+/// contests never repeat a name, but the adopted election's candidates may, so a repeated name
+/// gets its position on the ballot, `Ada (2)`.
+fn unique_names(contest: &Contest) -> Vec<count::Choice> {
+    let mut seen = std::collections::HashSet::new();
+    contest
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let name = if seen.insert(c.name.clone()) {
+                c.name.clone()
+            } else {
+                format!("{} ({})", c.name, i + 1)
+            };
+            count::Choice::new(c.id.to_string(), name)
+        })
+        .collect()
 }
 
 /// One contest's part of every stored ballot, with its voter's weight, identical ballots

@@ -108,8 +108,9 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// Whoever is asking, on routes open to everyone that show admins more: `None` without an
-/// `Authorization` header; a header with a bad token is still a 401.
+/// Whoever is asking, on routes open to everyone that show admins more. Without a valid token
+/// (none, malformed, expired or ended) the caller is simply not an admin: these routes never
+/// answer 401.
 #[derive(Debug, Clone, Copy)]
 pub struct MaybeUser {
     pub is_admin: bool,
@@ -125,7 +126,11 @@ impl FromRequestParts<AppState> for MaybeUser {
         let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
             return Ok(Self { is_admin: false });
         };
-        let user = AuthUser::from_header(header, state).await?;
+        let user = match AuthUser::from_header(header, state).await {
+            Ok(user) => user,
+            Err(ApiError::Unauthorized(_)) => return Ok(Self { is_admin: false }),
+            Err(other) => return Err(other),
+        };
         let is_admin = user.election.is_none()
             && matches!(
                 state.store.user_role(user.id).await?,

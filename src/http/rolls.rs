@@ -152,6 +152,7 @@ pub struct RollPage {
     params(("id" = String, Path, description = "election id or slug"), RollQuery),
     responses(
         (status = 200, description = "A page of the roll", body = RollPage),
+        (status = 400, description = "`invalid_request`: a bad query (limit 1 to 500)", body = ErrorBody),
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]

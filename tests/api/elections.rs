@@ -147,6 +147,13 @@ async fn an_admin_creates_an_election_that_voters_see_only_once_scheduled(kind: 
     )
     .await;
     assert!(listed(as_admin));
+    // A bad or ended token on these public routes is no admin, never a 401.
+    let stale = json_of(
+        app.get_authed("/api/elections", "not-a-token").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!listed(stale));
 
     act_ok(&app, &admin, &election, "schedule").await;
 
