@@ -2,10 +2,16 @@
 //! weighted ranked ballots over 12 choices (3 seats), and Schulze on 100,000 ballots over 50
 //! choices. Prints one JSON object with the timings, their ratios and the peak RSS.
 //!
-//!   cargo run --release -p securevote-count --bin count-bench [-- BALLOTS]
+//!   cargo run --release -p securevote-count --bin count-bench [-- BALLOTS [OPTIONS]]
 //!
 //! The ballots are generated deterministically (a fixed-seed splitmix64), written as a BLT
 //! file in the temporary directory, then read back and parsed the way `securevote tally` does.
+//!
+//! Options (for bench/run's comparison with an independent implementation):
+//!   --profiles DIR      keep the STV profile as DIR/stv.blt (the very file parsed and counted)
+//!                       and write the Schulze ballots as DIR/schulze.blt
+//!   --stv-slice K       also count both STV rules on the first K ballots of the file
+//!   --schulze-slice K   also count Schulze on the first K of its ballots
 
 use std::time::Instant;
 
@@ -69,11 +75,56 @@ fn secs(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
+struct Options {
+    ballots: usize,
+    profiles: Option<std::path::PathBuf>,
+    stv_slice: Option<usize>,
+    schulze_slice: Option<usize>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        ballots: 1_000_000,
+        profiles: None,
+        stv_slice: None,
+        schulze_slice: None,
+    };
+    let usage = |what: &str| -> ! {
+        eprintln!(
+            "count-bench: {what} (usage: count-bench [BALLOTS] [--profiles DIR] [--stv-slice K] [--schulze-slice K])"
+        );
+        std::process::exit(2)
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut number = |name: &str| -> usize {
+            args.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| usage(&format!("{name} needs a number")))
+        };
+        match a.as_str() {
+            "--profiles" => {
+                o.profiles = Some(
+                    args.next()
+                        .unwrap_or_else(|| usage("--profiles needs a directory"))
+                        .into(),
+                )
+            }
+            "--stv-slice" => o.stv_slice = Some(number("--stv-slice")),
+            "--schulze-slice" => o.schulze_slice = Some(number("--schulze-slice")),
+            n => {
+                o.ballots = n
+                    .parse()
+                    .unwrap_or_else(|_| usage(&format!("unknown argument {n}")))
+            }
+        }
+    }
+    o
+}
+
 fn main() {
-    let n_ballots: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
+    let opts = options();
+    let n_ballots = opts.ballots;
     let mut rng = Rng(20_261_201);
 
     // 1. A million weighted ranked ballots over 12 choices, 3 seats, as a BLT file.
@@ -93,8 +144,12 @@ fn main() {
         text.push_str(&format!("\"Candidate {}\"\n", c + 1));
     }
     text.push_str("\"Benchmark ward\"\n");
-    let path =
-        std::env::temp_dir().join(format!("securevote-count-bench-{}.blt", std::process::id()));
+    let path = match &opts.profiles {
+        Some(dir) => dir.join("stv.blt"),
+        None => {
+            std::env::temp_dir().join(format!("securevote-count-bench-{}.blt", std::process::id()))
+        }
+    };
     if let Err(e) = std::fs::write(&path, &text) {
         eprintln!("{}: {e}", path.display());
         std::process::exit(1);
@@ -118,7 +173,9 @@ fn main() {
         parse_runs.push(secs(t));
         parsed = Some(f);
     }
-    let _ = std::fs::remove_file(&path);
+    if opts.profiles.is_none() {
+        let _ = std::fs::remove_file(&path);
+    }
     let parsed = parsed.expect("parsed at least once");
     let contest = parsed.contest();
     let parse_s = median(&mut parse_runs);
@@ -149,6 +206,16 @@ fn main() {
         timed(Method::StvScottish, &contest, &parsed.ballots);
     let (meek_s, meek_elected, meek_stages, meek_iterations) =
         timed(Method::StvMeek, &contest, &parsed.ballots);
+    let stv_slice = opts.stv_slice.map(|k| {
+        let slice = &parsed.ballots[..k.min(parsed.ballots.len())];
+        let (scottish, scottish_elected, _, _) = timed(Method::StvScottish, &contest, slice);
+        let (meek, meek_elected, _, _) = timed(Method::StvMeek, &contest, slice);
+        json!({
+            "ballots": slice.len(),
+            "stv_scottish": { "count_seconds": round6(scottish), "elected": scottish_elected },
+            "stv_meek": { "count_seconds": round6(meek), "elected": meek_elected },
+        })
+    });
     let distinct = {
         let mut v: Vec<&BallotForm> = parsed.ballots.iter().map(|b| &b.form).collect();
         v.sort_unstable_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
@@ -161,16 +228,43 @@ fn main() {
     let popularity50: Vec<u64> = (0..50).map(|i| 100 - i).collect();
     let names: Vec<String> = (1..=50).map(|i| format!("Choice {i}")).collect();
     let contest50 = Contest::with_names(&names, 1);
+    let mut blt50 = String::new();
     let ballots50: Vec<Ballot> = (0..100_000)
         .map(|_| {
-            let w = Weight::parse(weight(&mut rng)).unwrap_or(Weight::ONE);
-            Ballot::weighted(
-                w,
-                BallotForm::Ranking(ranking(&mut rng, &popularity50, 50, 90)),
-            )
+            let ws = weight(&mut rng);
+            let w = Weight::parse(ws).unwrap_or(Weight::ONE);
+            let r = ranking(&mut rng, &popularity50, 50, 90);
+            if opts.profiles.is_some() {
+                blt50.push_str(ws);
+                for c in &r {
+                    blt50.push_str(&format!(" {}", c + 1));
+                }
+                blt50.push_str(" 0\n");
+            }
+            Ballot::weighted(w, BallotForm::Ranking(r))
         })
         .collect();
+    if let Some(dir) = &opts.profiles {
+        let mut text = String::from("50 1\n");
+        text.push_str(&blt50);
+        text.push_str("0\n");
+        for name in &names {
+            text.push_str(&format!("\"{name}\"\n"));
+        }
+        text.push_str("\"Schulze benchmark\"\n");
+        let p = dir.join("schulze.blt");
+        if let Err(e) = std::fs::write(&p, text) {
+            eprintln!("{}: {e}", p.display());
+            std::process::exit(1);
+        }
+    }
+    drop(blt50);
     let (schulze_s, schulze_elected, _, _) = timed(Method::Schulze, &contest50, &ballots50);
+    let schulze_slice = opts.schulze_slice.map(|k| {
+        let slice = &ballots50[..k.min(ballots50.len())];
+        let (s, elected, _, _) = timed(Method::Schulze, &contest50, slice);
+        json!({ "ballots": slice.len(), "count_seconds": round6(s), "elected": elected })
+    });
 
     let out = json!({
         "ballots": n_ballots,
@@ -201,6 +295,8 @@ fn main() {
             "count_seconds": round(schulze_s),
             "elected": schulze_elected,
         },
+        "stv_slice": stv_slice,
+        "schulze_slice": schulze_slice,
         "peak_rss_mib": peak_rss_mib().map(round),
         "timing": "median of 3 runs each",
     });
@@ -214,4 +310,9 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// Microsecond precision, for the small slices.
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
 }
