@@ -859,26 +859,35 @@ async fn an_election_from_the_console_to_the_published_results() {
     // --- The audit log, filtered by action.
     admin.goto("/admin/audit").await;
     admin.wait_css_text("#audit-table", "election").await;
-    let actions = admin
-        .js(
-            "return [...document.querySelectorAll('#audit-filter option')].map((o) => o.value).filter(Boolean);",
-            vec![],
-        )
-        .await;
-    let actions: Vec<String> = serde_json::from_value(actions).expect("action names");
-    let publish = actions
-        .iter()
-        .find(|a| a.contains("publish"))
-        .unwrap_or_else(|| panic!("no publish action in the audit log: {actions:?}"))
-        .clone();
-    admin.select_css("#audit-filter", &publish).await;
+    let publish = "election.publish";
+    admin.select_css("#audit-filter", publish).await;
+    // The server filters: wait for the page it answered for this action.
     let shown = admin
-        .js(
-            "return [...document.querySelectorAll('#audit-table tbody tr')].map((r) => r.dataset.action);",
-            vec![],
+        .wait_js(
+            "the audit page filtered by election.publish",
+            "const body = document.querySelector('#audit-table tbody');
+             return body.dataset.filter === arguments[0]
+                 && [...body.querySelectorAll('tr')].map((r) => r.dataset.action);",
+            vec![json!(publish)],
         )
         .await;
     assert_eq!(shown, json!([publish]), "the filter shows only {publish}");
+    admin.select_css("#audit-filter", "election.").await;
+    let shown = admin
+        .wait_js(
+            "the audit page filtered by election.*",
+            "const body = document.querySelector('#audit-table tbody');
+             return body.dataset.filter === 'election.'
+                 && [...body.querySelectorAll('tr')].map((r) => r.dataset.action);",
+            vec![],
+        )
+        .await;
+    let shown: Vec<String> = serde_json::from_value(shown).expect("actions");
+    assert!(
+        shown.len() > 1 && shown.iter().all(|a| a.starts_with("election.")),
+        "every election action, and only those: {shown:?}"
+    );
+    admin.select_css("#audit-filter", "").await;
     admin.check_page("admin-audit").await;
 
     // Pages of 3 entries: older, then newer again, each a different set.

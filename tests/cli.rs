@@ -473,7 +473,7 @@ async fn admin_create_makes_or_promotes_an_admin_and_audits_it() {
         .password_hash;
     assert!(boss_hash.starts_with("$argon2id$"));
     let actions: Vec<String> = store
-        .audit_log(10, None)
+        .audit_log(10, None, None)
         .await
         .unwrap()
         .into_iter()

@@ -709,16 +709,19 @@ async function renderAudit(shell) {
   const info = h('p', { className: 'muted', id: 'audit-page-info', 'aria-live': 'polite' });
   const newer = h('button', { type: 'button', className: 'button button-secondary', id: 'audit-newer', text: t('audit.newer') });
   const older = h('button', { type: 'button', className: 'button button-secondary', id: 'audit-older', text: t('audit.older') });
-  const known = new Set();
+  /** Every action the service records, grouped by what it changes (the server filters). */
+  const ACTIONS = [
+    'candidate.', 'candidate.create', 'candidate.update', 'candidate.delete', 'candidate.import',
+    'election.', 'election.create', 'election.update', 'election.delete', 'election.schedule', 'election.open',
+    'election.close', 'election.extend', 'election.publish', 'election.archive', 'election.make_default',
+    'roll.import', 'mail.queue',
+    'user.', 'user.promote', 'user.create_admin', 'user.logout_everywhere',
+  ];
+  put(filter, h('option', { value: '', text: t('audit.all_actions') }), ...ACTIONS.map((a) => h('option', { value: a, text: a.endsWith('.') ? `${a}*` : a })));
 
   function draw() {
-    const wanted = filter.value;
-    for (const e of entries) known.add(e.action);
-    const current = filter.value;
-    put(filter, h('option', { value: '', text: t('audit.all_actions') }), ...[...known].sort().map((a) => h('option', { value: a, text: a, selected: a === current })));
-    const shown = entries.filter((e) => !wanted || e.action === wanted);
     put(body, 
-      ...shown.map((e) =>
+      ...entries.map((e) =>
         h(
           'tr',
           { dataset: { action: e.action } },
@@ -730,19 +733,24 @@ async function renderAudit(shell) {
         ),
       ),
     );
-    info.textContent = t('audit.page_info', { page: page + 1, n: shown.length });
+    info.textContent = t('audit.page_info', { page: page + 1, n: entries.length });
+    body.dataset.filter = filter.value;
     newer.disabled = page === 0;
     older.disabled = !next;
   }
 
   async function load() {
-    const { data } = await api.audit(shell.token(), { limit: PAGE, before: cursors[page] });
+    const { data } = await api.audit(shell.token(), { limit: PAGE, before: cursors[page], action: filter.value || undefined });
     entries = data.entries || [];
     next = data.next_before ?? null;
     draw();
   }
 
-  filter.addEventListener('change', draw);
+  filter.addEventListener('change', async () => {
+    page = 0;
+    cursors.length = 1;
+    await load();
+  });
   newer.addEventListener('click', async () => {
     if (page === 0) return;
     page -= 1;

@@ -190,8 +190,8 @@ export const api = {
   magicSignIn: (linkToken) => request('/api/auth/magic', { method: 'POST', body: { token: linkToken } }),
   requestLink: (election, email) => request('/api/auth/magic-link', { method: 'POST', body: { election, email } }),
   adminStats: (token) => request('/api/admin/stats', { token }),
-  audit: (token, { limit = 50, before } = {}) =>
-    request(`/api/admin/audit?limit=${limit}${before ? `&before=${enc(before)}` : ''}`, { token }),
+  audit: (token, { limit = 50, before, action } = {}) =>
+    request(`/api/admin/audit?limit=${limit}${before ? `&before=${enc(before)}` : ''}${action ? `&action=${enc(action)}` : ''}`, { token }),
 };
 
 /**

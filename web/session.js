@@ -74,10 +74,9 @@ export async function isAdmin() {
   if (!current) return false;
   if (admin !== null) return admin;
   try {
-    await api.adminStats(current.token);
-    admin = true;
+    admin = (await api.me(current.token)).is_admin === true;
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) admin = false;
+    if (err instanceof ApiError && err.status === 401) admin = false;
     else throw err;
   }
   return admin;

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminUser, AppJson, AppPath, AppQuery};
 use crate::domain::{Candidate, NewCandidate};
-use crate::store::{AuditEntry, CandidatePatch};
+use crate::store::{AuditEntry, AuditFilter, CandidatePatch};
 
 const DEFAULT_AUDIT_PAGE: u32 = 50;
 const MAX_AUDIT_PAGE: u32 = 200;
@@ -76,10 +76,6 @@ fn description(raw: Option<&str>) -> Result<Option<String>, ApiError> {
         .map_err(|e| ApiError::InvalidRequest(format!("description {e}")))
 }
 
-fn candidate_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::InvalidRequest("candidate id must be a UUID".into()))
-}
-
 /// Adds a candidate to the ballot.
 #[utoipa::path(
     post,
@@ -127,10 +123,9 @@ pub async fn create_candidate(
 pub async fn update_candidate(
     State(state): State<AppState>,
     admin: AdminUser,
-    AppPath(id): AppPath<String>,
+    AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<CandidatePatchBody>,
 ) -> Result<Json<Candidate>, ApiError> {
-    let id = candidate_id(&id)?;
     let patch = CandidatePatch {
         name: match body.name {
             None => None,
@@ -173,9 +168,8 @@ pub async fn update_candidate(
 pub async fn delete_candidate(
     State(state): State<AppState>,
     admin: AdminUser,
-    AppPath(id): AppPath<String>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let id = candidate_id(&id)?;
     state.store.delete_candidate(admin.id, id).await?;
     state.reads.candidates_changed();
     tracing::info!(admin_id = %admin.id, candidate_id = %id, "candidate deleted");
@@ -230,6 +224,10 @@ pub struct AuditQuery {
     /// Only entries with a smaller id: the previous page's `next_before`.
     #[param(minimum = 1)]
     before: Option<i64>,
+    /// Only this action (e.g. `election.open`), or every action under a prefix ending in a dot
+    /// (e.g. `election.`): lowercase letters, digits, `_` and `.`, at most 64.
+    #[param(pattern = "^[a-z0-9_.]{1,64}$")]
+    action: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -249,7 +247,7 @@ pub struct AuditPage {
     params(AuditQuery),
     responses(
         (status = 200, description = "One page of the audit log", body = AuditPage),
-        (status = 400, description = "`invalid_request`: bad limit or before", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: bad limit, before or action", body = ErrorBody),
         (status = 403, description = "`forbidden`: not an admin", body = ErrorBody),
     )
 )]
@@ -267,7 +265,22 @@ pub async fn audit(
     if query.before.is_some_and(|before| before < 1) {
         return Err(ApiError::InvalidRequest("before must be positive".into()));
     }
-    let entries = state.store.audit_log(limit, query.before).await?;
+    if let Some(action) = &query.action
+        && (action.is_empty()
+            || action.len() > 64
+            || !action
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'))
+    {
+        return Err(ApiError::InvalidRequest(
+            "action must be 1 to 64 lowercase letters, digits, '_' or '.'".into(),
+        ));
+    }
+    let filter = query.action.as_deref().map(AuditFilter::parse);
+    let entries = state
+        .store
+        .audit_log(limit, query.before, filter.as_ref())
+        .await?;
     let next_before = if entries.len() == limit as usize {
         entries.last().map(|entry| entry.id)
     } else {
@@ -330,10 +343,8 @@ mod tests {
 pub async fn logout_user(
     State(state): State<AppState>,
     admin: AdminUser,
-    AppPath(id): AppPath<String>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::InvalidRequest("user id must be a UUID".into()))?;
     if !state.store.end_sessions(id, Some(admin.id)).await? {
         return Err(ApiError::UserNotFound);
     }

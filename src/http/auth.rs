@@ -158,6 +158,8 @@ pub struct MeResponse {
     created_at: chrono::DateTime<chrono::Utc>,
     /// Whether the user has voted in the default election.
     has_voted: bool,
+    /// Whether the account is an admin (may use the admin routes and the console).
+    is_admin: bool,
     /// Per election the user may see, whether they have cast a ballot in it.
     elections: Vec<super::elections::VoterElection>,
 }
@@ -179,11 +181,13 @@ pub async fn me(
         .user_profile(user.id)
         .await?
         .ok_or(ApiError::Unauthorized("this account no longer exists"))?;
+    let is_admin = state.store.user_role(user.id).await? == Some(crate::store::Role::Admin);
     Ok(Json(MeResponse {
         id: profile.user.id,
         email: profile.user.email,
         created_at: profile.user.created_at,
         has_voted: profile.has_voted,
+        is_admin,
         elections: super::elections::voter_elections(&state, user.id).await?,
     }))
 }

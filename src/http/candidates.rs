@@ -1,12 +1,11 @@
 use axum::Json;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::AppPath;
-use super::read_cache::json_response;
 use crate::domain::Candidate;
 
 /// The ballot, ordered by name.
@@ -14,11 +13,13 @@ use crate::domain::Candidate;
     get,
     path = "/api/candidates",
     tag = "ballot",
-    responses((status = 200, description = "All candidates", body = Vec<Candidate>))
+    responses((status = 200, description = "All candidates; while the database cannot be reached, the last copy with an `Age` header", body = Vec<Candidate>,
+        headers(("Age" = Option<u64>, description = "seconds since the copy was read, when served from an older copy during a database outage"))))
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    // At most read_cache::MAX_AGE old; see there.
-    Ok(json_response(state.reads.candidates_json().await?))
+    // At most read_cache::MAX_AGE old, or the last copy with an `Age` header while the
+    // database cannot be reached; see there.
+    Ok(state.reads.candidates_json().await?.into_response())
 }
 
 /// The original design's name for GET /api/candidates.
@@ -26,7 +27,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     get,
     path = "/api/options",
     tag = "ballot",
-    responses((status = 200, description = "All candidates", body = Vec<Candidate>))
+    responses((status = 200, description = "All candidates; while the database cannot be reached, the last copy with an `Age` header", body = Vec<Candidate>,
+        headers(("Age" = Option<u64>, description = "seconds since the copy was read, when served from an older copy during a database outage"))))
 )]
 pub async fn options(state: State<AppState>) -> Result<Response, ApiError> {
     list(state).await
@@ -46,10 +48,8 @@ pub async fn options(state: State<AppState>) -> Result<Response, ApiError> {
 )]
 pub async fn get_one(
     State(state): State<AppState>,
-    AppPath(id): AppPath<String>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<Candidate>, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::InvalidRequest("candidate id must be a UUID".into()))?;
     let candidate = state
         .store
         .candidate(id)

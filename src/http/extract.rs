@@ -215,7 +215,12 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| Self(value))
-            .map_err(|_| ApiError::InvalidRequest("invalid path parameter".into()))
+            .map_err(|rejection| {
+                ApiError::InvalidRequest(format!(
+                    "invalid path parameter: {}",
+                    rejection.body_text()
+                ))
+            })
     }
 }
 

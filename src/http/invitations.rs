@@ -4,14 +4,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AppState;
 use super::client_ip::ClientIp;
+use super::downloads::csv_response;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminUser, AppJson, AppPath};
 use crate::domain::Email;
@@ -181,34 +182,22 @@ pub async fn failures_csv(
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
     let election = election_id(&state, &id).await?;
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let internal = |e: csv::Error| ApiError::Internal(e.into());
-    writer
-        .write_record(["email", "kind", "attempts", "reply"])
-        .map_err(internal)?;
-    for delivery in state.store.deliveries(election).await? {
-        if delivery.state == "failed" {
-            writer
-                .write_record([
-                    delivery.email.as_str(),
-                    delivery.kind.as_str(),
-                    &delivery.attempts.to_string(),
-                    delivery.last_error.as_deref().unwrap_or_default(),
-                ])
-                .map_err(internal)?;
-        }
-    }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        )],
-        bytes,
-    )
-        .into_response())
+    let failed: Vec<[String; 4]> = state
+        .store
+        .deliveries(election)
+        .await?
+        .into_iter()
+        .filter(|delivery| delivery.state == "failed")
+        .map(|delivery| {
+            [
+                delivery.email,
+                delivery.kind.as_str().to_owned(),
+                delivery.attempts.to_string(),
+                delivery.last_error.unwrap_or_default(),
+            ]
+        })
+        .collect();
+    csv_response(&["email", "kind", "attempts", "reply"], failed)
 }
 
 #[derive(Deserialize, ToSchema)]

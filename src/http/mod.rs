@@ -7,6 +7,7 @@ mod auth;
 pub mod bench;
 mod candidates;
 pub mod client_ip;
+mod downloads;
 pub mod election_cache;
 mod elections;
 pub mod error;

@@ -5,7 +5,12 @@
 //! - Both answers are at most [`MAX_AGE`] old: every vote committed (by any instance) before
 //!   the answer's database query started is in it. A read that finds its copy older waits for
 //!   one refresh query (one at a time; concurrent readers share it), so the bound holds even
-//!   under load, and a database outage is a 503 after at most that long, never stale data.
+//!   under load.
+//! - When the database cannot be reached, the results are a 503 (they must be current), but
+//!   the ballot is served from the last copy with an `Age` header (seconds since its query):
+//!   nobody can change the ballot while no database node accepts connections, so the copy is
+//!   what a voter needs to see. While the outage lasts one reader at a time tries the database
+//!   again; the others are answered from the copy at once.
 //! - A vote cast through this instance is added to its cached tally at once (when the cached
 //!   tally was read before the vote began, so it cannot be in it already): a voter who votes and
 //!   then looks at the results on the same instance sees the vote. Votes through other
@@ -13,12 +18,10 @@
 //! - [`ReadCache::candidates_changed`] (called by the admin routes that change the ballot)
 //!   drops both copies at once; a change made elsewhere (another instance, `securevote
 //!   candidates import`) is seen within [`MAX_AGE`].
-//!
-//! Without this, each read was a database round trip (on SQLite, also a hop to a blocking
-//! thread) plus JSON serialisation; the profile in bench/results/ shows where that went.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,32 +33,132 @@ use uuid::Uuid;
 use crate::domain::{Candidate, Tally};
 use crate::store::{Store, StoreError};
 
-/// Oldest answer served. Issue 6: results "may be cached for at most 1 s".
+/// Oldest answer served while the database answers: results "may be cached for at most 1 s".
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 
-/// A cached JSON answer.
+/// One cached answer.
 #[derive(Clone)]
-struct CandidatesCopy {
-    json: Bytes,
+struct Copy<T> {
+    value: T,
     /// When the query that produced it started: its age is measured from here.
     queried_at: Instant,
+    /// When the query's answer arrived: a vote that began later cannot be in it.
+    answered_at: Instant,
+    /// The ballot's generation the copy belongs to; an older one is not served.
     generation: u64,
+}
+
+/// An answer as served: the copy, and whether it is older than [`MAX_AGE`] (database outage).
+struct Served<T> {
+    copy: Copy<T>,
+    stale: bool,
+}
+
+/// A value kept for [`MAX_AGE`] and refreshed by one query at a time.
+struct Cached<T> {
+    copy: Mutex<Option<Copy<T>>>,
+    /// One refresh query at a time; readers that find a stale copy wait on it.
+    refresh: tokio::sync::Mutex<()>,
+    /// The last refresh found the database unreachable (only for values served stale).
+    outage: AtomicBool,
+}
+
+impl<T: Clone> Cached<T> {
+    fn new() -> Self {
+        Self {
+            copy: Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+            outage: AtomicBool::new(false),
+        }
+    }
+
+    fn fresh(&self, generation: u64) -> Option<Copy<T>> {
+        lock(&self.copy)
+            .as_ref()
+            .filter(|c| c.generation == generation && c.queried_at.elapsed() < MAX_AGE)
+            .cloned()
+    }
+
+    fn last(&self, generation: u64) -> Option<Copy<T>> {
+        lock(&self.copy)
+            .as_ref()
+            .filter(|c| c.generation == generation)
+            .cloned()
+    }
+
+    /// The copy, refreshed by `query` when older than [`MAX_AGE`]; the new copy is stamped with
+    /// `stamp` (the generation its inputs belong to). With `stale_on_outage`, an unreachable
+    /// database serves the last copy of the current generation instead of an error.
+    async fn get<F, Fut>(
+        &self,
+        generation: u64,
+        stamp: u64,
+        stale_on_outage: bool,
+        query: F,
+    ) -> Result<Served<T>, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        if let Some(copy) = self.fresh(generation) {
+            return Ok(Served { copy, stale: false });
+        }
+        let stale = |error: StoreError| match (&error, self.last(generation)) {
+            (StoreError::Unavailable(_), Some(copy)) if stale_on_outage => {
+                self.outage.store(true, Ordering::Release);
+                Ok(Served { copy, stale: true })
+            }
+            _ => Err(error),
+        };
+        let _refreshing = if stale_on_outage && self.outage.load(Ordering::Acquire) {
+            match self.refresh.try_lock() {
+                Ok(guard) => guard,
+                // Another reader is trying the database: answer from the copy meanwhile.
+                Err(_) => {
+                    return stale(StoreError::Unavailable(anyhow::anyhow!(
+                        "the database is being retried"
+                    )));
+                }
+            }
+        } else {
+            self.refresh.lock().await
+        };
+        // Whoever held the lock before us may just have refreshed it.
+        if let Some(copy) = self.fresh(generation) {
+            return Ok(Served { copy, stale: false });
+        }
+        let queried_at = Instant::now();
+        let value = match query().await {
+            Ok(value) => value,
+            Err(error) => return stale(error),
+        };
+        self.outage.store(false, Ordering::Release);
+        let copy = Copy {
+            value,
+            queried_at,
+            answered_at: Instant::now(),
+            generation: stamp,
+        };
+        *lock(&self.copy) = Some(copy.clone());
+        Ok(Served { copy, stale: false })
+    }
+}
+
+#[derive(Clone)]
+struct CandidatesValue {
+    json: Bytes,
     /// Position of each candidate in name order (the tally's tie-break).
     name_rank: Arc<HashMap<Uuid, usize>>,
 }
 
 #[derive(Clone)]
-struct ResultsCopy {
+struct ResultsValue {
     json: Bytes,
     tally: Tally,
-    queried_at: Instant,
-    /// When the query's answer arrived: a vote that began later cannot be in it.
-    answered_at: Instant,
-    generation: u64,
     name_rank: Arc<HashMap<Uuid, usize>>,
 }
 
-impl ResultsCopy {
+impl ResultsValue {
     /// Adds one vote for `candidate_id` and re-orders (votes descending, then name order, as
     /// the stores' query does). `false` when the candidate is unknown to this copy.
     fn add_vote(&mut self, candidate_id: Uuid) -> bool {
@@ -85,16 +188,32 @@ impl ResultsCopy {
     }
 }
 
+/// A cached JSON answer and, when it comes from an older copy, its age.
+pub struct CachedJson {
+    pub json: Bytes,
+    /// Whole seconds since the copy's query started, when served past [`MAX_AGE`].
+    pub age: Option<u64>,
+}
+
+impl IntoResponse for CachedJson {
+    fn into_response(self) -> Response {
+        let mut response = json_response(self.json);
+        if let Some(age) = self.age {
+            response
+                .headers_mut()
+                .insert(header::AGE, HeaderValue::from(age));
+        }
+        response
+    }
+}
+
 /// Cached candidate list and results; cheap to share (`Arc`).
 pub struct ReadCache {
     store: Arc<dyn Store>,
     /// Bumped when the ballot changes; a copy of an older generation is not served.
     generation: AtomicU64,
-    candidates: Mutex<Option<CandidatesCopy>>,
-    results: Mutex<Option<ResultsCopy>>,
-    /// One refresh query at a time per answer; readers that find a stale copy wait on it.
-    candidates_refresh: tokio::sync::Mutex<()>,
-    results_refresh: tokio::sync::Mutex<()>,
+    candidates: Cached<CandidatesValue>,
+    results: Cached<ResultsValue>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -120,10 +239,8 @@ impl ReadCache {
         Self {
             store,
             generation: AtomicU64::new(0),
-            candidates: Mutex::new(None),
-            results: Mutex::new(None),
-            candidates_refresh: tokio::sync::Mutex::new(()),
-            results_refresh: tokio::sync::Mutex::new(()),
+            candidates: Cached::new(),
+            results: Cached::new(),
         }
     }
 
@@ -136,79 +253,61 @@ impl ReadCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn fresh_candidates(&self) -> Option<CandidatesCopy> {
+    /// GET /api/options: all candidates ordered by name, as JSON; from the last copy, with its
+    /// age, while the database cannot be reached.
+    pub async fn candidates_json(&self) -> Result<CachedJson, StoreError> {
+        let served = self.candidates_served(true).await?;
+        let age = served
+            .stale
+            .then(|| served.copy.queried_at.elapsed().as_secs());
+        Ok(CachedJson {
+            json: served.copy.value.json,
+            age,
+        })
+    }
+
+    async fn candidates_served(
+        &self,
+        stale_on_outage: bool,
+    ) -> Result<Served<CandidatesValue>, StoreError> {
         let generation = self.current_generation();
-        lock(&self.candidates)
-            .as_ref()
-            .filter(|c| c.generation == generation && c.queried_at.elapsed() < MAX_AGE)
-            .cloned()
+        self.candidates
+            .get(generation, generation, stale_on_outage, || async {
+                let candidates = self.store.candidates().await?;
+                Ok(CandidatesValue {
+                    json: to_json(&candidates)?,
+                    name_rank: Arc::new(name_ranks(&candidates)),
+                })
+            })
+            .await
     }
 
-    fn fresh_results(&self) -> Option<Bytes> {
-        let generation = self.current_generation();
-        lock(&self.results)
-            .as_ref()
-            .filter(|r| r.generation == generation && r.queried_at.elapsed() < MAX_AGE)
-            .map(|r| r.json.clone())
-    }
-
-    /// GET /api/options: all candidates ordered by name, as JSON.
-    pub async fn candidates_json(&self) -> Result<Bytes, StoreError> {
-        Ok(self.candidates_copy().await?.json)
-    }
-
-    async fn candidates_copy(&self) -> Result<CandidatesCopy, StoreError> {
-        if let Some(copy) = self.fresh_candidates() {
-            return Ok(copy);
-        }
-        let _refreshing = self.candidates_refresh.lock().await;
-        // Whoever held the lock before us may just have refreshed it.
-        if let Some(copy) = self.fresh_candidates() {
-            return Ok(copy);
-        }
-        let generation = self.current_generation();
-        let queried_at = Instant::now();
-        let candidates = self.store.candidates().await?;
-        let copy = CandidatesCopy {
-            json: to_json(&candidates)?,
-            queried_at,
-            generation,
-            name_rank: Arc::new(name_ranks(&candidates)),
-        };
-        *lock(&self.candidates) = Some(copy.clone());
-        Ok(copy)
-    }
-
-    /// GET /api/results: the tally, as JSON.
+    /// GET /api/results: the tally, as JSON (never older than [`MAX_AGE`]).
     pub async fn results_json(&self) -> Result<Bytes, StoreError> {
-        if let Some(json) = self.fresh_results() {
-            return Ok(json);
+        let generation = self.current_generation();
+        if let Some(copy) = self.results.fresh(generation) {
+            return Ok(copy.value.json);
         }
-        let _refreshing = self.results_refresh.lock().await;
-        if let Some(json) = self.fresh_results() {
-            return Ok(json);
-        }
-        let candidates = self.candidates_copy().await?;
-        let queried_at = Instant::now();
-        let tally = self.store.tally().await?;
-        let copy = ResultsCopy {
-            json: to_json(&tally)?,
-            tally,
-            queried_at,
-            answered_at: Instant::now(),
-            // The name order comes from a query made no earlier than MAX_AGE ago; if the ballot
-            // changed in between, a candidate is missing from it and deltas are not applied.
-            generation: candidates.generation,
-            name_rank: candidates.name_rank,
-        };
-        let json = copy.json.clone();
-        *lock(&self.results) = Some(copy);
-        Ok(json)
+        let candidates = self.candidates_served(false).await?.copy;
+        // The name order comes from a query made no earlier than MAX_AGE ago; if the ballot
+        // changed in between, a candidate is missing from it and deltas are not applied.
+        let served = self
+            .results
+            .get(generation, candidates.generation, false, || async {
+                let tally = self.store.tally().await?;
+                Ok(ResultsValue {
+                    json: to_json(&tally)?,
+                    tally,
+                    name_rank: candidates.value.name_rank,
+                })
+            })
+            .await?;
+        Ok(served.copy.value.json)
     }
 
     /// A vote for `candidate_id`, whose request began at `began`, was stored by this instance.
     pub fn vote_recorded(&self, candidate_id: Uuid, began: Instant) {
-        let mut results = lock(&self.results);
+        let mut results = lock(&self.results.copy);
         let Some(copy) = results.as_mut() else {
             return;
         };
@@ -217,9 +316,9 @@ impl ReadCache {
         if copy.answered_at > began {
             return;
         }
-        let mut updated = copy.clone();
+        let mut updated = copy.value.clone();
         if updated.add_vote(candidate_id) {
-            *copy = updated;
+            copy.value = updated;
         } else {
             // A candidate this copy does not know: the ballot changed; read it again.
             *results = None;
@@ -246,7 +345,7 @@ mod tests {
     use super::*;
     use crate::domain::CandidateTally;
 
-    fn copy_with(rows: &[(&str, i64)]) -> (ResultsCopy, Vec<Uuid>) {
+    fn copy_with(rows: &[(&str, i64)]) -> (ResultsValue, Vec<Uuid>) {
         let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::new_v4()).collect();
         // Name order is the order given here.
         let name_rank = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
@@ -262,19 +361,15 @@ mod tests {
             .collect();
         results.sort_by_key(|r| std::cmp::Reverse(r.votes));
         let tally = Tally::from_counts(results);
-        let now = Instant::now();
-        let copy = ResultsCopy {
+        let copy = ResultsValue {
             json: to_json(&tally).unwrap(),
             tally,
-            queried_at: now,
-            answered_at: now,
-            generation: 0,
             name_rank: Arc::new(name_rank),
         };
         (copy, ids)
     }
 
-    fn order(copy: &ResultsCopy) -> Vec<(String, i64)> {
+    fn order(copy: &ResultsValue) -> Vec<(String, i64)> {
         let json: serde_json::Value = serde_json::from_slice(&copy.json).unwrap();
         assert_eq!(json["total_votes"], copy.tally.total_votes);
         json["results"]

@@ -4,13 +4,14 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
+use super::downloads::csv_response;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminUser, AppPath, AppQuery};
 use crate::elections::{Election, ElectionKey, ElectionState, Eligibility};
@@ -269,54 +270,27 @@ pub async fn turnout_csv(
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
     let turnout = turnout_of(&state, &id).await?;
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let write = |writer: &mut csv::Writer<Vec<u8>>, row: [String; 4]| {
-        writer
-            .write_record(row)
-            .map_err(|e| ApiError::Internal(e.into()))
-    };
-    write(
-        &mut writer,
-        [
-            "group".into(),
-            "eligible".into(),
-            "voted".into(),
-            "percentage".into(),
-        ],
-    )?;
-    for group in &turnout.groups {
-        write(
-            &mut writer,
+    let mut rows: Vec<[String; 4]> = turnout
+        .groups
+        .iter()
+        .map(|group| {
             [
                 group.group.clone(),
                 group.eligible.to_string(),
                 group.voted.to_string(),
                 format!("{:.1}", group.percentage),
-            ],
-        )?;
-    }
+            ]
+        })
+        .collect();
     if let (Some(eligible), Some(voted), Some(percentage)) =
         (turnout.eligible, turnout.voted, turnout.percentage)
     {
-        write(
-            &mut writer,
-            [
-                "all".into(),
-                eligible.to_string(),
-                voted.to_string(),
-                format!("{percentage:.1}"),
-            ],
-        )?;
+        rows.push([
+            "all".into(),
+            eligible.to_string(),
+            voted.to_string(),
+            format!("{percentage:.1}"),
+        ]);
     }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        )],
-        bytes,
-    )
-        .into_response())
+    csv_response(&["group", "eligible", "voted", "percentage"], rows)
 }

@@ -29,8 +29,8 @@ pub use outbox::{ClaimedMail, Delivery, LinkHolder, MailKind, OutboxStore, Recip
 pub use postgres::PostgresStore;
 pub use rolls::{RollStatus, RollStore, RollTurnout};
 pub use security::{
-    AdminStats, AuditEntry, AuditRecord, CandidatePatch, HIT_WINDOW_SECS, LockoutPolicy,
-    LockoutState, LoginGate, Promotion, Role, SecurityStore,
+    AdminStats, AuditEntry, AuditFilter, AuditRecord, CandidatePatch, HIT_WINDOW_SECS,
+    LockoutPolicy, LockoutState, LoginGate, Promotion, Role, SecurityStore,
 };
 pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;

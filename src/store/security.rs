@@ -15,6 +15,35 @@ use super::StoreError;
 use crate::domain::{Candidate, Email, NewCandidate, User};
 use crate::elections::Election;
 
+/// Which audit entries to read: one action, or every action under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditFilter {
+    Action(String),
+    /// Ends in a dot, e.g. `election.`.
+    Prefix(String),
+}
+
+impl AuditFilter {
+    /// `election.` is a prefix; anything else one action.
+    pub fn parse(raw: &str) -> Self {
+        if raw.ends_with('.') {
+            Self::Prefix(raw.to_owned())
+        } else {
+            Self::Action(raw.to_owned())
+        }
+    }
+
+    /// The exact action and the LIKE pattern the stores' query binds (one of them set).
+    pub fn sql_params(filter: Option<&Self>) -> (Option<String>, Option<String>) {
+        match filter {
+            None => (None, None),
+            Some(Self::Action(action)) => (Some(action.clone()), None),
+            // Actions hold only [a-z0-9_.]: `_` is LIKE's wildcard, so it is escaped.
+            Some(Self::Prefix(prefix)) => (None, Some(format!("{}%", prefix.replace('_', "\\_")))),
+        }
+    }
+}
+
 /// What a user may do. Admins are made only on the command line (`securevote admin create`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -386,6 +415,7 @@ pub trait SecurityStore: Send + Sync {
         &self,
         limit: u32,
         before: Option<i64>,
+        filter: Option<&AuditFilter>,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Adds one hit to the fixed-window counter and returns the window's total.

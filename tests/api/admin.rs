@@ -122,13 +122,14 @@ async fn admin_endpoints_refuse_anonymous_callers_and_voters(kind: Kind) {
 async fn an_admin_manages_the_ballot_and_every_change_is_audited(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
-    let admin_id = app
+    let me = app
         .get_authed("/api/auth/me", &admin)
         .await
         .json::<Value>()
         .await
-        .unwrap()["id"]
-        .clone();
+        .unwrap();
+    assert_eq!(me["is_admin"], true);
+    let admin_id = me["id"].clone();
 
     let created = send(
         &app,
@@ -188,6 +189,30 @@ async fn an_admin_manages_the_ballot_and_every_change_is_audited(kind: Kind) {
         ],
         "newest first"
     );
+    let only = |log: Value| -> Vec<String> {
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        only(audit(&app, &admin, "?action=candidate.update").await),
+        ["candidate.update"]
+    );
+    assert_eq!(
+        only(audit(&app, &admin, "?action=candidate.").await),
+        ["candidate.delete", "candidate.update", "candidate.create"],
+        "a prefix ending in a dot"
+    );
+    assert_eq!(
+        only(audit(&app, &admin, "?action=candidate.&limit=1&before=1000000").await),
+        ["candidate.delete"],
+        "the filter pages like the whole log"
+    );
+    assert!(only(audit(&app, &admin, "?action=candidate").await).is_empty());
+    assert!(only(audit(&app, &admin, "?action=candidate_").await).is_empty());
     let (delete, update, create, promote) = (&entries[0], &entries[1], &entries[2], &entries[3]);
     assert_eq!(create["before"], Value::Null);
     assert_eq!(create["after"], created);
@@ -442,6 +467,10 @@ async fn invalid_admin_input_is_a_400(kind: Kind) {
         "?before=0",
         "?before=x",
         "?page=2",
+        "?action=",
+        "?action=Election.open",
+        "?action=election%20open",
+        "?action=election.%25",
     ] {
         let response = app
             .get_authed(&format!("/api/admin/audit{query}"), &admin)

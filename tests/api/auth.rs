@@ -160,6 +160,7 @@ async fn login_returns_a_bearer_token_that_me_accepts(kind: Kind) {
     let me: Value = me.json().await.unwrap();
     assert_eq!(me["email"], "alan@example.org");
     assert_eq!(me["has_voted"], false);
+    assert_eq!(me["is_admin"], false);
     assert!(me["created_at"].as_str().unwrap().ends_with('Z'));
 }
 

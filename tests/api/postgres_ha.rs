@@ -328,3 +328,61 @@ async fn an_unreachable_database_answers_503_quickly_and_recovers() {
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ballot_is_served_from_the_last_copy_with_its_age_while_the_database_is_down() {
+    let cluster = PgCluster::start();
+    cluster
+        .connect("postgres")
+        .await
+        .batch_execute("CREATE DATABASE ballot_copy")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_with(settings_for(cluster.url("ballot_copy"), dir.path())).await;
+    let token = app.new_voter().await;
+    let before = app.get("/api/options").await;
+    assert_eq!(before.status(), StatusCode::OK);
+    assert!(
+        before.headers().get("age").is_none(),
+        "a fresh copy has no Age"
+    );
+    let ballot = before.text().await.unwrap();
+
+    cluster.stop_immediately();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for path in ["/api/options", "/api/candidates", "/api/options"] {
+        let started = Instant::now();
+        let response = app.get(path).await;
+        let took = started.elapsed();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path} during the outage"
+        );
+        let age: u64 = response.headers()["age"].to_str().unwrap().parse().unwrap();
+        assert!((1..60).contains(&age), "{path}: Age {age}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            ballot,
+            "{path}: the same ballot"
+        );
+        assert!(took < Duration::from_secs(5), "{path} took {took:?}");
+    }
+    // What must be current is not served from a copy.
+    for path in ["/api/results", "/api/votes/me"] {
+        let response = app.get_authed(path, &token).await;
+        assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    }
+
+    cluster.start_server();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.get("/api/options").await;
+        if response.status() == StatusCode::OK && response.headers().get("age").is_none() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ballot was not read again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

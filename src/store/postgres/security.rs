@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::{PostgresStore, candidate_from_row, constraint, map_error};
 use crate::domain::{Candidate, Email, NewCandidate, User};
 use crate::store::security::{
-    AdminStats, AuditEntry, AuditRecord, CandidatePatch, LOCKOUT_MEMORY_SECS, LockoutPolicy,
-    LockoutState, LoginGate, Promotion, Role, SecurityStore,
+    AdminStats, AuditEntry, AuditFilter, AuditRecord, CandidatePatch, LOCKOUT_MEMORY_SECS,
+    LockoutPolicy, LockoutState, LoginGate, Promotion, Role, SecurityStore,
 };
 use crate::store::{HIT_WINDOW_SECS, StoreError};
 
@@ -250,15 +250,19 @@ impl SecurityStore for PostgresStore {
         &self,
         limit: u32,
         before: Option<i64>,
+        filter: Option<&AuditFilter>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        let (action, prefix) = AuditFilter::sql_params(filter);
         let rows = self
             .query(
                 "SELECT a.id, a.at, a.actor_id, u.email, a.action, a.target_type, a.target_id,
                         a.before, a.after
                  FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
-                 WHERE $1::bigint IS NULL OR a.id < $1
+                 WHERE ($1::bigint IS NULL OR a.id < $1)
+                   AND ($3::text IS NULL OR a.action = $3)
+                   AND ($4::text IS NULL OR a.action LIKE $4 ESCAPE '\\')
                  ORDER BY a.id DESC LIMIT $2",
-                &[&before, &i64::from(limit)],
+                &[&before, &i64::from(limit), &action, &prefix],
             )
             .await?;
         Ok(rows

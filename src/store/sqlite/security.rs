@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::{SqliteStore, candidate_from_row, time_at, timestamp, uuid_at};
 use crate::domain::{Candidate, Email, NewCandidate, User};
 use crate::store::security::{
-    AdminStats, AuditEntry, AuditRecord, CandidatePatch, LOCKOUT_MEMORY_SECS, LockoutPolicy,
-    LockoutState, LoginGate, Promotion, Role, SecurityStore,
+    AdminStats, AuditEntry, AuditFilter, AuditRecord, CandidatePatch, LOCKOUT_MEMORY_SECS,
+    LockoutPolicy, LockoutState, LoginGate, Promotion, Role, SecurityStore,
 };
 use crate::store::{HIT_WINDOW_SECS, StoreError};
 
@@ -302,17 +302,21 @@ impl SecurityStore for SqliteStore {
         &self,
         limit: u32,
         before: Option<i64>,
+        filter: Option<&AuditFilter>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        let (action, prefix) = AuditFilter::sql_params(filter);
         self.with_conn(move |conn| {
             let mut query = conn.prepare_cached(
                 "SELECT a.id, a.at, a.actor_id, u.email, a.action, a.target_type, a.target_id,
                         a.before, a.after
                  FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
-                 WHERE ?1 IS NULL OR a.id < ?1
+                 WHERE (?1 IS NULL OR a.id < ?1)
+                   AND (?3 IS NULL OR a.action = ?3)
+                   AND (?4 IS NULL OR a.action LIKE ?4 ESCAPE '\\')
                  ORDER BY a.id DESC LIMIT ?2",
             )?;
             query
-                .query_map(params![before, limit], audit_from_row)?
+                .query_map(params![before, limit, action, prefix], audit_from_row)?
                 .collect()
         })
         .await
