@@ -194,12 +194,13 @@ def main():
         print("count-independent: %s: pref_voting %.3f s, securevote %.6f s" % (
             method, lib_seconds, sv_seconds), file=sys.stderr, flush=True)
         summary.append(
-            "%s on %s: securevote %.6f s, pref_voting %.3f s = %.0f x%s; elected %s (both)" % (
+            "%s on %s: securevote %.6f s, pref_voting %.3f s = %.0f x%s; elected %s" % (
                 method, scope + (" (%s ballots)" % format(ballots, ",") if not sliced else ""),
                 sv_seconds, lib_seconds, ratio,
                 "" if whole_seconds is None else " (securevote parse + count %.3f s: %.0f x)" % (
                     whole_seconds, lib_seconds / whole_seconds),
-                ", ".join(ours) if ok else "DIFFERENT"))
+                "%s (both)" % ", ".join(ours) if ok else "DIFFERENTLY: pref_voting %s, securevote %s" % (
+                    ", ".join(theirs), ", ".join(ours))))
 
     # STV: the million-ballot file, or its first K ballots.
     names, seats, agg, ballots = read_blt("%s/stv.blt" % a.profiles, a.stv_ballots)
