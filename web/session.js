@@ -69,12 +69,13 @@ export function setSession(next) {
   scheduleExpiry();
 }
 
-/** Whether the signed-in account is an admin (one probe of an admin-only endpoint per session). */
+/** Whether the signed-in account is an admin (from /api/auth/me, once per session). */
 export async function isAdmin() {
   if (!current) return false;
   if (admin !== null) return admin;
   try {
-    admin = (await api.me(current.token)).is_admin === true;
+    const { data } = await api.me(current.token);
+    admin = data?.is_admin === true;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) admin = false;
     else throw err;
