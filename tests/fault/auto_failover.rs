@@ -37,7 +37,9 @@ use tempfile::TempDir;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use crate::drill::{self, DrillConfig, Report, assert_nothing_lost, summary, verify};
+use crate::drill::{
+    self, DrillConfig, Report, assert_no_failed_reads, assert_nothing_lost, summary, verify,
+};
 
 // The election that closes during a failover; a child module, so it drives the same formation.
 #[path = "election_close.rs"]
@@ -117,6 +119,7 @@ async fn auto_failover_after_primary_node_killed_loses_nothing_and_needs_no_huma
         formation.states_line().await
     );
     assert_nothing_lost(&report, &verification, writable.len());
+    assert_no_failed_reads(&report);
     assert_eq!(writable, ["node2"], "the standby is the one primary");
     let resumed = timeline
         .resumed(&report)
@@ -184,6 +187,7 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
         formation.states_line().await
     );
     assert_nothing_lost(&report, &verification, writable.len());
+    assert_no_failed_reads(&report);
     assert_eq!(
         writable,
         ["node2"],

@@ -396,3 +396,14 @@ pub fn assert_nothing_lost(report: &Report, verification: &Verification, writabl
         "the drill acknowledged no vote at all"
     );
 }
+
+/// Every read of the ballot answered during the drill: while no node accepts connections, the
+/// backends serve their last copy (with an `Age` header).
+pub fn assert_no_failed_reads(report: &Report) {
+    assert_eq!(
+        report.reads_failed,
+        0,
+        "reads failed: {:?}",
+        &report.read_failures[..report.read_failures.len().min(5)]
+    );
+}
