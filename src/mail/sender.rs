@@ -1,6 +1,6 @@
 //! The outbox sender: every instance runs one. It claims a batch of the oldest due messages,
 //! giving each voter a new link (only the token's hash is stored), hands them to the SMTP server
-//! over a few pooled connections at once (claiming the next batch meanwhile) and records their
+//! over a few pooled connections at once (claiming the next batches meanwhile) and records their
 //! outcomes in group commits; temporary failures are retried with back-off, permanent ones are
 //! kept with the server's reply. See `crate::store::outbox` for the delivery guarantees.
 
@@ -156,33 +156,50 @@ impl Sender {
 
     /// Sends until the task is dropped.
     pub async fn run(self) {
+        let (claimed, batches) = mpsc::channel(1);
         let (answered, outcomes) = mpsc::unbounded_channel();
-        tokio::join!(self.send(answered), self.record(outcomes));
+        tokio::join!(
+            self.claim_ahead(claimed),
+            self.send(batches, answered),
+            self.record(outcomes)
+        );
     }
 
-    /// Claims batches and hands them over, claiming the next batch while one is being sent.
-    async fn send(&self, answered: mpsc::UnboundedSender<Answered>) {
-        let mut claimed = self.claim().await;
+    /// Claims batches ahead of the sending: one waiting in the channel and one more waiting to
+    /// go in while a batch is being sent, so sending never waits for a claim.
+    async fn claim_ahead(&self, claimed: mpsc::Sender<Vec<Claimed>>) {
         loop {
-            match claimed {
+            match self.claim().await {
                 Ok(batch) if !batch.is_empty() => {
-                    let sending = futures_util::stream::iter(batch)
-                        .map(|message| self.send_one(message, &answered))
-                        .buffer_unordered(CONNECTIONS)
-                        .for_each(|()| async {});
-                    claimed = tokio::join!(sending, self.claim()).1;
+                    if claimed.send(batch).await.is_err() {
+                        return;
+                    }
                 }
-                Ok(_) => {
-                    tokio::time::sleep(IDLE_POLL).await;
-                    claimed = self.claim().await;
-                }
+                Ok(_) => tokio::time::sleep(IDLE_POLL).await,
                 Err(error) => {
                     tracing::warn!(%error, "outbox: cannot reach the database; retrying");
                     tokio::time::sleep(DATABASE_RETRY).await;
-                    claimed = self.claim().await;
                 }
             }
         }
+    }
+
+    /// Hands the claimed messages over, [`CONNECTIONS`] at a time, one batch after another
+    /// without a pause between them.
+    async fn send(
+        &self,
+        batches: mpsc::Receiver<Vec<Claimed>>,
+        answered: mpsc::UnboundedSender<Answered>,
+    ) {
+        let answered = &answered;
+        futures_util::stream::unfold(batches, |mut batches| async move {
+            batches.recv().await.map(|batch| (batch, batches))
+        })
+        .flat_map(futures_util::stream::iter)
+        .map(|message| self.send_one(message, answered))
+        .buffer_unordered(CONNECTIONS)
+        .for_each(|()| async {})
+        .await;
     }
 
     /// Claims the next batch, each message with a fresh link.
