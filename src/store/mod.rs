@@ -25,7 +25,9 @@ use crate::domain::{Candidate, Email, NewCandidate, Tally, User, Vote};
 pub use bulk::{ImportedUser, UserImport};
 pub use elections::{Actor, CastBallot, ElectionCounts, ElectionStore, NewBallot};
 pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-pub use outbox::{ClaimedMail, Delivery, LinkHolder, MailKind, OutboxStore, Recipients};
+pub use outbox::{
+    ClaimedMail, Delivery, LinkHolder, MailKind, MailOutcome, OutboxStore, Recipients,
+};
 pub use postgres::PostgresStore;
 pub use rolls::{RollStatus, RollStore, RollTurnout};
 pub use security::{

@@ -5,11 +5,14 @@
 //! - a message is queued in the transaction of the request that asked for it, so an answered
 //!   request's messages are never lost;
 //! - a message is claimed by one sender at a time (`sending`, with a claim that expires), so
-//!   two instances never send it twice;
-//! - the claim and the new link's token hash commit before the message is handed to the SMTP
-//!   server, and it is marked `sent` after the server accepted it: an instance that dies in
-//!   between leaves the message to be sent again when the claim expires. That repeat is the one
-//!   duplicate possible, and its link replaces the first one's.
+//!   two instances never send it twice; a sender claims a batch of messages at once (at most one
+//!   per voter in a batch), each with its own new link;
+//! - the claim and the new links' token hashes commit before any of the batch is handed to the
+//!   SMTP server, and a message is marked `sent` after the server accepted it: an instance that
+//!   dies in between (or stalls past its claim) leaves the messages it had handed over but not
+//!   yet marked to be sent again when their claims expire. Those repeats are the only duplicates
+//!   possible, at most one batch per instance (see `crate::mail::sender::batch_size`), and each
+//!   repeat's link replaces the first one's.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -70,6 +73,17 @@ pub struct ClaimedMail {
     pub closes_at: Option<DateTime<Utc>>,
 }
 
+/// What became of a claimed message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// The SMTP server accepted it at `at`.
+    Sent { at: DateTime<Utc> },
+    /// A temporary failure: try again after `retry_secs`.
+    Retry { retry_secs: u32, error: String },
+    /// A permanent failure, with the server's reply.
+    Failed { error: String },
+}
+
 /// A message's delivery, for admins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
@@ -100,18 +114,16 @@ pub trait OutboxStore: Send + Sync {
         kind: MailKind,
         recipients: &Recipients,
     ) -> Result<u64, StoreError>;
-    /// Claims the oldest due message for `claim_secs` and makes `token_hash` its voter's current
-    /// link, in one transaction; `None` when nothing is due.
+    /// Claims up to `token_hashes.len()` of the oldest due messages for `claim_secs`, at most
+    /// one per voter, and makes one hash each its voter's current link, in one transaction;
+    /// returns each claimed message with the index of its hash (empty when nothing is due).
     async fn claim_mail(
         &self,
-        token_hash: &str,
+        token_hashes: &[String],
         claim_secs: u32,
-    ) -> Result<Option<ClaimedMail>, StoreError>;
-    async fn mail_sent(&self, id: Uuid) -> Result<(), StoreError>;
-    /// A temporary failure: try again after `retry_secs`.
-    async fn mail_retry(&self, id: Uuid, retry_secs: u32, error: &str) -> Result<(), StoreError>;
-    /// A permanent failure, with the server's reply.
-    async fn mail_failed(&self, id: Uuid, error: &str) -> Result<(), StoreError>;
+    ) -> Result<Vec<(usize, ClaimedMail)>, StoreError>;
+    /// Records the outcomes of claimed messages, in one transaction.
+    async fn record_mail(&self, outcomes: &[(Uuid, MailOutcome)]) -> Result<(), StoreError>;
     /// Every message of the election, latest first per entry.
     async fn deliveries(&self, election_id: Uuid) -> Result<Vec<Delivery>, StoreError>;
     /// The voter whose current link has this token hash.

@@ -140,9 +140,10 @@ pub fn smtp_ceiling(args: &SmtpCeiling) -> Result<()> {
 }
 
 /// The service's sending rate, from its outbox: the messages after the first over the time from
-/// the first `sent_at` to the last (so the sender's idle poll before it saw the queue is left
-/// out); latencies are the gaps between consecutive messages (the sender sends one at a time, so
-/// a gap is the time one message took). Fails unless `expected` messages were sent, none twice and none failed.
+/// the first `sent_at` (when the SMTP server accepted the message) to the last (so the sender's
+/// idle poll before it saw the queue is left out); latencies are the gaps between consecutive
+/// messages (the time per message at the sender's concurrency). Fails unless `expected` messages
+/// were sent, none twice and none failed.
 pub fn outbox_rate(url: &str, election: &str, expected: u64, out: &Path) -> Result<()> {
     let election = Uuid::parse_str(election).context("--election")?;
     let runtime = tokio::runtime::Builder::new_current_thread()

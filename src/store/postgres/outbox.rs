@@ -1,5 +1,6 @@
 //! [`OutboxStore`] on PostgreSQL: messages are claimed with `FOR UPDATE SKIP LOCKED`, so any
-//! number of instances send from one outbox, each message by one of them.
+//! number of instances send from one outbox, each message by one of them; a batch is claimed, and
+//! its outcomes recorded, in one statement each.
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -10,7 +11,9 @@ use super::security::write_audit;
 use super::{PostgresStore, map_error};
 use crate::store::StoreError;
 use crate::store::elections::Actor;
-use crate::store::outbox::{ClaimedMail, Delivery, LinkHolder, MailKind, OutboxStore, Recipients};
+use crate::store::outbox::{
+    ClaimedMail, Delivery, LinkHolder, MailKind, MailOutcome, OutboxStore, Recipients,
+};
 use crate::store::security::AuditRecord;
 
 #[async_trait]
@@ -95,93 +98,106 @@ impl OutboxStore for PostgresStore {
 
     async fn claim_mail(
         &self,
-        token_hash: &str,
+        token_hashes: &[String],
         claim_secs: u32,
-    ) -> Result<Option<ClaimedMail>, StoreError> {
-        let mut conn = self.connection().await?;
-        let tx = conn.transaction().await.map_err(map_error)?;
-        let claimed = tx
-            .query_opt(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1,
-                        claimed_until = now() + make_interval(secs => $1)
-                 WHERE id = (
-                   SELECT id FROM outbox
+    ) -> Result<Vec<(usize, ClaimedMail)>, StoreError> {
+        if token_hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement, one commit: lock the oldest due messages (skipping those another
+        // sender holds), keep the first of each voter's (one link per voter and batch), number
+        // them, claim them, and give the n-th the n-th token hash as its voter's link.
+        let rows = self
+            .query(
+                "WITH due AS (
+                   SELECT id, election_id, email, next_attempt_at FROM outbox
                    WHERE (state = 'queued' AND next_attempt_at <= now())
                       OR (state = 'sending' AND claimed_until < now())
-                   ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 RETURNING id, kind, attempts, election_id, email",
-                &[&f64::from(claim_secs)],
+                   ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+                 picked AS (
+                   SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS n FROM (
+                     SELECT DISTINCT ON (election_id, email) id, next_attempt_at FROM due
+                     ORDER BY election_id, email, next_attempt_at, id) AS firsts),
+                 claimed AS (
+                   UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1,
+                          claimed_until = now() + make_interval(secs => $1)
+                   FROM picked p WHERE o.id = p.id
+                   RETURNING o.id, o.kind, o.attempts, o.election_id, o.email, p.n),
+                 linked AS (
+                   INSERT INTO invitations (election_id, email, token_hash, issued_at)
+                   SELECT c.election_id, c.email, t.hash, now()
+                   FROM claimed c JOIN unnest($3::text[]) WITH ORDINALITY AS t(hash, n) ON t.n = c.n
+                   ON CONFLICT (election_id, email)
+                   DO UPDATE SET token_hash = EXCLUDED.token_hash, issued_at = EXCLUDED.issued_at)
+                 SELECT c.id, c.kind, c.attempts, c.election_id, c.email, c.n,
+                        r.name, e.title, e.timezone, e.opens_at, e.closes_at
+                 FROM claimed c JOIN elections e ON e.id = c.election_id
+                 LEFT JOIN roll_entries r ON r.election_id = c.election_id AND r.email = c.email
+                 ORDER BY c.n",
+                &[
+                    &f64::from(claim_secs),
+                    &(token_hashes.len() as i64),
+                    &token_hashes,
+                ],
             )
-            .await
-            .map_err(map_error)?;
-        let Some(claimed) = claimed else {
-            return Ok(None);
-        };
-        let (id, kind, attempts, election_id, email): (Uuid, String, i32, Uuid, String) = (
-            claimed.get(0),
-            claimed.get(1),
-            claimed.get(2),
-            claimed.get(3),
-            claimed.get(4),
-        );
-        tx.execute(
-            "INSERT INTO invitations (election_id, email, token_hash, issued_at)
-             VALUES ($1, $2, $3, now())
-             ON CONFLICT (election_id, email)
-             DO UPDATE SET token_hash = EXCLUDED.token_hash, issued_at = EXCLUDED.issued_at",
-            &[&election_id, &email, &token_hash],
-        )
-        .await
-        .map_err(map_error)?;
-        let row = tx
-            .query_one(
-                "SELECT r.name, e.title, e.timezone, e.opens_at, e.closes_at
-                 FROM roll_entries r JOIN elections e ON e.id = r.election_id
-                 WHERE r.election_id = $1 AND r.email = $2",
-                &[&election_id, &email],
-            )
-            .await
-            .map_err(map_error)?;
-        let mail = ClaimedMail {
-            id,
-            kind: MailKind::from_column(&kind),
-            attempts: u32::try_from(attempts).unwrap_or(0),
-            email,
-            name: row.get(0),
-            election_id,
-            election_title: row.get(1),
-            timezone: row.get(2),
-            opens_at: row.get(3),
-            closes_at: row.get(4),
-        };
-        tx.commit().await.map_err(map_error)?;
-        Ok(Some(mail))
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let n: i64 = row.get(5);
+                let mail = ClaimedMail {
+                    id: row.get(0),
+                    kind: MailKind::from_column(row.get(1)),
+                    attempts: u32::try_from(row.get::<_, i32>(2)).unwrap_or(0),
+                    email: row.get(4),
+                    name: row.get(6),
+                    election_id: row.get(3),
+                    election_title: row.get(7),
+                    timezone: row.get(8),
+                    opens_at: row.get(9),
+                    closes_at: row.get(10),
+                };
+                (usize::try_from(n - 1).unwrap_or(usize::MAX), mail)
+            })
+            .collect())
     }
 
-    async fn mail_sent(&self, id: Uuid) -> Result<(), StoreError> {
+    async fn record_mail(&self, outcomes: &[(Uuid, MailOutcome)]) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(outcomes.len());
+        let mut states = Vec::with_capacity(outcomes.len());
+        let mut sent_at = Vec::with_capacity(outcomes.len());
+        let mut retry_secs = Vec::with_capacity(outcomes.len());
+        let mut errors = Vec::with_capacity(outcomes.len());
+        for (id, outcome) in outcomes {
+            ids.push(*id);
+            let (state, at, retry, error) = match outcome {
+                MailOutcome::Sent { at } => ("sent", Some(*at), None, None),
+                MailOutcome::Retry { retry_secs, error } => (
+                    "queued",
+                    None,
+                    Some(f64::from(*retry_secs)),
+                    Some(error.as_str()),
+                ),
+                MailOutcome::Failed { error } => ("failed", None, None, Some(error.as_str())),
+            };
+            states.push(state);
+            sent_at.push(at);
+            retry_secs.push(retry);
+            errors.push(error);
+        }
         self.query(
-            "UPDATE outbox SET state = 'sent', sent_at = now(), claimed_until = NULL WHERE id = $1",
-            &[&id],
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn mail_retry(&self, id: Uuid, retry_secs: u32, error: &str) -> Result<(), StoreError> {
-        self.query(
-            "UPDATE outbox SET state = 'queued', claimed_until = NULL, last_error = $3,
-                    next_attempt_at = now() + make_interval(secs => $2)
-             WHERE id = $1",
-            &[&id, &f64::from(retry_secs), &error],
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn mail_failed(&self, id: Uuid, error: &str) -> Result<(), StoreError> {
-        self.query(
-            "UPDATE outbox SET state = 'failed', claimed_until = NULL, last_error = $2 WHERE id = $1",
-            &[&id, &error],
+            "UPDATE outbox o SET state = u.state, claimed_until = NULL,
+                    sent_at = COALESCE(u.sent_at, o.sent_at),
+                    last_error = COALESCE(u.error, o.last_error),
+                    next_attempt_at = CASE WHEN u.retry_secs IS NULL THEN o.next_attempt_at
+                                      ELSE now() + make_interval(secs => u.retry_secs) END
+             FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[])
+                  AS u(id, state, sent_at, retry_secs, error)
+             WHERE o.id = u.id",
+            &[&ids, &states, &sent_at, &retry_secs, &errors],
         )
         .await?;
         Ok(())

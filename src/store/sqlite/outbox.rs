@@ -1,5 +1,6 @@
 //! [`OutboxStore`] on SQLite: one writer, so a message is claimed inside an IMMEDIATE
-//! transaction (no two senders, in this or another process, can claim the same one).
+//! transaction (no two senders, in this or another process, can claim the same one); a batch is
+//! claimed, and its outcomes recorded, in one transaction each.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -12,7 +13,9 @@ use super::security::write_audit;
 use super::{SqliteStore, time_at, uuid_at};
 use crate::store::StoreError;
 use crate::store::elections::Actor;
-use crate::store::outbox::{ClaimedMail, Delivery, LinkHolder, MailKind, OutboxStore, Recipients};
+use crate::store::outbox::{
+    ClaimedMail, Delivery, LinkHolder, MailKind, MailOutcome, OutboxStore, Recipients,
+};
 use crate::store::security::AuditRecord;
 
 fn optional_time(
@@ -105,49 +108,54 @@ impl OutboxStore for SqliteStore {
 
     async fn claim_mail(
         &self,
-        token_hash: &str,
+        token_hashes: &[String],
         claim_secs: u32,
-    ) -> Result<Option<ClaimedMail>, StoreError> {
-        let token_hash = token_hash.to_owned();
+    ) -> Result<Vec<(usize, ClaimedMail)>, StoreError> {
+        if token_hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let token_hashes = token_hashes.to_vec();
         self.with_conn(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let due: Option<String> = tx
-                .query_row(
-                    &format!(
-                        "SELECT id FROM outbox
-                         WHERE (state = 'queued' AND next_attempt_at <= {NOW})
-                            OR (state = 'sending' AND claimed_until < {NOW})
-                         ORDER BY next_attempt_at LIMIT 1"
-                    ),
-                    [],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let Some(id) = due else {
-                return Ok(None);
-            };
+            let due: Vec<(String, String, String)> = tx
+                .prepare_cached(&format!(
+                    "SELECT id, election_id, email FROM outbox
+                     WHERE (state = 'queued' AND next_attempt_at <= {NOW})
+                        OR (state = 'sending' AND claimed_until < {NOW})
+                     ORDER BY next_attempt_at, id LIMIT ?1"
+                ))?
+                .query_map([token_hashes.len() as i64], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            // One link per voter and batch: a voter's later message waits for the next claim.
+            let mut voters = std::collections::HashSet::new();
+            let due: Vec<(String, String, String)> = due
+                .into_iter()
+                .filter(|(_, election_id, email)| voters.insert((election_id.clone(), email.clone())))
+                .collect();
             let claim_until = millis(Utc::now() + chrono::TimeDelta::seconds(i64::from(claim_secs)));
-            let (kind, attempts, election_id, email): (String, u32, String, String) = tx.query_row(
+            let mut claimed = Vec::with_capacity(due.len());
+            let mut claim = tx.prepare_cached(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_until = ?2
-                 WHERE id = ?1 RETURNING kind, attempts, election_id, email",
-                params![id, claim_until],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                 WHERE id = ?1 RETURNING kind, attempts",
             )?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO invitations (election_id, email, token_hash, issued_at)
-                     VALUES (?1, ?2, ?3, {NOW})
-                     ON CONFLICT (election_id, email)
-                     DO UPDATE SET token_hash = excluded.token_hash, issued_at = excluded.issued_at"
-                ),
-                params![election_id, email, token_hash],
-            )?;
-            let mail = tx.query_row(
+            let mut link = tx.prepare_cached(&format!(
+                "INSERT INTO invitations (election_id, email, token_hash, issued_at)
+                 VALUES (?1, ?2, ?3, {NOW})
+                 ON CONFLICT (election_id, email)
+                 DO UPDATE SET token_hash = excluded.token_hash, issued_at = excluded.issued_at"
+            ))?;
+            let mut details = tx.prepare_cached(
                 "SELECT o.id, r.name, e.title, e.timezone, e.opens_at, e.closes_at, e.id
                  FROM outbox o JOIN roll_entries r ON r.election_id = o.election_id AND r.email = o.email
                  JOIN elections e ON e.id = o.election_id WHERE o.id = ?1",
-                [&id],
-                |row| {
+            )?;
+            for (n, (id, election_id, email)) in due.into_iter().enumerate() {
+                let (kind, attempts): (String, u32) =
+                    claim.query_row(params![id, claim_until], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                link.execute(params![election_id, email, token_hashes[n]])?;
+                let mail = details.query_row([&id], |row| {
                     Ok(ClaimedMail {
                         id: uuid_at(row, 0)?,
                         kind: MailKind::from_column(&kind),
@@ -160,47 +168,49 @@ impl OutboxStore for SqliteStore {
                         opens_at: optional_time(row, 4)?,
                         closes_at: optional_time(row, 5)?,
                     })
-                },
-            )?;
+                })?;
+                claimed.push((n, mail));
+            }
+            drop((claim, link, details));
             tx.commit()?;
-            Ok(Some(mail))
+            Ok(claimed)
         })
         .await
     }
 
-    async fn mail_sent(&self, id: Uuid) -> Result<(), StoreError> {
+    async fn record_mail(&self, outcomes: &[(Uuid, MailOutcome)]) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let outcomes = outcomes.to_vec();
         self.with_conn(move |conn| {
-            conn.execute(
-                &format!("UPDATE outbox SET state = 'sent', sent_at = {NOW}, claimed_until = NULL WHERE id = ?1"),
-                [id.to_string()],
-            )
-            .map(|_| ())
-        })
-        .await
-    }
-
-    async fn mail_retry(&self, id: Uuid, retry_secs: u32, error: &str) -> Result<(), StoreError> {
-        let error = error.to_owned();
-        let next = millis(Utc::now() + chrono::TimeDelta::seconds(i64::from(retry_secs)));
-        self.with_conn(move |conn| {
-            conn.execute(
-                "UPDATE outbox SET state = 'queued', claimed_until = NULL, last_error = ?3,
-                        next_attempt_at = ?2 WHERE id = ?1",
-                params![id.to_string(), next, error],
-            )
-            .map(|_| ())
-        })
-        .await
-    }
-
-    async fn mail_failed(&self, id: Uuid, error: &str) -> Result<(), StoreError> {
-        let error = error.to_owned();
-        self.with_conn(move |conn| {
-            conn.execute(
-                "UPDATE outbox SET state = 'failed', claimed_until = NULL, last_error = ?2 WHERE id = ?1",
-                params![id.to_string(), error],
-            )
-            .map(|_| ())
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut sent = tx.prepare_cached(
+                    "UPDATE outbox SET state = 'sent', sent_at = ?2, claimed_until = NULL WHERE id = ?1",
+                )?;
+                let mut retry = tx.prepare_cached(
+                    "UPDATE outbox SET state = 'queued', claimed_until = NULL, last_error = ?3,
+                            next_attempt_at = ?2 WHERE id = ?1",
+                )?;
+                let mut failed = tx.prepare_cached(
+                    "UPDATE outbox SET state = 'failed', claimed_until = NULL, last_error = ?2 WHERE id = ?1",
+                )?;
+                for (id, outcome) in &outcomes {
+                    let id = id.to_string();
+                    match outcome {
+                        MailOutcome::Sent { at } => sent.execute(params![id, millis(*at)])?,
+                        MailOutcome::Retry { retry_secs, error } => {
+                            let next = millis(
+                                Utc::now() + chrono::TimeDelta::seconds(i64::from(*retry_secs)),
+                            );
+                            retry.execute(params![id, next, error])?
+                        }
+                        MailOutcome::Failed { error } => failed.execute(params![id, error])?,
+                    };
+                }
+            }
+            tx.commit()
         })
         .await
     }
