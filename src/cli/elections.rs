@@ -77,9 +77,11 @@ pub(super) async fn act(config: &Config, key: &str, action: Action) -> Result<()
             .election(&ElectionKey::parse(key))
             .await?
             .ok_or(store::StoreError::ElectionNotFound)?;
-        store
+        let changed = store
             .transition(Actor::Cli, election.id, action, None)
-            .await
+            .await?;
+        store.seal_closed().await?;
+        Ok::<_, store::StoreError>(changed)
     }
     .await;
     store.close().await;

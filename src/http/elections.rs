@@ -297,6 +297,16 @@ async fn act(
         .store
         .transition(Actor::Admin(admin.id), current.id, action, closes_at)
         .await?;
+    if matches!(
+        changed.state,
+        ElectionState::Closed | ElectionState::Published | ElectionState::Archived
+    ) {
+        // The close is committed either way; a seal that fails here is done by the next
+        // periodic seal (see `App::run_until`).
+        if let Err(e) = state.store.seal_closed().await {
+            tracing::warn!(error = %crate::store::error_chain(&e), "sealing closed elections failed");
+        }
+    }
     Ok(Json(changed))
 }
 

@@ -5,7 +5,8 @@
 //! Rules the database keeps, the same on every instance:
 //! - an election's state is judged by the database's clock in the statement that reads or uses
 //!   it: a ballot is accepted only while the election is open at that statement's `now()`;
-//! - one ballot per voter per election is a UNIQUE constraint;
+//! - one ballot per voter per election is the primary key of `participation`; a ballot's
+//!   participation row and its ballot-box row (which names no voter) commit together;
 //! - contests and choices change only while the election is `draft` (checked in the changing
 //!   transaction, with the election row locked);
 //! - a ballot and the counts it adds to commit together.
@@ -92,32 +93,95 @@ pub struct CastBallot {
     pub replayed: bool,
 }
 
-/// A ballot already stored for the voter, found when a new one could not be inserted.
-#[derive(Debug, Clone)]
-pub struct ExistingBallot {
-    pub receipt: Uuid,
-    pub candidate_id: Option<Uuid>,
-    pub selections: Option<Value>,
-    pub created_at: DateTime<Utc>,
-    pub idempotency_key: Option<String>,
+/// Digest of `parts` under a purpose label, each part length-prefixed so no two inputs collide.
+fn digest(purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"securevote/");
+    hash.update(purpose.as_bytes());
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.finalize().into()
 }
 
-impl ExistingBallot {
-    /// A retry of the same request (same key, same content) replays the stored ballot; the
+fn uuid_from(hash: [u8; 32]) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+impl NewBallot {
+    /// What the participation row keeps of the retry key: a digest of the key, and one of key
+    /// and content. Neither names the ballot; a key too short to resist guessing lets whoever
+    /// guesses it test contents against the second digest, so both are erased at the seal.
+    pub fn retry_digests(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let Some(key) = &self.idempotency_key else {
+            return (None, None);
+        };
+        let election = self.election_id.as_bytes();
+        let key = key.as_str().as_bytes();
+        let content = self.selections.to_string();
+        (
+            Some(digest("retry-key", &[election, key]).to_vec()),
+            Some(digest("retry-request", &[election, key, content.as_bytes()]).to_vec()),
+        )
+    }
+
+    /// The ballot's id: random, or with a retry key derived from election and key alone, so a
+    /// replay returns the same receipt without the id being stored next to the voter.
+    pub fn ballot_id(&self) -> Uuid {
+        match &self.idempotency_key {
+            Some(key) => uuid_from(digest(
+                "ballot-id",
+                &[self.election_id.as_bytes(), key.as_str().as_bytes()],
+            )),
+            None => Uuid::new_v4(),
+        }
+    }
+}
+
+/// The v1 `Vote` of a voter who has voted: an id derived from election and voter (never a
+/// ballot's id), no choice (the service cannot tell which ballot is theirs) and the time of
+/// voting.
+pub fn participation_vote(
+    election_id: Uuid,
+    user_id: Uuid,
+    voted_at: DateTime<Utc>,
+) -> crate::domain::Vote {
+    crate::domain::Vote {
+        id: uuid_from(digest(
+            "participation",
+            &[election_id.as_bytes(), user_id.as_bytes()],
+        )),
+        candidate_id: None,
+        created_at: voted_at,
+    }
+}
+
+/// The voter's participation, found when a new ballot could not be stored: who voted, when,
+/// and the digests that recognise a retry of the same request.
+#[derive(Debug, Clone)]
+pub struct Participation {
+    pub voted_at: DateTime<Utc>,
+    pub key_hash: Option<Vec<u8>>,
+    pub request_hash: Option<Vec<u8>>,
+}
+
+impl Participation {
+    /// A retry of the same request (same key, same content) replays the original answer; the
     /// same key with other content is a 422; anything else is a second ballot.
     pub fn outcome(self, election_id: Uuid, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
-        let same_key = matches!((&self.idempotency_key, &ballot.idempotency_key),
-            (Some(stored), Some(sent)) if stored == sent.as_str());
-        let same_content = match &self.selections {
-            Some(stored) => *stored == ballot.selections,
-            None => self.candidate_id == ballot.candidate_id,
-        };
+        let (key_hash, request_hash) = ballot.retry_digests();
+        let same_key = key_hash.is_some() && self.key_hash == key_hash;
+        let same_content = request_hash.is_some() && self.request_hash == request_hash;
         match (same_key, same_content) {
             (true, true) => Ok(CastBallot {
-                receipt: self.receipt,
+                receipt: ballot.ballot_id(),
                 election_id,
-                candidate_id: self.candidate_id,
-                created_at: self.created_at,
+                candidate_id: ballot.candidate_id,
+                created_at: self.voted_at,
                 replayed: true,
             }),
             (true, false) => Err(StoreError::IdempotencyKeyReused),
@@ -205,4 +269,10 @@ pub trait ElectionStore: Send + Sync {
     async fn election_counts(&self, election: &Election) -> Result<ElectionCounts, StoreError>;
     /// Every stored ballot's content, for counting ranked and score contests.
     async fn ballot_selections(&self, election_id: Uuid) -> Result<Vec<StoredBallot>, StoreError>;
+    /// Seals every election that is closed by the database's clock and not sealed yet: its
+    /// ballots are rewritten with new random ids in random order, its counters rewritten, the
+    /// retry digests of its voters erased, and then the old row versions removed from the
+    /// database's files. Idempotent; a step interrupted by a crash is done again by the next
+    /// call. Returns the number of elections sealed.
+    async fn seal_closed(&self) -> Result<u64, StoreError>;
 }
