@@ -301,10 +301,16 @@ async fn act(
         changed.state,
         ElectionState::Closed | ElectionState::Published | ElectionState::Archived
     ) {
-        // The close is committed either way; a seal that fails here is done by the next
-        // periodic seal (see `App::run_until`).
-        if let Err(e) = state.store.seal_closed().await {
-            tracing::warn!(error = %crate::store::error_chain(&e), "sealing closed elections failed");
+        // In its own task, so a dropped request does not stop it halfway (each step is
+        // restartable anyway). The close is committed either way; a seal that fails here is
+        // done by the next periodic seal (see `App::run_until`).
+        let store = Arc::clone(&state.store);
+        match tokio::spawn(async move { store.seal_closed().await }).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::store::error_chain(&e), "sealing closed elections failed");
+            }
+            Err(e) => tracing::warn!(error = %e, "sealing closed elections failed"),
         }
     }
     Ok(Json(changed))

@@ -276,3 +276,82 @@ pub trait ElectionStore: Send + Sync {
     /// call. Returns the number of elections sealed.
     async fn seal_closed(&self) -> Result<u64, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ballot(user: Uuid, key: Option<&str>, choice: &str) -> NewBallot {
+        let election = Uuid::from_u128(7);
+        NewBallot::new(
+            election,
+            user,
+            json!({ "contest": [choice] }),
+            None,
+            Vec::new(),
+            key.map(|k| IdempotencyKey::parse(k).unwrap()),
+        )
+    }
+
+    fn stored(first: &NewBallot) -> Participation {
+        let (key_hash, request_hash) = first.retry_digests();
+        Participation {
+            voted_at: DateTime::<Utc>::UNIX_EPOCH,
+            key_hash,
+            request_hash,
+        }
+    }
+
+    #[test]
+    fn a_retry_replays_the_receipt_and_a_changed_ballot_with_the_key_is_refused() {
+        let user = Uuid::from_u128(1);
+        let first = ballot(user, Some("k-1"), "a");
+        let receipt = first.ballot_id();
+        let replay = stored(&first)
+            .outcome(first.election_id, &ballot(user, Some("k-1"), "a"))
+            .unwrap();
+        assert!(replay.replayed);
+        assert_eq!(
+            replay.receipt, receipt,
+            "the receipt is derived from the key"
+        );
+        assert_eq!(replay.created_at, DateTime::<Utc>::UNIX_EPOCH);
+        assert!(matches!(
+            stored(&first).outcome(first.election_id, &ballot(user, Some("k-1"), "b")),
+            Err(StoreError::IdempotencyKeyReused)
+        ));
+        for other in [ballot(user, Some("k-2"), "a"), ballot(user, None, "a")] {
+            assert!(matches!(
+                stored(&first).outcome(first.election_id, &other),
+                Err(StoreError::AlreadyVoted)
+            ));
+        }
+        let keyless = ballot(user, None, "a");
+        assert!(matches!(
+            stored(&keyless).outcome(first.election_id, &ballot(user, None, "a")),
+            Err(StoreError::AlreadyVoted)
+        ));
+    }
+
+    #[test]
+    fn ids_without_a_key_are_random_and_the_participation_id_is_no_ballot_id() {
+        let user = Uuid::from_u128(1);
+        let keyless = ballot(user, None, "a");
+        assert_ne!(keyless.ballot_id(), keyless.ballot_id());
+        let keyed = ballot(user, Some("k-1"), "a");
+        let vote = participation_vote(keyed.election_id, user, DateTime::<Utc>::UNIX_EPOCH);
+        assert_ne!(vote.id, keyed.ballot_id());
+        assert_eq!(vote.candidate_id, None);
+        // The digests name neither the key nor the ballot's id.
+        let (key_hash, request_hash) = keyed.retry_digests();
+        for digest in [key_hash.unwrap(), request_hash.unwrap()] {
+            assert!(!digest.windows(3).any(|w| w == b"k-1"));
+            assert!(
+                !digest
+                    .windows(16)
+                    .any(|w| w == keyed.ballot_id().as_bytes())
+            );
+        }
+    }
+}
