@@ -120,22 +120,28 @@ impl NewBallot {
         let Some(key) = &self.idempotency_key else {
             return (None, None);
         };
-        let election = self.election_id.as_bytes();
+        let (election, user) = (self.election_id.as_bytes(), self.user_id.as_bytes());
         let key = key.as_str().as_bytes();
         let content = self.selections.to_string();
         (
-            Some(digest("retry-key", &[election, key]).to_vec()),
-            Some(digest("retry-request", &[election, key, content.as_bytes()]).to_vec()),
+            Some(digest("retry-key", &[election, user, key]).to_vec()),
+            Some(digest("retry-request", &[election, user, key, content.as_bytes()]).to_vec()),
         )
     }
 
-    /// The ballot's id: random, or with a retry key derived from election and key alone, so a
-    /// replay returns the same receipt without the id being stored next to the voter.
+    /// The ballot's id: random, or with a retry key derived from election, voter and key, so a
+    /// replay returns the same receipt without the id being stored next to the voter (and two
+    /// voters sending the same key get different ids). Whoever guesses a voter's key can
+    /// derive it, which is why the seal gives every ballot a new random id.
     pub fn ballot_id(&self) -> Uuid {
         match &self.idempotency_key {
             Some(key) => uuid_from(digest(
                 "ballot-id",
-                &[self.election_id.as_bytes(), key.as_str().as_bytes()],
+                &[
+                    self.election_id.as_bytes(),
+                    self.user_id.as_bytes(),
+                    key.as_str().as_bytes(),
+                ],
             )),
             None => Uuid::new_v4(),
         }
@@ -340,6 +346,12 @@ mod tests {
         let keyless = ballot(user, None, "a");
         assert_ne!(keyless.ballot_id(), keyless.ballot_id());
         let keyed = ballot(user, Some("k-1"), "a");
+        let same_key = ballot(Uuid::from_u128(2), Some("k-1"), "a");
+        assert_ne!(
+            keyed.ballot_id(),
+            same_key.ballot_id(),
+            "two voters may send the same key"
+        );
         let vote = participation_vote(keyed.election_id, user, DateTime::<Utc>::UNIX_EPOCH);
         assert_ne!(vote.id, keyed.ballot_id());
         assert_eq!(vote.candidate_id, None);

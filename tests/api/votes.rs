@@ -11,6 +11,7 @@ for_both_stores!(
     voting_requires_a_token_and_an_existing_candidate,
     a_retried_vote_with_the_same_key_replays_the_first_answer,
     an_idempotency_key_cannot_be_reused_for_another_candidate,
+    two_voters_may_send_the_same_idempotency_key,
     many_simultaneous_votes_by_one_user_store_exactly_one,
     results_count_votes_ordered_by_votes_then_name,
 );
@@ -307,4 +308,29 @@ async fn results_count_votes_ordered_by_votes_then_name(kind: Kind) {
     let first = &tally["results"][0];
     assert_eq!(first["candidate_id"], id_of("John Doe").as_str());
     assert_eq!(first["party"], "Progressive Alliance");
+}
+
+async fn two_voters_may_send_the_same_idempotency_key(kind: Kind) {
+    let app = TestDatabase::new(kind)
+        .await
+        .with_demo_candidates()
+        .await
+        .spawn()
+        .await;
+    let candidate = app.first_candidate_id().await;
+    let (first, second) = (app.new_voter().await, app.new_voter().await);
+    let a: Value = app
+        .vote(&first, &candidate, Some("1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let response = app.vote(&second, &candidate, Some("1")).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    let b: Value = response.json().await.unwrap();
+    assert_ne!(a["id"], b["id"], "each voter's ballot has its own id");
+    let replay = app.vote(&second, &candidate, Some("1")).await;
+    assert_eq!(replay.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(replay.json::<Value>().await.unwrap(), b);
 }
