@@ -9,8 +9,9 @@ use anyhow::{Context, Result, bail};
 
 /// `cast_ballot`'s parameters, in the order the store binds them, and what pgbench puts in
 /// their place: its own voters are `md5('pgbench-N')::uuid` (one per transaction, from a
-/// per-client counter), the digests of their retry keys and their ballot ids derived from N,
-/// the shard is drawn as the store draws it.
+/// per-client counter), the digests of their retry keys from N, their ballot ids from election
+/// and N (a ballot run's voters also voted in the vote run's election), the shard is drawn as
+/// the store draws it.
 const PARAMETERS: [(&str, &str); 9] = [
     ("&ballot.election_id", ":election"),
     ("&ballot.user_id", "md5('pgbench-' || :n::text)::uuid"),
@@ -26,7 +27,10 @@ const PARAMETERS: [(&str, &str); 9] = [
         "&request_hash",
         "sha256(convert_to('request-' || :n::text, 'UTF8'))",
     ),
-    ("&receipt", "md5('ballot-' || :n::text)::uuid"),
+    (
+        "&receipt",
+        "md5('ballot-' || :election::text || '-' || :n::text)::uuid",
+    ),
 ];
 
 /// Text between `start` (included or not) and the first `end` after it.
