@@ -135,6 +135,8 @@ impl Application {
         // Ends with the server; a message being handed over at that moment is sent again by
         // whichever instance finds its claim expired (see crate::store::outbox).
         let mail = self.mail_sender.map(|sender| tokio::spawn(sender.run()));
+        // Elections closed by their closing time are sealed by whichever instance looks first.
+        let sealer = tokio::spawn(seal_periodically(Arc::clone(&self.store)));
         let limits = crate::serve::ConnectionLimits::from_security(&self.security);
         let shutdown = async move {
             shutdown.await;
@@ -145,9 +147,25 @@ impl Application {
         if let Some(mail) = mail {
             mail.abort();
         }
+        sealer.abort();
         self.store.close().await;
         tracing::info!("stopped");
         outcome
+    }
+}
+
+/// How often an instance looks for closed elections to seal.
+const SEAL_EVERY: Duration = Duration::from_secs(30);
+
+/// Seals closed elections (see `ElectionStore::seal_closed`) every [`SEAL_EVERY`].
+async fn seal_periodically(store: Arc<dyn Store>) {
+    let mut every = tokio::time::interval(SEAL_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.seal_closed().await {
+            tracing::warn!(error = %crate::store::error_chain(&e), "sealing closed elections failed");
+        }
     }
 }
 

@@ -361,11 +361,29 @@ function showLoadFailed(err, focus) {
   if (focus) focusHeading(el.loadFailedTitle);
 }
 
+/* The server stores ballots without their voters, so it can say when the voter voted but not how:
+ * this browser remembers the voter's own choice (per account, on this device only) to show it. */
+const CHOICE_KEY = 'securevote.myChoice:';
+
+function rememberChoice(candidateId) {
+  try {
+    window.localStorage.setItem(CHOICE_KEY + (currentSession()?.email || ''), String(candidateId));
+  } catch { /* storage unavailable: the vote is still shown without its name */ }
+}
+
+function rememberedChoice() {
+  try {
+    return window.localStorage.getItem(CHOICE_KEY + (currentSession()?.email || ''));
+  } catch {
+    return null;
+  }
+}
+
 /** Fetch the voter's recorded vote and show it. Returns false if the server says there is none. */
 async function showMyVote({ focus = false } = {}) {
   try {
     const { data } = await api.myVote(currentSession().token);
-    state.myVote = data;
+    state.myVote = data && data.candidate_id == null ? { ...data, candidate_id: rememberedChoice() } : data;
   } catch (err) {
     if (err instanceof ApiError && err.code === 'not_voted') return false;
     throw err;
@@ -488,6 +506,7 @@ async function onConfirmVote() {
     state.pendingId = null;
     state.pendingKey = null;
     state.myVote = data && data.candidate_id !== undefined ? data : { candidate_id: candidate.id, created_at: new Date().toISOString() };
+    rememberChoice(candidate.id);
     renderVoted();
     showView('voted');
     renderResultsHighlight();

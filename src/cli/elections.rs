@@ -77,9 +77,18 @@ pub(super) async fn act(config: &Config, key: &str, action: Action) -> Result<()
             .election(&ElectionKey::parse(key))
             .await?
             .ok_or(store::StoreError::ElectionNotFound)?;
-        store
+        let changed = store
             .transition(Actor::Cli, election.id, action, None)
-            .await
+            .await?;
+        // The change is committed either way; a failed seal is done by the service's next
+        // periodic seal.
+        if let Err(e) = store.seal_closed().await {
+            eprintln!(
+                "warning: sealing closed elections failed (the service retries): {}",
+                store::error_chain(&e)
+            );
+        }
+        Ok::<_, store::StoreError>(changed)
     }
     .await;
     store.close().await;

@@ -34,7 +34,8 @@ pub struct NewCandidate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Vote {
     pub id: Uuid,
-    /// The ballot's one choice; null when the ballot (cast through the elections API) has more.
+    /// The ballot's one choice as sent; null when the ballot (cast through the elections API)
+    /// has more, and always in `GET /api/votes/me` (ballots are stored without their voters).
     pub candidate_id: Option<Uuid>,
     #[serde(with = "rfc3339_utc")]
     #[schema(value_type = String, format = DateTime)]

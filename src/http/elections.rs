@@ -297,6 +297,22 @@ async fn act(
         .store
         .transition(Actor::Admin(admin.id), current.id, action, closes_at)
         .await?;
+    if matches!(
+        changed.state,
+        ElectionState::Closed | ElectionState::Published | ElectionState::Archived
+    ) {
+        // In its own task, so a dropped request does not stop it halfway (each step is
+        // restartable anyway). The close is committed either way; a seal that fails here is
+        // done by the next periodic seal (see `App::run_until`).
+        let store = Arc::clone(&state.store);
+        match tokio::spawn(async move { store.seal_closed().await }).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %crate::store::error_chain(&e), "sealing closed elections failed");
+            }
+            Err(e) => tracing::warn!(error = %e, "sealing closed elections failed"),
+        }
+    }
     Ok(Json(changed))
 }
 

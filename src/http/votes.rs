@@ -109,14 +109,16 @@ pub async fn cast(
     Ok(response)
 }
 
-/// The user's vote.
+/// That and when the user voted in the default election. Ballots are stored without their
+/// voters, so the answer never says how: `candidate_id` is null and `id` identifies the
+/// participation, not the ballot.
 #[utoipa::path(
     get,
     path = "/api/votes/me",
     tag = "votes",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The user's vote", body = Vote),
+        (status = 200, description = "The user's participation: `candidate_id` null, `created_at` the time of voting", body = Vote),
         (status = 404, description = "`not_voted`", body = ErrorBody),
     )
 )]

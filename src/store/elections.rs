@@ -5,7 +5,8 @@
 //! Rules the database keeps, the same on every instance:
 //! - an election's state is judged by the database's clock in the statement that reads or uses
 //!   it: a ballot is accepted only while the election is open at that statement's `now()`;
-//! - one ballot per voter per election is a UNIQUE constraint;
+//! - one ballot per voter per election is the primary key of `participation`; a ballot's
+//!   participation row and its ballot-box row (which names no voter) commit together;
 //! - contests and choices change only while the election is `draft` (checked in the changing
 //!   transaction, with the election row locked);
 //! - a ballot and the counts it adds to commit together.
@@ -92,32 +93,101 @@ pub struct CastBallot {
     pub replayed: bool,
 }
 
-/// A ballot already stored for the voter, found when a new one could not be inserted.
-#[derive(Debug, Clone)]
-pub struct ExistingBallot {
-    pub receipt: Uuid,
-    pub candidate_id: Option<Uuid>,
-    pub selections: Option<Value>,
-    pub created_at: DateTime<Utc>,
-    pub idempotency_key: Option<String>,
+/// Digest of `parts` under a purpose label, each part length-prefixed so no two inputs collide.
+fn digest(purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"securevote/");
+    hash.update(purpose.as_bytes());
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.finalize().into()
 }
 
-impl ExistingBallot {
-    /// A retry of the same request (same key, same content) replays the stored ballot; the
+fn uuid_from(hash: [u8; 32]) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+impl NewBallot {
+    /// What the participation row keeps of the retry key: a digest of the key, and one of key
+    /// and content. Neither names the ballot; a key too short to resist guessing lets whoever
+    /// guesses it test contents against the second digest, so both are erased at the seal.
+    pub fn retry_digests(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let Some(key) = &self.idempotency_key else {
+            return (None, None);
+        };
+        let (election, user) = (self.election_id.as_bytes(), self.user_id.as_bytes());
+        let key = key.as_str().as_bytes();
+        let content = self.selections.to_string();
+        (
+            Some(digest("retry-key", &[election, user, key]).to_vec()),
+            Some(digest("retry-request", &[election, user, key, content.as_bytes()]).to_vec()),
+        )
+    }
+
+    /// The ballot's id: random, or with a retry key derived from election, voter and key, so a
+    /// replay returns the same receipt without the id being stored next to the voter (and two
+    /// voters sending the same key get different ids). Whoever guesses a voter's key can
+    /// derive it, which is why the seal gives every ballot a new random id.
+    pub fn ballot_id(&self) -> Uuid {
+        match &self.idempotency_key {
+            Some(key) => uuid_from(digest(
+                "ballot-id",
+                &[
+                    self.election_id.as_bytes(),
+                    self.user_id.as_bytes(),
+                    key.as_str().as_bytes(),
+                ],
+            )),
+            None => Uuid::new_v4(),
+        }
+    }
+}
+
+/// The v1 `Vote` of a voter who has voted: an id derived from election and voter (never a
+/// ballot's id), no choice (the service cannot tell which ballot is theirs) and the time of
+/// voting.
+pub fn participation_vote(
+    election_id: Uuid,
+    user_id: Uuid,
+    voted_at: DateTime<Utc>,
+) -> crate::domain::Vote {
+    crate::domain::Vote {
+        id: uuid_from(digest(
+            "participation",
+            &[election_id.as_bytes(), user_id.as_bytes()],
+        )),
+        candidate_id: None,
+        created_at: voted_at,
+    }
+}
+
+/// The voter's participation, found when a new ballot could not be stored: who voted, when,
+/// and the digests that recognise a retry of the same request.
+#[derive(Debug, Clone)]
+pub struct Participation {
+    pub voted_at: DateTime<Utc>,
+    pub key_hash: Option<Vec<u8>>,
+    pub request_hash: Option<Vec<u8>>,
+}
+
+impl Participation {
+    /// A retry of the same request (same key, same content) replays the original answer; the
     /// same key with other content is a 422; anything else is a second ballot.
     pub fn outcome(self, election_id: Uuid, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
-        let same_key = matches!((&self.idempotency_key, &ballot.idempotency_key),
-            (Some(stored), Some(sent)) if stored == sent.as_str());
-        let same_content = match &self.selections {
-            Some(stored) => *stored == ballot.selections,
-            None => self.candidate_id == ballot.candidate_id,
-        };
+        let (key_hash, request_hash) = ballot.retry_digests();
+        let same_key = key_hash.is_some() && self.key_hash == key_hash;
+        let same_content = request_hash.is_some() && self.request_hash == request_hash;
         match (same_key, same_content) {
             (true, true) => Ok(CastBallot {
-                receipt: self.receipt,
+                receipt: ballot.ballot_id(),
                 election_id,
-                candidate_id: self.candidate_id,
-                created_at: self.created_at,
+                candidate_id: ballot.candidate_id,
+                created_at: self.voted_at,
                 replayed: true,
             }),
             (true, false) => Err(StoreError::IdempotencyKeyReused),
@@ -205,4 +275,95 @@ pub trait ElectionStore: Send + Sync {
     async fn election_counts(&self, election: &Election) -> Result<ElectionCounts, StoreError>;
     /// Every stored ballot's content, for counting ranked and score contests.
     async fn ballot_selections(&self, election_id: Uuid) -> Result<Vec<StoredBallot>, StoreError>;
+    /// Seals every election that is closed by the database's clock and not sealed yet: its
+    /// ballots are rewritten with new random ids in random order, its counters rewritten, the
+    /// retry digests of its voters erased, and then the old row versions removed from the
+    /// database's files. Idempotent; a step interrupted by a crash is done again by the next
+    /// call. Returns the number of elections sealed.
+    async fn seal_closed(&self) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ballot(user: Uuid, key: Option<&str>, choice: &str) -> NewBallot {
+        let election = Uuid::from_u128(7);
+        NewBallot::new(
+            election,
+            user,
+            json!({ "contest": [choice] }),
+            None,
+            Vec::new(),
+            key.map(|k| IdempotencyKey::parse(k).unwrap()),
+        )
+    }
+
+    fn stored(first: &NewBallot) -> Participation {
+        let (key_hash, request_hash) = first.retry_digests();
+        Participation {
+            voted_at: DateTime::<Utc>::UNIX_EPOCH,
+            key_hash,
+            request_hash,
+        }
+    }
+
+    #[test]
+    fn a_retry_replays_the_receipt_and_a_changed_ballot_with_the_key_is_refused() {
+        let user = Uuid::from_u128(1);
+        let first = ballot(user, Some("k-1"), "a");
+        let receipt = first.ballot_id();
+        let replay = stored(&first)
+            .outcome(first.election_id, &ballot(user, Some("k-1"), "a"))
+            .unwrap();
+        assert!(replay.replayed);
+        assert_eq!(
+            replay.receipt, receipt,
+            "the receipt is derived from the key"
+        );
+        assert_eq!(replay.created_at, DateTime::<Utc>::UNIX_EPOCH);
+        assert!(matches!(
+            stored(&first).outcome(first.election_id, &ballot(user, Some("k-1"), "b")),
+            Err(StoreError::IdempotencyKeyReused)
+        ));
+        for other in [ballot(user, Some("k-2"), "a"), ballot(user, None, "a")] {
+            assert!(matches!(
+                stored(&first).outcome(first.election_id, &other),
+                Err(StoreError::AlreadyVoted)
+            ));
+        }
+        let keyless = ballot(user, None, "a");
+        assert!(matches!(
+            stored(&keyless).outcome(first.election_id, &ballot(user, None, "a")),
+            Err(StoreError::AlreadyVoted)
+        ));
+    }
+
+    #[test]
+    fn ids_without_a_key_are_random_and_the_participation_id_is_no_ballot_id() {
+        let user = Uuid::from_u128(1);
+        let keyless = ballot(user, None, "a");
+        assert_ne!(keyless.ballot_id(), keyless.ballot_id());
+        let keyed = ballot(user, Some("k-1"), "a");
+        let same_key = ballot(Uuid::from_u128(2), Some("k-1"), "a");
+        assert_ne!(
+            keyed.ballot_id(),
+            same_key.ballot_id(),
+            "two voters may send the same key"
+        );
+        let vote = participation_vote(keyed.election_id, user, DateTime::<Utc>::UNIX_EPOCH);
+        assert_ne!(vote.id, keyed.ballot_id());
+        assert_eq!(vote.candidate_id, None);
+        // The digests name neither the key nor the ballot's id.
+        let (key_hash, request_hash) = keyed.retry_digests();
+        for digest in [key_hash.unwrap(), request_hash.unwrap()] {
+            assert!(!digest.windows(3).any(|w| w == b"k-1"));
+            assert!(
+                !digest
+                    .windows(16)
+                    .any(|w| w == keyed.ballot_id().as_bytes())
+            );
+        }
+    }
 }

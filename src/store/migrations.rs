@@ -61,6 +61,7 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     migration!("postgres", "0005", "rolls"),
     migration!("postgres", "0006", "invitations"),
     migration!("postgres", "0007", "sessions"),
+    migration!("postgres", "0008", "unlinkable_ballots"),
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -71,6 +72,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
     migration!("sqlite", "0005", "rolls"),
     migration!("sqlite", "0006", "invitations"),
     migration!("sqlite", "0007", "sessions"),
+    migration!("sqlite", "0008", "unlinkable_ballots"),
 ];
 
 /// Table recording applied versions; the same shape on both backends.

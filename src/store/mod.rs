@@ -143,6 +143,7 @@ pub trait Store:
     /// Like [`Store::add_candidates`], but only into an empty candidates table (atomically).
     async fn add_candidates_if_empty(&self, candidates: &[NewCandidate])
     -> Result<u64, StoreError>;
+    /// That and when the user voted in the default election (never how: ballots name no voter).
     async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError>;
     async fn tally(&self) -> Result<Tally, StoreError>;
     /// Closes the pool; in-flight work finishes first.

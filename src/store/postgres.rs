@@ -5,6 +5,7 @@ mod bulk;
 mod elections;
 mod outbox;
 mod rolls;
+mod seal;
 mod security;
 mod sessions;
 
@@ -342,14 +343,6 @@ fn candidate_from_row(row: &Row) -> Candidate {
     }
 }
 
-fn vote_from_row(row: &Row) -> Vote {
-    Vote {
-        id: row.get(0),
-        candidate_id: row.get(1),
-        created_at: row.get(2),
-    }
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -420,7 +413,7 @@ impl Store for PostgresStore {
     async fn user_profile(&self, user_id: Uuid) -> Result<Option<UserProfile>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM votes v
+                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM participation v
                    WHERE v.user_id = u.id AND v.election_id = (SELECT id FROM elections WHERE is_default))
                  FROM users u WHERE u.id = $1",
                 &[&user_id],
@@ -480,12 +473,14 @@ impl Store for PostgresStore {
     async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT id, candidate_id, created_at FROM votes
+                "SELECT election_id, voted_at FROM participation
                  WHERE user_id = $1 AND election_id = (SELECT id FROM elections WHERE is_default)",
                 &[&user_id],
             )
             .await?;
-        Ok(row.as_ref().map(vote_from_row))
+        Ok(row.map(|row| {
+            crate::store::elections::participation_vote(row.get(0), user_id, row.get(1))
+        }))
     }
 
     async fn tally(&self) -> Result<Tally, StoreError> {

@@ -4,6 +4,7 @@ mod bulk;
 mod elections;
 mod outbox;
 mod rolls;
+mod seal;
 mod security;
 mod sessions;
 mod votes;
@@ -30,10 +31,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(4);
 const POOL_WAIT: Duration = Duration::from_secs(4);
 
 /// WAL is a property of the database file, set once at open; setting it on every new connection
-/// would need a lock and fail with SQLITE_BUSY while a write is in progress.
+/// would need a lock and fail with SQLITE_BUSY while a write is in progress. `secure_delete`
+/// overwrites deleted content with zeros, so rows a seal replaces do not stay in free pages.
 const PER_CONNECTION_PRAGMAS: &str = "
     PRAGMA synchronous = FULL;
     PRAGMA foreign_keys = ON;
+    PRAGMA secure_delete = ON;
 ";
 
 struct SqliteManager {
@@ -273,17 +276,6 @@ fn candidate_from_row(row: &Row<'_>) -> rusqlite::Result<Candidate> {
     })
 }
 
-fn vote_from_row(row: &Row<'_>) -> rusqlite::Result<Vote> {
-    Ok(Vote {
-        id: uuid_at(row, 0)?,
-        candidate_id: match row.get::<_, Option<String>>(1)? {
-            Some(_) => Some(uuid_at(row, 1)?),
-            None => None,
-        },
-        created_at: time_at(row, 2)?,
-    })
-}
-
 fn insert_candidates(
     conn: &Connection,
     contest: Uuid,
@@ -384,7 +376,7 @@ impl Store for SqliteStore {
     async fn user_profile(&self, user_id: Uuid) -> Result<Option<UserProfile>, StoreError> {
         self.with_conn(move |conn| {
             conn.query_row(
-                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM votes v
+                "SELECT u.id, u.email, u.created_at, EXISTS (SELECT 1 FROM participation v
                    WHERE v.user_id = u.id AND v.election_id = (SELECT id FROM elections WHERE is_default))
                  FROM users u WHERE u.id = ?1",
                 [user_id.to_string()],
@@ -449,10 +441,16 @@ impl Store for SqliteStore {
     async fn vote_of(&self, user_id: Uuid) -> Result<Option<Vote>, StoreError> {
         self.with_conn(move |conn| {
             conn.query_row(
-                "SELECT id, candidate_id, created_at FROM votes
+                "SELECT election_id, voted_at FROM participation
                  WHERE user_id = ?1 AND election_id = (SELECT id FROM elections WHERE is_default)",
                 [user_id.to_string()],
-                vote_from_row,
+                |row| {
+                    Ok(crate::store::elections::participation_vote(
+                        uuid_at(row, 0)?,
+                        user_id,
+                        time_at(row, 1)?,
+                    ))
+                },
             )
             .optional()
         })

@@ -22,4 +22,5 @@ mod reads;
 mod rolls;
 mod security;
 mod storage;
+mod unlinkable;
 mod votes;

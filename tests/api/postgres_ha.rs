@@ -78,7 +78,7 @@ async fn two_instances_on_one_database_store_exactly_one_of_many_simultaneous_vo
     let rows = db
         .sql()
         .await
-        .query_one("SELECT count(*) FROM votes", &[])
+        .query_one("SELECT count(*) FROM participation", &[])
         .await
         .unwrap();
     assert_eq!(rows.get::<_, i64>(0), 1);
@@ -171,7 +171,7 @@ async fn a_database_made_with_the_original_sql_is_adopted_with_its_data() {
     );
     let cascade = sql
         .query_one(
-            "SELECT confdeltype::text FROM pg_constraint WHERE conname = 'votes_candidate_id_fkey'",
+            "SELECT confdeltype::text FROM pg_constraint WHERE conname = 'ballot_box_candidate_id_fkey'",
             &[],
         )
         .await

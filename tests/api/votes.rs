@@ -11,6 +11,7 @@ for_both_stores!(
     voting_requires_a_token_and_an_existing_candidate,
     a_retried_vote_with_the_same_key_replays_the_first_answer,
     an_idempotency_key_cannot_be_reused_for_another_candidate,
+    two_voters_may_send_the_same_idempotency_key,
     many_simultaneous_votes_by_one_user_store_exactly_one,
     results_count_votes_ordered_by_votes_then_name,
 );
@@ -44,7 +45,10 @@ async fn a_voter_votes_once_and_sees_their_vote(kind: Kind) {
         .json()
         .await
         .unwrap();
-    assert_eq!(mine, vote);
+    // Ballots name no voter: the service says when the voter voted, not how (nor the ballot's id).
+    assert_eq!(mine["created_at"], vote["created_at"]);
+    assert_eq!(mine["candidate_id"], Value::Null);
+    assert_ne!(mine["id"], vote["id"]);
     let me: Value = app
         .get_authed("/api/auth/me", &token)
         .await
@@ -88,7 +92,21 @@ async fn a_second_vote_is_refused(kind: Kind) {
         .json()
         .await
         .unwrap();
-    assert_eq!(mine["candidate_id"], first);
+    // The participation is the first vote's; ballots name no voter, so the choice kept is
+    // checked in the results: the refused second vote counted nothing.
+    assert_eq!(mine["candidate_id"], Value::Null);
+    let results: Value = app.get("/api/results").await.json().await.unwrap();
+    assert_eq!(results["total_votes"], 1, "{results}");
+    let votes_for = |id: &str| {
+        results["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["candidate_id"] == id)
+            .map(|r| r["votes"].clone())
+    };
+    assert_eq!(votes_for(first), Some(json!(1)), "{results}");
+    assert_eq!(votes_for(second), Some(json!(0)), "{results}");
 }
 
 async fn voting_requires_a_token_and_an_existing_candidate(kind: Kind) {
@@ -290,4 +308,29 @@ async fn results_count_votes_ordered_by_votes_then_name(kind: Kind) {
     let first = &tally["results"][0];
     assert_eq!(first["candidate_id"], id_of("John Doe").as_str());
     assert_eq!(first["party"], "Progressive Alliance");
+}
+
+async fn two_voters_may_send_the_same_idempotency_key(kind: Kind) {
+    let app = TestDatabase::new(kind)
+        .await
+        .with_demo_candidates()
+        .await
+        .spawn()
+        .await;
+    let candidate = app.first_candidate_id().await;
+    let (first, second) = (app.new_voter().await, app.new_voter().await);
+    let a: Value = app
+        .vote(&first, &candidate, Some("1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let response = app.vote(&second, &candidate, Some("1")).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    let b: Value = response.json().await.unwrap();
+    assert_ne!(a["id"], b["id"], "each voter's ballot has its own id");
+    let replay = app.vote(&second, &candidate, Some("1")).await;
+    assert_eq!(replay.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(replay.json::<Value>().await.unwrap(), b);
 }

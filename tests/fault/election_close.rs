@@ -4,12 +4,14 @@
 //! Idempotency-Key, retried with the same key after network errors and 502/503/504, and readers
 //! keep asking for the results. Afterwards, on the new primary:
 //!
-//! * no stored ballot has a `created_at` at or after `closes_at` (the database's clock judged
+//! * no stored participation has a `voted_at` at or after `closes_at` (the database's clock judged
 //!   every ballot, on the old primary before the kill and on the new one after the promotion);
 //! * every ballot first sent after `closes_at` was refused with 409 `election_not_open` (the
 //!   drill's clock is the databases' clock: all run on this host);
-//! * every acknowledged (201) ballot is stored, for its voter and choice, and counted: the
-//!   results of both backends and the `tallies` counters equal the stored ballots, per choice;
+//! * every acknowledged (201) ballot is stored and counted: its voter's participation, and per
+//!   choice as many ballots as were acknowledged (ballots name no voter, and the seal gives them
+//!   new ids); the results of both backends and the `tallies` counters equal the stored
+//!   ballots, per choice;
 //! * nothing refused or never attempted is stored, and exactly one node accepts writes.
 
 use std::collections::HashMap;
@@ -341,22 +343,32 @@ async fn election_closing_during_a_failover_takes_no_late_ballot_and_counts_ever
     let writable = cluster.formation.writable_nodes().await;
     let new_primary = cluster.formation.nodes[1].cluster();
     let sql = new_primary.connect(DATABASE).await;
-    let rows = sql
+    // Ballots name no voter and are given new ids when the election is sealed: what is kept is
+    // judged per voter (participation) and per choice (the ballot box).
+    let participation: HashMap<Uuid, bool> = sql
         .query(
-            "SELECT v.id, v.user_id, v.candidate_id, v.created_at < e.closes_at
-             FROM votes v JOIN elections e ON e.id = v.election_id WHERE v.election_id = $1",
+            "SELECT p.user_id, p.voted_at < e.closes_at
+             FROM participation p JOIN elections e ON e.id = p.election_id WHERE p.election_id = $1",
+            &[&election],
+        )
+        .await
+        .expect("read the participation")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let ballot_rows = sql
+        .query(
+            "SELECT candidate_id FROM ballot_box WHERE election_id = $1",
             &[&election],
         )
         .await
         .expect("read the ballots");
-    let stored: HashMap<Uuid, (Uuid, Uuid)> = rows
-        .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect();
-    let stored_after_close = rows.iter().filter(|r| !r.get::<_, bool>(3)).count();
+    let stored_after_close = participation.values().filter(|before| !**before).count();
     let mut stored_per_choice: HashMap<Uuid, u64> = HashMap::new();
-    for (_, choice) in stored.values() {
-        *stored_per_choice.entry(*choice).or_default() += 1;
+    for row in &ballot_rows {
+        if let Some(choice) = row.get::<_, Option<Uuid>>(0) {
+            *stored_per_choice.entry(choice).or_default() += 1;
+        }
     }
     let tallies: HashMap<Uuid, u64> = sql
         .query(
@@ -378,10 +390,22 @@ async fn election_closing_during_a_failover_takes_no_late_ballot_and_counts_ever
             _ => None,
         })
         .collect();
+    let mut acknowledged_per_choice: HashMap<Uuid, u64> = HashMap::new();
+    for (a, _) in &acknowledged {
+        *acknowledged_per_choice.entry(a.choice).or_default() += 1;
+    }
+    // Missing: an acknowledged voter without participation, or fewer ballots for a choice than
+    // were acknowledged for it.
     let lost = acknowledged
         .iter()
-        .filter(|(a, receipt)| stored.get(receipt) != Some(&(a.voter, a.choice)))
-        .count();
+        .filter(|(a, _)| !participation.contains_key(&a.voter))
+        .count() as u64
+        + acknowledged_per_choice
+            .iter()
+            .map(|(choice, n)| {
+                n.saturating_sub(stored_per_choice.get(choice).copied().unwrap_or(0))
+            })
+            .sum::<u64>();
     let not_open = |a: &Attempt| matches!(&a.outcome, Outcome::Refused { status: 409, code } if code == "election_not_open");
     let sent_after_close: Vec<&Attempt> = attempts
         .iter()
@@ -403,13 +427,19 @@ async fn election_closing_during_a_failover_takes_no_late_ballot_and_counts_ever
         .count();
     let retried = attempts.iter().filter(|a| a.tries > 1).count();
     // A stored ballot must be one a voter attempted and was not refused.
-    let stored_wrongly = stored
-        .values()
-        .filter(|(voter, choice)| match by_voter.get(voter) {
-            Some(a) => a.choice != *choice || matches!(a.outcome, Outcome::Refused { .. }),
+    let stored_wrongly = participation
+        .keys()
+        .filter(|voter| match by_voter.get(voter) {
+            Some(a) => matches!(a.outcome, Outcome::Refused { .. }),
             None => true,
         })
-        .count();
+        .count() as u64
+        + stored_per_choice
+            .iter()
+            .map(|(choice, n)| {
+                n.saturating_sub(acknowledged_per_choice.get(choice).copied().unwrap_or(0))
+            })
+            .sum::<u64>();
 
     // Counted: both backends' results (final now that voting is over) and the counters.
     let mut backend_results = Vec::new();
@@ -421,7 +451,7 @@ async fn election_closing_during_a_failover_takes_no_late_ballot_and_counts_ever
         assert_eq!(status, StatusCode::OK, "GET {url}: {body}");
         backend_results.push(counted(&body));
     }
-    let total = stored.len() as u64;
+    let total = ballot_rows.len() as u64;
     let drill_took = drill_started.elapsed();
     let after_kill = |at: Option<Instant>| match (timeline.fault, at) {
         (Some(fault), Some(at)) => format!("{:.2}s", at.duration_since(fault).as_secs_f64()),

@@ -212,7 +212,7 @@ impl PgCluster {
 
     pub fn start_server(&self) {
         let mut options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c shared_buffers=32MB",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c shared_buffers=32MB -c wal_recycle=off",
             self.port,
             self.root.display()
         );

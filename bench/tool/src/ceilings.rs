@@ -175,7 +175,7 @@ fn vote(
     );
     let existing = tx
         .prepare_cached(
-            "SELECT id, candidate_id, selections, created_at, idempotency_key FROM votes
+            "SELECT voted_at, key_hash, request_hash FROM participation
              WHERE election_id = ?1 AND user_id = ?2",
         )?
         .query_row([&election_s, &voter_s], |_| Ok(()))
@@ -205,17 +205,25 @@ fn vote(
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let selections = json!({ contest.to_string(): [candidate] }).to_string();
     tx.prepare_cached(
-        "INSERT INTO votes (id, election_id, user_id, candidate_id, selections, created_at, idempotency_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO participation (election_id, user_id, voted_at, key_hash, request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        election_s,
+        voter_s,
+        now,
+        Uuid::new_v4().as_bytes().to_vec(),
+        Uuid::new_v4().as_bytes().to_vec()
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO ballot_box (id, election_id, candidate_id, selections, weight)
+         VALUES (?1, ?2, ?3, ?4, 1000000000)",
     )?
     .execute(params![
         Uuid::new_v4().to_string(),
         election_s,
-        voter_s,
         candidate_s,
-        selections,
-        now,
-        Uuid::new_v4().to_string()
+        selections
     ])?;
     let mut counted = [candidate, election];
     counted.sort_unstable();

@@ -9,15 +9,28 @@ use anyhow::{Context, Result, bail};
 
 /// `cast_ballot`'s parameters, in the order the store binds them, and what pgbench puts in
 /// their place: its own voters are `md5('pgbench-N')::uuid` (one per transaction, from a
-/// per-client counter), their retry keys `md5(N)`, the shard is drawn as the store draws it.
-const PARAMETERS: [(&str, &str); 7] = [
+/// per-client counter), the digests of their retry keys from N, their ballot ids from election
+/// and N (a ballot run's voters also voted in the vote run's election), the shard is drawn as
+/// the store draws it.
+const PARAMETERS: [(&str, &str); 9] = [
     ("&ballot.election_id", ":election"),
     ("&ballot.user_id", "md5('pgbench-' || :n::text)::uuid"),
     ("&ballot.candidate_id", ":candidate"),
     ("&ballot.selections", ":selections"),
-    ("&key", "md5(:n::text)::uuid::text"),
+    (
+        "&key_hash",
+        "sha256(convert_to('key-' || :n::text, 'UTF8'))",
+    ),
     ("&ballot.counted", ":counted"),
     ("&shard", ":shard"),
+    (
+        "&request_hash",
+        "sha256(convert_to('request-' || :n::text, 'UTF8'))",
+    ),
+    (
+        "&receipt",
+        "md5('ballot-' || :election::text || '-' || :n::text)::uuid",
+    ),
 ];
 
 /// Text between `start` (included or not) and the first `end` after it.

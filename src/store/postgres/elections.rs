@@ -22,7 +22,7 @@ use crate::elections::{
 };
 use crate::store::StoreError;
 use crate::store::elections::{
-    Actor, BallotRefusal, CastBallot, ElectionCounts, ElectionStore, ExistingBallot, NewBallot,
+    Actor, BallotRefusal, CastBallot, ElectionCounts, ElectionStore, NewBallot, Participation,
     StoredBallot, TALLY_SHARDS,
 };
 use crate::store::security::AuditRecord;
@@ -475,9 +475,10 @@ impl ElectionStore for PostgresStore {
 
     async fn cast_ballot(&self, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
         let conn = self.connection().await?;
-        // One autocommit statement: the open check by the database's clock, the ballot, its
-        // retry key and its counts commit together (and, like every commit, wait for the
-        // synchronous standby; no statement_timeout applies, so that wait is never cancelled).
+        // One autocommit statement: the open check by the database's clock, the voter's
+        // participation, the ballot (which names no voter) and its counts commit together (and,
+        // like every commit, wait for the synchronous standby; no statement_timeout applies, so
+        // that wait is never cancelled). The ballot is inserted only if the participation is.
         let insert = conn
             .prepare_cached(&format!(
                 "WITH open_election AS (
@@ -489,22 +490,27 @@ impl ElectionStore for PostgresStore {
                      AND ($3::uuid IS NULL OR EXISTS (
                        SELECT 1 FROM candidates ca JOIN contests co ON co.id = ca.contest_id
                        WHERE ca.id = $3 AND co.election_id = $1))
-                 ), ballot AS (
-                   INSERT INTO votes (election_id, user_id, candidate_id, selections, created_at, idempotency_key, weight)
-                   SELECT id, $2, $3, $4, now(), $5, weight FROM open_election
+                 ), voter AS (
+                   INSERT INTO participation (election_id, user_id, voted_at, key_hash, request_hash)
+                   SELECT id, $2, now(), $5, $8 FROM open_election
                    ON CONFLICT (election_id, user_id) DO NOTHING
-                   RETURNING id, candidate_id, created_at, weight
+                   RETURNING voted_at
+                 ), ballot AS (
+                   INSERT INTO ballot_box (id, election_id, candidate_id, selections, weight)
+                   SELECT $9, open_election.id, $3, $4, open_election.weight FROM open_election, voter
+                   RETURNING weight
                  ), counted AS (
                    INSERT INTO tallies (subject_id, shard, n, weight)
                    SELECT subject, $7, 1, ballot.weight FROM ballot, unnest($6::uuid[]) AS subject
                    ON CONFLICT (subject_id, shard)
                    DO UPDATE SET n = tallies.n + 1, weight = tallies.weight + EXCLUDED.weight
                  )
-                 SELECT id, candidate_id, created_at FROM ballot"
+                 SELECT voted_at FROM voter"
             ))
             .await
             .map_err(map_error)?;
-        let key = ballot.idempotency_key.as_ref().map(|k| k.as_str());
+        let (key_hash, request_hash) = ballot.retry_digests();
+        let receipt = ballot.ballot_id();
         let shard: i16 = rand::thread_rng().gen_range(0..TALLY_SHARDS);
         let inserted = conn
             .query_opt(
@@ -514,9 +520,11 @@ impl ElectionStore for PostgresStore {
                     &ballot.user_id,
                     &ballot.candidate_id,
                     &ballot.selections,
-                    &key,
+                    &key_hash,
                     &ballot.counted,
                     &shard,
+                    &request_hash,
+                    &receipt,
                 ],
             )
             .await;
@@ -524,12 +532,12 @@ impl ElectionStore for PostgresStore {
             Ok(row) => row,
             Err(e) => {
                 return Err(match constraint(&e) {
-                    Some((code, Some("votes_user_id_fkey")))
+                    Some((code, Some("participation_user_id_fkey")))
                         if *code == SqlState::FOREIGN_KEY_VIOLATION =>
                     {
                         StoreError::UserNotFound
                     }
-                    Some((code, Some("votes_candidate_id_fkey")))
+                    Some((code, Some("ballot_box_candidate_id_fkey")))
                         if *code == SqlState::FOREIGN_KEY_VIOLATION =>
                     {
                         StoreError::CandidateNotFound
@@ -540,22 +548,22 @@ impl ElectionStore for PostgresStore {
         };
         if let Some(row) = inserted {
             return Ok(CastBallot {
-                receipt: row.get(0),
+                receipt,
                 election_id: ballot.election_id,
-                candidate_id: row.get(1),
-                created_at: row.get(2),
+                candidate_id: ballot.candidate_id,
+                created_at: row.get(0),
                 replayed: false,
             });
         }
         // An existing ballot may be committed locally but still waiting for the synchronous
-        // standby (PostgreSQL shows it before the standby confirms), so it is read through a
-        // no-op UPDATE whose own commit waits for the standby: once it returns, the earlier
-        // ballot is on the standby too (WAL is replayed in order).
+        // standby (PostgreSQL shows it before the standby confirms), so the participation is
+        // read through a no-op UPDATE whose own commit waits for the standby: once it returns,
+        // the earlier ballot is on the standby too (WAL is replayed in order).
         let existing = conn
             .prepare_cached(
-                "UPDATE votes SET idempotency_key = idempotency_key
+                "UPDATE participation SET voted_at = voted_at
                  WHERE election_id = $1 AND user_id = $2
-                 RETURNING id, candidate_id, selections, created_at, idempotency_key",
+                 RETURNING voted_at, key_hash, request_hash",
             )
             .await
             .map_err(map_error)?;
@@ -564,12 +572,10 @@ impl ElectionStore for PostgresStore {
             .await
             .map_err(map_error)?
         {
-            let stored = ExistingBallot {
-                receipt: row.get(0),
-                candidate_id: row.get(1),
-                selections: row.get(2),
-                created_at: row.get(3),
-                idempotency_key: row.get(4),
+            let stored = Participation {
+                voted_at: row.get(0),
+                key_hash: row.get(1),
+                request_hash: row.get(2),
             };
             return stored.outcome(ballot.election_id, ballot);
         }
@@ -609,7 +615,7 @@ impl ElectionStore for PostgresStore {
     async fn voted_elections(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
         let rows = self
             .query(
-                "SELECT election_id FROM votes WHERE user_id = $1",
+                "SELECT election_id FROM participation WHERE user_id = $1",
                 &[&user_id],
             )
             .await?;
@@ -653,7 +659,7 @@ impl ElectionStore for PostgresStore {
             .query(
                 // Ballots adopted from the original design name their one candidate only.
                 "SELECT COALESCE(v.selections, jsonb_build_object(ca.contest_id::text, jsonb_build_array(v.candidate_id))), v.weight
-                 FROM votes v LEFT JOIN candidates ca ON ca.id = v.candidate_id
+                 FROM ballot_box v LEFT JOIN candidates ca ON ca.id = v.candidate_id
                  WHERE v.election_id = $1 AND (v.selections IS NOT NULL OR v.candidate_id IS NOT NULL)",
                 &[&election_id],
             )
@@ -665,6 +671,10 @@ impl ElectionStore for PostgresStore {
                 weight: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0),
             })
             .collect())
+    }
+
+    async fn seal_closed(&self) -> Result<u64, StoreError> {
+        super::seal::seal_closed(self).await
     }
 }
 

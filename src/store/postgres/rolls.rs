@@ -16,7 +16,8 @@ use crate::store::rolls::{
 use crate::store::security::AuditRecord;
 
 /// Whether the roll entry's voter has cast a ballot in its election (an account with its email).
-pub(super) const VOTED: &str = "EXISTS (SELECT 1 FROM users u JOIN votes v ON v.user_id = u.id
+pub(super) const VOTED: &str =
+    "EXISTS (SELECT 1 FROM users u JOIN participation v ON v.user_id = u.id
     WHERE lower(u.email) = r.email AND v.election_id = r.election_id)";
 
 fn entry_from_row(row: &Row) -> RollEntry {

@@ -178,7 +178,7 @@ impl SecurityStore for PostgresStore {
         // move those votes to what the voters did not see.
         let voted: bool = tx
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM votes WHERE candidate_id = $1)",
+                "SELECT EXISTS (SELECT 1 FROM ballot_box WHERE candidate_id = $1)",
                 &[&id],
             )
             .await
@@ -234,7 +234,7 @@ impl SecurityStore for PostgresStore {
     async fn admin_stats(&self) -> Result<AdminStats, StoreError> {
         let row = self
             .query_opt(
-                "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM votes
+                "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM participation
                    WHERE election_id = (SELECT id FROM elections WHERE is_default))",
                 &[],
             )

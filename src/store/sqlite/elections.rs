@@ -18,7 +18,7 @@ use crate::elections::{
 };
 use crate::store::StoreError;
 use crate::store::elections::{
-    Actor, BallotRefusal, CastBallot, ElectionCounts, ElectionStore, ExistingBallot, NewBallot,
+    Actor, BallotRefusal, CastBallot, ElectionCounts, ElectionStore, NewBallot, Participation,
     StoredBallot,
 };
 use crate::store::security::AuditRecord;
@@ -239,19 +239,14 @@ pub(super) fn cast_one(
 ) -> rusqlite::Result<Result<CastBallot, StoreError>> {
     let existing = conn
         .query_row(
-            "SELECT id, candidate_id, selections, created_at, idempotency_key FROM votes
+            "SELECT voted_at, key_hash, request_hash FROM participation
              WHERE election_id = ?1 AND user_id = ?2",
             [ballot.election_id.to_string(), ballot.user_id.to_string()],
             |row| {
-                let selections: Option<String> = row.get(2)?;
-                Ok(ExistingBallot {
-                    receipt: uuid_at(row, 0)?,
-                    candidate_id: row
-                        .get::<_, Option<String>>(1)?
-                        .and_then(|s| Uuid::parse_str(&s).ok()),
-                    selections: selections.and_then(|s| serde_json::from_str(&s).ok()),
-                    created_at: time_at(row, 3)?,
-                    idempotency_key: row.get(4)?,
+                Ok(Participation {
+                    voted_at: time_at(row, 0)?,
+                    key_hash: row.get(1)?,
+                    request_hash: row.get(2)?,
                 })
             },
         )
@@ -306,20 +301,29 @@ pub(super) fn cast_one(
         [ballot.election_id.to_string(), ballot.user_id.to_string()],
         |row| row.get(0),
     )?;
-    let receipt = Uuid::new_v4();
+    let receipt = ballot.ballot_id();
     let created_at = Utc::now();
+    let (key_hash, request_hash) = ballot.retry_digests();
     conn.prepare_cached(
-        "INSERT INTO votes (id, election_id, user_id, candidate_id, selections, created_at, idempotency_key, weight)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO participation (election_id, user_id, voted_at, key_hash, request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        ballot.election_id.to_string(),
+        ballot.user_id.to_string(),
+        super::timestamp(created_at),
+        key_hash,
+        request_hash,
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO ballot_box (id, election_id, candidate_id, selections, weight)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
         receipt.to_string(),
         ballot.election_id.to_string(),
-        ballot.user_id.to_string(),
         ballot.candidate_id.map(|c| c.to_string()),
         ballot.selections.to_string(),
-        super::timestamp(created_at),
-        ballot.idempotency_key.as_ref().map(|k| k.as_str()),
         weight,
     ])?;
     let mut count = conn.prepare_cached(
@@ -587,7 +591,7 @@ impl ElectionStore for SqliteStore {
 
     async fn voted_elections(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
         self.with_conn(move |conn| {
-            conn.prepare_cached("SELECT election_id FROM votes WHERE user_id = ?1")?
+            conn.prepare_cached("SELECT election_id FROM participation WHERE user_id = ?1")?
                 .query_map([user_id.to_string()], |row| uuid_at(row, 0))?
                 .collect()
         })
@@ -632,7 +636,7 @@ impl ElectionStore for SqliteStore {
             let mut query = conn.prepare_cached(
                 // Ballots adopted from the original design name their one candidate only.
                 "SELECT COALESCE(v.selections, json_object(ca.contest_id, json_array(v.candidate_id))), v.weight
-                 FROM votes v LEFT JOIN candidates ca ON ca.id = v.candidate_id
+                 FROM ballot_box v LEFT JOIN candidates ca ON ca.id = v.candidate_id
                  WHERE v.election_id = ?1 AND (v.selections IS NOT NULL OR v.candidate_id IS NOT NULL)",
             )?;
             let rows = query.query_map([election_id.to_string()], |row| {
@@ -650,5 +654,9 @@ impl ElectionStore for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn seal_closed(&self) -> Result<u64, StoreError> {
+        self.with_conn(super::seal::seal_closed).await
     }
 }

@@ -52,7 +52,7 @@ fn editable_candidate(
 
 fn has_votes(conn: &Connection, id: Uuid) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM votes WHERE candidate_id = ?1)",
+        "SELECT EXISTS (SELECT 1 FROM ballot_box WHERE candidate_id = ?1)",
         [id.to_string()],
         |row| row.get(0),
     )
@@ -284,7 +284,7 @@ impl SecurityStore for SqliteStore {
     async fn admin_stats(&self) -> Result<AdminStats, StoreError> {
         self.with_conn(|conn| {
             conn.query_row(
-                "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM votes
+                "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM participation
                    WHERE election_id = (SELECT id FROM elections WHERE is_default))",
                 [],
                 |row| {
