@@ -8,6 +8,9 @@
 //! - An election's results answer (or its embargo) is at most [`MAX_AGE`] old. Every change of
 //!   the answer over time shows more (open → closed → published; ballots only increase), so an
 //!   old copy can only be more restrictive than the current one, never reveal more.
+//! - The last answer of `GET /api/elections/{id}` for every public (non-draft) election is kept,
+//!   so election pages still open (with an `Age` header) while no database node accepts
+//!   connections; it is never served while the database answers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +39,8 @@ pub struct ElectionCache {
     /// One read of the default election at a time; readers that find it stale wait on it.
     default_refresh: tokio::sync::Mutex<()>,
     results: Mutex<HashMap<Uuid, (Instant, ResultsAnswer, bool)>>,
+    /// Public elections as last read, by id, for outages.
+    last_read: Mutex<HashMap<Uuid, (Instant, Arc<Election>)>>,
     /// One results computation at a time; readers that find a stale copy wait on it.
     results_refresh: tokio::sync::Mutex<()>,
 }
@@ -54,6 +59,7 @@ impl ElectionCache {
             default: Mutex::new(None),
             default_refresh: tokio::sync::Mutex::new(()),
             results: Mutex::new(HashMap::new()),
+            last_read: Mutex::new(HashMap::new()),
             results_refresh: tokio::sync::Mutex::new(()),
         }
     }
@@ -71,6 +77,24 @@ impl ElectionCache {
             lock(&self.frozen).insert(id, Arc::clone(&election));
         }
         Ok(Some(election))
+    }
+
+    /// Keeps `election` (read at `read_at`) for [`Self::last_read`]; drafts are not kept.
+    pub fn remember(&self, election: &Election, read_at: Instant) {
+        if election.state != ElectionState::Draft {
+            lock(&self.last_read).insert(election.id, (read_at, Arc::new(election.clone())));
+        }
+    }
+
+    /// The last public copy of the election `key` names, with its age in whole seconds: for
+    /// answering while the database cannot be reached.
+    pub fn last_read(&self, key: &ElectionKey) -> Option<(Arc<Election>, u64)> {
+        let kept = lock(&self.last_read);
+        let (read_at, election) = match key {
+            ElectionKey::Id(id) => kept.get(id)?,
+            ElectionKey::Slug(slug) => kept.values().find(|(_, e)| &e.slug == slug)?,
+        };
+        Some((Arc::clone(election), read_at.elapsed().as_secs()))
     }
 
     /// The default election, at most [`MAX_AGE`] old.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -114,7 +114,8 @@ pub async fn list(
     tag = "elections",
     params(("id" = String, Path, description = "election id or slug")),
     responses(
-        (status = 200, description = "The election", body = Election),
+        (status = 200, description = "The election; while the database cannot be reached, the last copy of a public election with an `Age` header", body = Election,
+            headers(("Age" = Option<u64>, description = "seconds since the copy was read, when served during a database outage"))),
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]
@@ -122,8 +123,26 @@ pub async fn get_one(
     State(state): State<AppState>,
     viewer: MaybeUser,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Election>, ApiError> {
-    Ok(Json(find(&state, &id, viewer.is_admin).await?))
+) -> Result<Response, ApiError> {
+    let read_at = std::time::Instant::now();
+    match find(&state, &id, viewer.is_admin).await {
+        Ok(election) => {
+            state.elections.remember(&election, read_at);
+            Ok(Json(election).into_response())
+        }
+        // No node accepts connections: the last public copy, with its age.
+        Err(ApiError::Unavailable(cause)) => {
+            match state.elections.last_read(&ElectionKey::parse(&id)) {
+                Some((election, age)) => Ok((
+                    [(header::AGE, HeaderValue::from(age))],
+                    Json(election.as_ref().clone()),
+                )
+                    .into_response()),
+                None => Err(ApiError::Unavailable(cause)),
+            }
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// A draft election's fields to change; contests, when given, replace all contests (and their
@@ -713,7 +732,15 @@ pub async fn results(
 ) -> Result<Response, ApiError> {
     let election_id = match ElectionKey::parse(&id) {
         ElectionKey::Id(id) => id,
-        slug => find(&state, &id_of(&slug), false).await?.id,
+        slug => match find(&state, &id_of(&slug), false).await {
+            Ok(election) => election.id,
+            // A kept final answer needs only the id: the slug's last public copy gives it.
+            Err(ApiError::Unavailable(cause)) => match state.elections.last_read(&slug) {
+                Some((election, _)) => election.id,
+                None => return Err(ApiError::Unavailable(cause)),
+            },
+            Err(error) => return Err(error),
+        },
     };
     let answer: ResultsAnswer = state
         .elections

@@ -348,6 +348,10 @@ async fn the_ballot_is_served_from_the_last_copy_with_its_age_while_the_database
         "a fresh copy has no Age"
     );
     let ballot = before.text().await.unwrap();
+    let election = app.get("/api/elections/default").await;
+    assert_eq!(election.status(), StatusCode::OK);
+    assert!(election.headers().get("age").is_none());
+    let election: Value = election.json().await.unwrap();
 
     cluster.stop_immediately();
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -369,6 +373,30 @@ async fn the_ballot_is_served_from_the_last_copy_with_its_age_while_the_database
         );
         assert!(took < Duration::from_secs(5), "{path} took {took:?}");
     }
+    let id = election["id"].as_str().unwrap().to_owned();
+    for path in [
+        "/api/elections/default".to_owned(),
+        format!("/api/elections/{id}"),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path} during the outage"
+        );
+        assert!(
+            response.headers().contains_key("age"),
+            "{path}: an Age header"
+        );
+        assert_eq!(response.json::<Value>().await.unwrap(), election, "{path}");
+    }
+    let unknown = format!("/api/elections/{}", uuid::Uuid::new_v4());
+    assert_error(
+        app.get(&unknown).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
     // What must be current is not served from a copy.
     for path in ["/api/results", "/api/votes/me"] {
         let response = app.get_authed(path, &token).await;
