@@ -22,6 +22,10 @@ GRANT EXECUTE ON function pg_catalog.pg_read_binary_file(text, bigint, bigint, b
 CREATE ROLE securevote WITH LOGIN PASSWORD :'securevote_password';
 CREATE DATABASE securevote OWNER securevote;
 REVOKE ALL ON DATABASE securevote FROM PUBLIC;
+-- The seal at an election's close ends with CHECKPOINT and pg_switch_wal(), so the WAL of the
+-- voting period is deleted (see the README's ballot secrecy section).
+GRANT pg_checkpoint TO securevote;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
 
 -- One physical slot per standby, named like the standby's application_name.
 SELECT pg_create_physical_replication_slot('pg2');
