@@ -104,6 +104,15 @@ pub enum Command {
         #[command(subcommand)]
         action: ElectionsCommand,
     },
+    /// Copy the embedded SQLite database to FILE while the service runs (SQLite's online
+    /// backup API: one consistent snapshot holding every vote acknowledged before it began;
+    /// votes keep being taken). FILE must not exist. To restore, stop the service and put the
+    /// copy in place of DATA_DIR/securevote.db. PostgreSQL is backed up with pgBackRest or
+    /// pg_basebackup instead (README, "Backups and restore").
+    Backup {
+        /// Where to write the copy (a new file).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -274,6 +283,7 @@ pub async fn run(command: Option<Command>, config: Config) -> Result<(), CliErro
                     dry_run,
                 },
         } => roll::import(&config, &election, &file, dry_run).await,
+        Command::Backup { file } => backup(&config, file).await,
         Command::Elections { action } => {
             use crate::elections::Action;
             match action {
@@ -322,6 +332,34 @@ async fn import_users(
             file.display()
         ))),
     }
+}
+
+async fn backup(config: &Config, file: PathBuf) -> Result<(), CliError> {
+    let config::DatabaseConfig::Sqlite { path } = &config.database else {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            "`securevote backup` copies the embedded SQLite database; back up PostgreSQL with \
+             pgBackRest or pg_basebackup and WAL archiving (README: Backups and restore)",
+        )
+        .into());
+    };
+    let source = path.clone();
+    let summary = tokio::task::spawn_blocking(move || store::backup_sqlite(&source, &file))
+        .await
+        .map_err(|e| CliError::Failed(format!("backup stopped: {e}")))?
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!(
+        "backed up {} to {}: {} bytes, schema version {}, {} election(s), {} ballot(s), \
+         integrity ok, in {:.2} s",
+        path.display(),
+        summary.path.display(),
+        summary.bytes,
+        summary.schema_version,
+        summary.elections,
+        summary.ballots,
+        summary.elapsed.as_secs_f64()
+    );
+    Ok(())
 }
 
 fn failed(error: store::StoreError) -> CliError {

@@ -174,6 +174,7 @@ fn help_documents_every_subcommand_and_setting() {
         "serve",
         "migrate",
         "candidates",
+        "backup",
         "DATABASE_URL",
         "DB_HOST",
         "DB_PORT",

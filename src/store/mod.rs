@@ -36,6 +36,7 @@ pub use security::{
 };
 pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
+pub use sqlite::backup::{BackupError, BackupSummary, backup as backup_sqlite};
 
 /// The four candidates of the original design, inserted into an empty embedded database so the
 /// zero-setup quick start has a ballot.

@@ -1,5 +1,6 @@
 //! The embedded default: one SQLite file in WAL mode, pooled connections on blocking threads.
 
+pub(crate) mod backup;
 mod bulk;
 mod elections;
 mod outbox;
