@@ -22,12 +22,9 @@ mod database;
 mod mail;
 mod security;
 pub use choices::{LogFormat, Registration};
-pub use database::{DatabaseConfig, PostgresConfig};
+pub use database::{DatabaseConfig, PostgresConfig, Roots, SslMode, Tls, TlsSettings};
 pub use mail::{MailConfig, MailSettings};
-pub use security::SecurityConfig;
-
-/// Minimum JWT secret length when several instances share a PostgreSQL database.
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
+pub use security::{MIN_JWT_SECRET_BYTES, SecurityConfig};
 
 /// Every setting, typed. An empty variable counts as unset (see [`ignore_empty_env`]).
 #[derive(Debug, Clone, Args)]
@@ -54,6 +51,8 @@ pub struct Settings {
     /// Maximum PostgreSQL/SQLite connections in the pool.
     #[arg(long, env = "DB_POOL_SIZE", global = true, default_value_t = 16, value_parser = at_least(1usize))]
     pub db_pool_size: usize,
+    #[command(flatten)]
+    pub db_tls: database::TlsSettings,
     /// Seconds to wait for one database host to accept a connection.
     #[arg(long, env = "DB_CONNECT_TIMEOUT_SECONDS", global = true, default_value_t = 2, value_parser = at_least(1u64))]
     pub db_connect_timeout_seconds: u64,

@@ -181,6 +181,8 @@ fn help_documents_every_subcommand_and_setting() {
         "DB_USER",
         "DB_PASSWORD",
         "DB_NAME",
+        "DB_SSLMODE",
+        "DB_SSLROOTCERT",
         "JWT_SECRET",
         "JWT_TTL_SECONDS",
         "PORT",

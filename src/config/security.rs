@@ -9,6 +9,9 @@ use ipnet::IpNet;
 
 use super::{ConfigError, at_least};
 
+/// Minimum JWT secret length when several instances share a PostgreSQL database.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
 #[derive(Debug, Clone, Args)]
 pub struct SecurityConfig {
     /// Addresses or CIDR ranges of reverse proxies (NGINX) whose X-Forwarded-For is believed,

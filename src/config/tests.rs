@@ -127,8 +127,17 @@ fn bad_settings_name_the_setting_and_hide_secrets() {
             "DATABASE_URL",
         ),
         (
-            &["--database-url=postgres://u:pw@h/db?sslmode=require"],
+            &["--database-url=postgres://u:pw@h/db?sslmode=verify-full"],
+            "DB_SSLROOTCERT",
+        ),
+        (
+            &["--database-url=postgres://u:pw@h/db?sslmode=always"],
             "DATABASE_URL",
+        ),
+        (&["--db-sslmode=strict"], "DB_SSLMODE"),
+        (
+            &["--db-host=h", "--db-sslrootcert=/nowhere/ca.pem", SECRET_32],
+            "DB_SSLROOTCERT",
         ),
         (&["--db-host=h:port", SECRET_32], "DB_HOST"),
         (&["--jwt-ttl-seconds=0"], "JWT_TTL_SECONDS"),

@@ -8,6 +8,7 @@ mod rolls;
 mod seal;
 mod security;
 mod sessions;
+mod tls;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -147,13 +148,15 @@ impl PostgresStore {
         // the kernel's default of many minutes.
         connect.keepalives_idle(Duration::from_secs(5));
         connect.tcp_user_timeout(Duration::from_secs(10));
-        let inner = deadpool_postgres::Manager::from_config(
-            connect,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Custom(RECYCLE_CHECK.into()),
-            },
-        );
+        let manager_config = || ManagerConfig {
+            recycling_method: RecyclingMethod::Custom(RECYCLE_CHECK.into()),
+        };
+        let inner = match tls::connector(&config.tls)
+            .map_err(|e| StoreError::Internal(anyhow::anyhow!(e)))?
+        {
+            Some(tls) => deadpool_postgres::Manager::from_config(connect, tls, manager_config()),
+            None => deadpool_postgres::Manager::from_config(connect, NoTls, manager_config()),
+        };
         let manager = ReconnectingManager {
             inner,
             hosts: config.hosts_display(),
