@@ -129,7 +129,7 @@ mod tests {
 
     mod base64_url_engine {
         /// Minimal unpadded base64url, enough to forge test tokens.
-        pub fn encode(bytes: &[u8]) -> String {
+        pub(super) fn encode(bytes: &[u8]) -> String {
             const ALPHABET: &[u8; 64] =
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut out = String::new();

@@ -76,7 +76,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
 ];
 
 /// Table recording applied versions; the same shape on both backends.
-pub const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+pub(super) const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY,
     name TEXT NOT NULL,
     applied_at TEXT NOT NULL

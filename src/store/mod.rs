@@ -21,6 +21,8 @@ use uuid::Uuid;
 
 use crate::config::{ConfigError, DatabaseConfig};
 use crate::domain::{Candidate, Email, NewCandidate, Tally, User, Vote};
+use postgres::PostgresStore;
+use sqlite::SqliteStore;
 
 pub use bulk::{ImportedUser, UserImport};
 pub use elections::{Actor, CastBallot, ElectionCounts, ElectionStore, NewBallot};
@@ -28,14 +30,12 @@ pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use outbox::{
     ClaimedMail, Delivery, LinkHolder, MailKind, MailOutcome, OutboxStore, Recipients,
 };
-pub use postgres::PostgresStore;
 pub use rolls::{RollStatus, RollStore, RollTurnout};
 pub use security::{
     AdminStats, AuditEntry, AuditFilter, AuditRecord, CandidatePatch, HIT_WINDOW_SECS,
     LockoutPolicy, LockoutState, LoginGate, Promotion, Role, SecurityStore,
 };
 pub use sessions::SessionStore;
-pub use sqlite::SqliteStore;
 
 /// The four candidates of the original design, inserted into an empty embedded database so the
 /// zero-setup quick start has a ballot.

@@ -135,13 +135,16 @@ impl managed::Manager for ReconnectingManager {
 type Pool = managed::Pool<ReconnectingManager>;
 type Connection = managed::Object<ReconnectingManager>;
 
-pub struct PostgresStore {
+pub(crate) struct PostgresStore {
     pool: Pool,
 }
 
 impl PostgresStore {
     /// Connects (failing when no writable host answers), then migrates under an advisory lock.
-    pub async fn open(config: &PostgresConfig, pool_size: usize) -> Result<Self, StoreError> {
+    pub(crate) async fn open(
+        config: &PostgresConfig,
+        pool_size: usize,
+    ) -> Result<Self, StoreError> {
         let mut connect = config.connect.clone();
         // Detect a dead or partitioned server on an established connection in seconds, not at
         // the kernel's default of many minutes.

@@ -71,7 +71,7 @@ impl managed::Manager for SqliteManager {
 
 type Pool = managed::Pool<SqliteManager>;
 
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     pool: Pool,
     /// Votes go through one writer with group commit (votes.rs), started once migrated.
     votes: votes::VoteWriter,
@@ -79,7 +79,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating when absent) the database and migrates it.
-    pub async fn open(path: &Path, pool_size: usize) -> Result<Self, StoreError> {
+    pub(crate) async fn open(path: &Path, pool_size: usize) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::private_files::create_private_dir_all(dir).map_err(|e| {
                 StoreError::Internal(
