@@ -120,8 +120,8 @@ pub(super) async fn login(
         .ok_or(ApiError::InvalidCredentials)?;
     let user_id = credentials.user_id;
     if let Some(new_hash) = verified.rehashed {
-        // A bcrypt hash of the original design: replaced with argon2id, unless the password
-        // changed meanwhile. A failure here must not undo the login; the next one retries.
+        // A legacy bcrypt hash: replaced with argon2id, unless the password changed meanwhile.
+        // A failure here must not undo the login; the next one retries.
         match state
             .store
             .replace_password_hash(user_id, &credentials.password_hash, &new_hash)

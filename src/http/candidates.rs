@@ -22,7 +22,7 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiE
     Ok(state.reads.candidates_json().await?.into_response())
 }
 
-/// The original design's name for GET /api/candidates.
+/// Another name for GET /api/candidates, with the same answer.
 #[utoipa::path(
     get,
     path = "/api/options",

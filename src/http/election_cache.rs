@@ -1,7 +1,8 @@
 //! What the ballot and results routes keep in memory between requests.
 //!
-//! - The contests of a frozen election (every state but `draft`, except the election adopted
-//!   from the original design) never change, so a ballot is checked against a copy read once.
+//! - The contests of a frozen election (every state but `draft`, except an election whose
+//!   ballot stays editable, `ballot_editable`) never change, so a ballot is checked against a
+//!   copy read once.
 //!   The copy's state may be old; the ballot's own statement judges the state.
 //! - The default election is read again after [`MAX_AGE`], so an admin's choice of another
 //!   default reaches every instance within that time.

@@ -504,7 +504,8 @@ pub(crate) async fn store_ballot(
         if election.is_default
             && let Some(candidate) = cast.candidate_id
         {
-            // This instance's cached results of the original API count the ballot at once.
+            // This instance's cached results of the default election (`/api/results`) count
+            // the ballot at once.
             state.reads.vote_recorded(candidate, began);
         }
         // No voter in this line: a log must not link a voter to a ballot.

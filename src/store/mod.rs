@@ -37,8 +37,8 @@ pub use security::{
 };
 pub use sessions::SessionStore;
 
-/// The four candidates of the original design, inserted into an empty embedded database so the
-/// zero-setup quick start has a ballot.
+/// Four demo candidates, inserted into an empty embedded database so the zero-setup quick start
+/// has a ballot.
 pub const DEMO_CANDIDATES_JSON: &str = include_str!("../../deploy/candidates.example.json");
 
 #[derive(Debug, thiserror::Error)]

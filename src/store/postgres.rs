@@ -113,10 +113,10 @@ impl managed::Manager for ReconnectingManager {
         metrics: &Metrics,
     ) -> RecycleResult<tokio_postgres::Error> {
         // A connection handed out within the last RECHECK_IDLE_AFTER has just served a request;
-        // asking the server again cost every vote a second round trip and a query on the primary
-        // (see the benchmark's profile in bench/results/). PostgreSQL cannot turn a running
-        // primary into a standby without a restart, which closes the connection, so a closed
-        // socket is what is left to check on a busy connection.
+        // asking the server again would cost every vote a second round trip and a query on the
+        // primary. PostgreSQL cannot turn a running primary into a standby without a restart,
+        // which closes the connection, so a closed socket is what is left to check on a busy
+        // connection.
         if metrics.last_used() < RECHECK_IDLE_AFTER {
             return if client.is_closed() {
                 Err(RecycleError::message("connection closed"))

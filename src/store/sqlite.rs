@@ -157,9 +157,9 @@ impl SqliteStore {
     /// Like [`Self::with_conn`] for bookkeeping whose last moments may be lost in a power cut:
     /// the abuse-limit counters, as on PostgreSQL (where they commit without waiting for the
     /// standby). Committed with `synchronous = NORMAL`: in WAL mode no fsync at commit (the next
-    /// FULL commit, e.g. a vote's, syncs the WAL with them); a process crash loses nothing. Each
-    /// login paid two fsyncs for its counters, which the benchmark measured at 8 % of login
-    /// throughput. The connection's FULL is restored before it goes back to the pool.
+    /// FULL commit, e.g. a vote's, syncs the WAL with them); a process crash loses nothing, and
+    /// a login's counters cost it no fsync. The connection's FULL is restored before it goes
+    /// back to the pool.
     async fn with_conn_relaxed<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
