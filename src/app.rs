@@ -191,8 +191,8 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The zero-setup quick start: an empty embedded ballot gets the original design's four
-/// candidates. PostgreSQL deployments import their own ballot (`securevote candidates import`).
+/// The zero-setup quick start: an empty embedded ballot gets the four demo candidates.
+/// PostgreSQL deployments import their own ballot (`securevote candidates import`).
 async fn seed_demo_ballot(store: &dyn Store) -> Result<(), ConfigError> {
     let demo = store::parse_candidates(store::DEMO_CANDIDATES_JSON)
         .map_err(|e| ConfigError::new("DATA_DIR", format!("built-in demo ballot: {e}")))?;

@@ -5,16 +5,15 @@
 //! ```text
 //! email,password                      plain passwords, hashed here with argon2id
 //! email,password_hash                 argon2 PHC strings ($argon2id$v=19$m=19456,t=2,p=1$...)
-//!                                     or bcrypt hashes of the original design ($2b$10$...)
+//!                                     or legacy bcrypt hashes ($2b$10$...)
 //! ```
 //!
-//! Plain passwords cost one argon2id hash each (19 MiB, two passes: about 13 ms of a core on the
-//! benchmark's machine), so a list of 100,000 takes about 11 minutes on two cores; pre-hashed
-//! lists load at about 55,000 rows per second. Every row is checked like a registration
-//! (email rules, 8 to 128 characters) and either imported, skipped as a duplicate (already
-//! registered, or earlier in the same file), or rejected with its line number and the reason.
-//! Valid rows are imported even when others are rejected, and a re-run skips what is already
-//! in, so a corrected file can simply be imported again.
+//! Plain passwords cost one argon2id hash each (19 MiB, two passes), so such a list loads at the
+//! pace of the hashing threads; a pre-hashed list costs no hash. Every row is checked like a
+//! registration (email rules, 8 to 128 characters) and either imported, skipped as a duplicate
+//! (already registered, or earlier in the same file), or rejected with its line number and the
+//! reason. Valid rows are imported even when others are rejected, and a re-run skips what is
+//! already in, so a corrected file can simply be imported again.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -171,9 +170,9 @@ fn parse_row(record: &csv::StringRecord, column: SecretColumn) -> Result<Row, St
     Ok(Row { email, secret })
 }
 
-/// An argon2 PHC string whose verification costs at most the import limit, or a bcrypt hash of
-/// the original Node design (`$2a$`, `$2b$`, `$2y$`, cost at most 12), which is replaced with
-/// argon2id at the account's first login.
+/// An argon2 PHC string whose verification costs at most the import limit, or a legacy bcrypt
+/// hash (`$2a$`, `$2b$`, `$2y$`, cost at most 12), which is replaced with argon2id at the
+/// account's first login.
 fn check_phc(raw: &str) -> Result<String, String> {
     if raw.starts_with("$2") {
         if crate::auth::is_legacy_bcrypt(raw) {

@@ -4,6 +4,8 @@
 //! [`config`] turns settings into a validated [`config::Config`], [`app::Application`] wires a
 //! [`store::Store`] to the [`http`] router and serves it.
 
+#![warn(unreachable_pub)]
+
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -13,12 +13,12 @@ const ITERATIONS: u32 = 2;
 const LANES: u32 = 1;
 /// Bytes of a new hash (the PHC default).
 const OUTPUT_LEN: usize = 32;
-/// Highest bcrypt cost verified (the original design used 10): each step doubles the work,
-/// and a login must not cost more than a few argon2 hashes.
+/// Highest bcrypt cost verified (the common default is 10): each step doubles the work, and a
+/// login must not cost more than a few argon2 hashes.
 pub const MAX_BCRYPT_COST: u32 = 12;
 
-/// Whether `hash` is a bcrypt hash of the original Node design (`$2a$`, `$2b$` or PHP's `$2y$`,
-/// all the same algorithm) within [`MAX_BCRYPT_COST`].
+/// Whether `hash` is a legacy bcrypt hash (`$2a$`, `$2b$` or PHP's `$2y$`, all the same
+/// algorithm) within [`MAX_BCRYPT_COST`]: verified at login, then replaced with argon2id.
 pub fn is_legacy_bcrypt(hash: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"]
         .iter()
@@ -49,16 +49,15 @@ pub struct HasherBusy;
 /// exhaust memory. Work beyond `max_concurrent` running plus `max_queued` waiting is refused.
 ///
 /// Hashes run on `max_concurrent` threads of their own, which take the next queued hash as soon
-/// as they finish one: with tokio's blocking pool and a semaphore, each hand-over went through
-/// three thread wake-ups, and on a machine whose cores were all hashing those waited for a time
-/// slice, leaving cores idle between hashes (the benchmark's login figures).
+/// as they finish one, so no core waits between hashes while work is queued (a blocking pool
+/// behind a semaphore needs three thread wake-ups per hand-over, each waiting for a time slice
+/// on a machine whose cores are all hashing).
 ///
-/// The 19 MiB of working memory are allocated once per concurrent computation and reused: the
-/// argon2 crate's own `hash_password`/`verify_password` allocate (and zero) them on every call,
-/// which cost page faults on each hash and, with glibc keeping freed blocks in per-thread arenas
-/// of the blocking pool, let the process grow to 2.4 GiB under a login load (see the benchmark's
-/// profile in bench/results/). Resident memory for hashing is now at most `max_concurrent` x
-/// 19 MiB.
+/// The 19 MiB of working memory are allocated once per concurrent computation and reused, so
+/// resident memory for hashing is at most `max_concurrent` x 19 MiB and a hash takes no page
+/// faults. The argon2 crate's own `hash_password`/`verify_password` allocate (and zero) them on
+/// every call, and glibc keeps freed blocks in per-thread arenas, so memory would grow with
+/// every thread that ever hashed.
 #[derive(Clone)]
 pub struct PasswordHasher {
     inner: Arc<Inner>,
@@ -121,9 +120,9 @@ impl PasswordHasher {
             .map(|verified| verified.matches)
     }
 
-    /// Like [`PasswordHasher::verify`]; a bcrypt hash of the original design is verified with
-    /// bcrypt, and when it matches, an argon2id hash of the password comes back to replace it.
-    /// Unknown users still cost one argon2 verification against the dummy hash, as before.
+    /// Like [`PasswordHasher::verify`]; a legacy bcrypt hash is verified with bcrypt, and when
+    /// it matches, an argon2id hash of the password comes back to replace it. Unknown users
+    /// cost one argon2 verification against the dummy hash, as in `verify`.
     pub async fn verify_upgrading(
         &self,
         password: String,
@@ -133,7 +132,8 @@ impl PasswordHasher {
         self.run(move |inner| {
             let phc = stored_hash.as_deref().unwrap_or(&inner.dummy_hash);
             if is_legacy_bcrypt(phc) {
-                // Node's bcrypt, like this crate's `verify`, uses the first 72 bytes.
+                // bcrypt reads the first 72 bytes only, in this crate's `verify` as in every
+                // implementation that makes `$2a$`/`$2b$`/`$2y$` hashes.
                 let matches = bcrypt::verify(password.as_bytes(), phc).unwrap_or(false);
                 let rehashed = matches.then(|| inner.hash(password.as_bytes()));
                 return Verified { matches, rehashed };

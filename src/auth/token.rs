@@ -20,7 +20,7 @@ struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     election: Option<Uuid>,
     /// The account's token generation when the token was issued; logging out increments the
-    /// account's, which ends this token. Tokens issued before generations existed mean 0.
+    /// account's, which ends this token. A token without one is of generation 0.
     #[serde(default)]
     generation: i64,
     /// Never set by us; refused while in the future.
@@ -129,7 +129,7 @@ mod tests {
 
     mod base64_url_engine {
         /// Minimal unpadded base64url, enough to forge test tokens.
-        pub fn encode(bytes: &[u8]) -> String {
+        pub(super) fn encode(bytes: &[u8]) -> String {
             const ALPHABET: &[u8; 64] =
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut out = String::new();

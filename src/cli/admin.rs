@@ -12,7 +12,7 @@ use crate::store::{self, Promotion, StoreError};
 
 /// Promotes the account when it exists (its password is left as it is and none is read);
 /// otherwise asks for a password and creates the account as an admin. Both are audited.
-pub async fn create(config: &Config, raw_email: &str) -> Result<(), CliError> {
+pub(super) async fn create(config: &Config, raw_email: &str) -> Result<(), CliError> {
     let email = Email::parse(raw_email)
         .map_err(|e| CliError::Failed(format!("--email {raw_email:?}: {e}")))?;
     let store = store::open(&config.database, 1)

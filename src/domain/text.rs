@@ -8,11 +8,11 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::DomainError;
 
-pub const DECEPTIVE_MESSAGE: &str = "must not contain invisible or text-direction characters \
+pub(super) const DECEPTIVE_MESSAGE: &str = "must not contain invisible or text-direction characters \
      (zero-width characters, bidirectional controls, soft hyphens, byte-order marks)";
 
 /// Whether `c` is invisible or changes the display order of the text around it.
-pub fn is_deceptive(c: char) -> bool {
+pub(super) fn is_deceptive(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'                  // soft hyphen
@@ -27,7 +27,7 @@ pub fn is_deceptive(c: char) -> bool {
 }
 
 /// `text` in NFC, or the deceptive-character error.
-pub fn clean(text: &str) -> Result<String, DomainError> {
+pub(super) fn clean(text: &str) -> Result<String, DomainError> {
     if text.chars().any(is_deceptive) {
         return Err(DomainError(DECEPTIVE_MESSAGE));
     }

@@ -172,9 +172,9 @@ pub struct Election {
     pub state: ElectionState,
     /// Whether `/api/options`, `/api/votes` and `/api/results` mean this election.
     pub is_default: bool,
-    /// Only the election adopted from a database of the original design: its one contest keeps
-    /// the original rules (candidates may be added while it is open; one with votes is never
-    /// changed or deleted). Every election created through the API is frozen from `scheduled`.
+    /// Only the election the migrations build from a database's existing candidates and votes:
+    /// candidates may be added to its one contest while it is open, and one with votes is never
+    /// changed or deleted. Every election created through the API is frozen from `scheduled`.
     pub ballot_editable: bool,
     /// SHA-256 of the roll's canonical form (see `crate::rolls`), fixed when a roll election is
     /// scheduled; anyone can check later that the roll did not change.

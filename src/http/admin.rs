@@ -21,7 +21,7 @@ const MAX_AUDIT_PAGE: u32 = 200;
 /// A new candidate. `name` is required; `party` and `description` may be omitted or null.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewCandidateBody {
+pub(super) struct NewCandidateBody {
     /// 1 to 255 characters (surrounding spaces are trimmed), no control characters.
     #[schema(min_length = 1, max_length = 255)]
     name: String,
@@ -39,7 +39,7 @@ pub struct NewCandidateBody {
 /// cleared. At least one field is required.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CandidatePatchBody {
+pub(super) struct CandidatePatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
     name: Option<Option<String>>,
@@ -89,7 +89,7 @@ fn description(raw: Option<&str>) -> Result<Option<String>, ApiError> {
         (status = 403, description = "`forbidden`: not an admin", body = ErrorBody),
     )
 )]
-pub async fn create_candidate(
+pub(super) async fn create_candidate(
     State(state): State<AppState>,
     admin: AdminUser,
     AppJson(body): AppJson<NewCandidateBody>,
@@ -120,7 +120,7 @@ pub async fn create_candidate(
         (status = 404, description = "`candidate_not_found`", body = ErrorBody),
     )
 )]
-pub async fn update_candidate(
+pub(super) async fn update_candidate(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<Uuid>,
@@ -165,7 +165,7 @@ pub async fn update_candidate(
         (status = 409, description = "`candidate_has_votes`", body = ErrorBody),
     )
 )]
-pub async fn delete_candidate(
+pub(super) async fn delete_candidate(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<Uuid>,
@@ -177,7 +177,7 @@ pub async fn delete_candidate(
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct StatsResponse {
+pub(super) struct StatsResponse {
     /// All accounts, admins included.
     registered_users: i64,
     votes_cast: i64,
@@ -197,7 +197,7 @@ pub struct StatsResponse {
         (status = 403, description = "`forbidden`: not an admin", body = ErrorBody),
     )
 )]
-pub async fn stats(
+pub(super) async fn stats(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> Result<Json<StatsResponse>, ApiError> {
@@ -217,7 +217,7 @@ pub async fn stats(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct AuditQuery {
+pub(super) struct AuditQuery {
     /// Entries per page, 1 to 200 [default: 50].
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
@@ -231,7 +231,7 @@ pub struct AuditQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct AuditPage {
+pub(super) struct AuditPage {
     /// Newest first.
     entries: Vec<AuditEntry>,
     /// Pass as `before` for the next (older) page; null on the last page.
@@ -251,7 +251,7 @@ pub struct AuditPage {
         (status = 403, description = "`forbidden`: not an admin", body = ErrorBody),
     )
 )]
-pub async fn audit(
+pub(super) async fn audit(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppQuery(query): AppQuery<AuditQuery>,
@@ -340,7 +340,7 @@ mod tests {
         (status = 404, description = "`user_not_found`", body = ErrorBody),
     )
 )]
-pub async fn logout_user(
+pub(super) async fn logout_user(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<Uuid>,

@@ -19,7 +19,7 @@ const MAX_LOGIN_PASSWORD_CHARS: usize = 128;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CredentialsBody {
+pub(super) struct CredentialsBody {
     /// Trimmed and lowercased; at most 254 characters.
     #[schema(format = Email, max_length = 254, example = "ada@example.org")]
     email: String,
@@ -44,7 +44,7 @@ pub struct CredentialsBody {
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub async fn register(
+pub(super) async fn register(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     AppJson(body): AppJson<CredentialsBody>,
@@ -63,7 +63,7 @@ pub async fn register(
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct LoginResponse {
+pub(super) struct LoginResponse {
     /// HS256 JWT for `Authorization: Bearer <token>`.
     token: String,
     #[schema(example = "Bearer")]
@@ -89,7 +89,7 @@ pub struct LoginResponse {
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-pub async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     AppJson(body): AppJson<CredentialsBody>,
@@ -120,8 +120,8 @@ pub async fn login(
         .ok_or(ApiError::InvalidCredentials)?;
     let user_id = credentials.user_id;
     if let Some(new_hash) = verified.rehashed {
-        // A bcrypt hash of the original design: replaced with argon2id, unless the password
-        // changed meanwhile. A failure here must not undo the login; the next one retries.
+        // A legacy bcrypt hash: replaced with argon2id, unless the password changed meanwhile.
+        // A failure here must not undo the login; the next one retries.
         match state
             .store
             .replace_password_hash(user_id, &credentials.password_hash, &new_hash)
@@ -150,7 +150,7 @@ pub async fn login(
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct MeResponse {
+pub(super) struct MeResponse {
     id: Uuid,
     email: String,
     #[serde(with = "rfc3339_utc")]
@@ -172,7 +172,7 @@ pub struct MeResponse {
     security(("bearer" = [])),
     responses((status = 200, description = "The token's user", body = MeResponse))
 )]
-pub async fn me(
+pub(super) async fn me(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<MeResponse>, ApiError> {
@@ -206,7 +206,10 @@ pub async fn me(
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
     )
 )]
-pub async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<StatusCode, ApiError> {
     state.store.end_sessions(user.id, None).await?;
     tracing::info!(user_id = %user.id, "logged out");
     Ok(StatusCode::NO_CONTENT)

@@ -14,13 +14,13 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::read_cache::json_response;
 
-pub const CEILING_PATH: &str = "/api/bench/ceiling/{bytes}";
+pub(crate) const CEILING_PATH: &str = "/api/bench/ceiling/{bytes}";
 /// `{"p":""}`: the smallest body.
 const MIN_BYTES: usize = 8;
 /// Enough for any real answer; keeps the route from being an amplifier.
 const MAX_BYTES: usize = 64 * 1024;
 
-pub async fn ceiling(uri: Uri) -> Response {
+pub(crate) async fn ceiling(uri: Uri) -> Response {
     let size = uri
         .path()
         .rsplit('/')

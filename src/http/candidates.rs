@@ -16,13 +16,13 @@ use crate::domain::Candidate;
     responses((status = 200, description = "All candidates; while the database cannot be reached, the last copy with an `Age` header", body = Vec<Candidate>,
         headers(("Age" = Option<u64>, description = "seconds since the copy was read, when served from an older copy during a database outage"))))
 )]
-pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     // At most read_cache::MAX_AGE old, or the last copy with an `Age` header while the
     // database cannot be reached; see there.
     Ok(state.reads.candidates_json().await?.into_response())
 }
 
-/// The original design's name for GET /api/candidates.
+/// Another name for GET /api/candidates, with the same answer.
 #[utoipa::path(
     get,
     path = "/api/options",
@@ -30,7 +30,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     responses((status = 200, description = "All candidates; while the database cannot be reached, the last copy with an `Age` header", body = Vec<Candidate>,
         headers(("Age" = Option<u64>, description = "seconds since the copy was read, when served from an older copy during a database outage"))))
 )]
-pub async fn options(state: State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn options(state: State<AppState>) -> Result<Response, ApiError> {
     list(state).await
 }
 
@@ -46,7 +46,7 @@ pub async fn options(state: State<AppState>) -> Result<Response, ApiError> {
         (status = 404, description = "`candidate_not_found`", body = ErrorBody),
     )
 )]
-pub async fn get_one(
+pub(super) async fn get_one(
     State(state): State<AppState>,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<Candidate>, ApiError> {

@@ -17,7 +17,7 @@ use super::AppState;
 
 /// The address the abuse limits count against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
+pub(crate) struct ClientIp(pub IpAddr);
 
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
@@ -40,7 +40,7 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let peer = canonical(peer);
     let forwarded = headers.get_all("x-forwarded-for");
     if !is_trusted(peer, trusted) {

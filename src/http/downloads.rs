@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 
 /// A `text/csv` answer: `head`, then one record per row.
-pub fn csv_response<R, F>(
+pub(super) fn csv_response<R, F>(
     head: &[&str],
     rows: impl IntoIterator<Item = R>,
 ) -> Result<Response, ApiError>

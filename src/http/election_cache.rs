@@ -1,7 +1,8 @@
 //! What the ballot and results routes keep in memory between requests.
 //!
-//! - The contests of a frozen election (every state but `draft`, except the election adopted
-//!   from the original design) never change, so a ballot is checked against a copy read once.
+//! - The contests of a frozen election (every state but `draft`, except an election whose
+//!   ballot stays editable, `ballot_editable`) never change, so a ballot is checked against a
+//!   copy read once.
 //!   The copy's state may be old; the ballot's own statement judges the state.
 //! - The default election is read again after [`MAX_AGE`], so an admin's choice of another
 //!   default reaches every instance within that time.
@@ -24,15 +25,15 @@ use crate::elections::{Election, ElectionKey, ElectionState};
 use crate::store::{Store, StoreError};
 
 /// A results answer: the JSON, or why it is embargoed.
-pub type ResultsAnswer = Result<Bytes, &'static str>;
+pub(crate) type ResultsAnswer = Result<Bytes, &'static str>;
 
 /// A computed answer and whether it is final (shown, and voting is over: it never changes).
-pub struct Computed {
+pub(crate) struct Computed {
     pub answer: ResultsAnswer,
     pub is_final: bool,
 }
 
-pub struct ElectionCache {
+pub(crate) struct ElectionCache {
     store: Arc<dyn Store>,
     frozen: Mutex<HashMap<Uuid, Arc<Election>>>,
     default: Mutex<Option<(Instant, Option<Arc<Election>>)>>,
@@ -52,7 +53,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ElectionCache {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
             frozen: Mutex::new(HashMap::new()),
@@ -65,7 +66,7 @@ impl ElectionCache {
     }
 
     /// The election's contests for checking a ballot: a kept copy when frozen, else read now.
-    pub async fn ballot_of(&self, id: Uuid) -> Result<Option<Arc<Election>>, StoreError> {
+    pub(crate) async fn ballot_of(&self, id: Uuid) -> Result<Option<Arc<Election>>, StoreError> {
         if let Some(election) = lock(&self.frozen).get(&id) {
             return Ok(Some(Arc::clone(election)));
         }
@@ -80,7 +81,7 @@ impl ElectionCache {
     }
 
     /// Keeps `election` (read at `read_at`) for [`Self::last_read`]; drafts are not kept.
-    pub fn remember(&self, election: &Election, read_at: Instant) {
+    pub(crate) fn remember(&self, election: &Election, read_at: Instant) {
         if election.state != ElectionState::Draft {
             lock(&self.last_read).insert(election.id, (read_at, Arc::new(election.clone())));
         }
@@ -88,7 +89,7 @@ impl ElectionCache {
 
     /// The last public copy of the election `key` names, with its age in whole seconds: for
     /// answering while the database cannot be reached.
-    pub fn last_read(&self, key: &ElectionKey) -> Option<(Arc<Election>, u64)> {
+    pub(crate) fn last_read(&self, key: &ElectionKey) -> Option<(Arc<Election>, u64)> {
         let kept = lock(&self.last_read);
         let (read_at, election) = match key {
             ElectionKey::Id(id) => kept.get(id)?,
@@ -98,7 +99,7 @@ impl ElectionCache {
     }
 
     /// The default election, at most [`MAX_AGE`] old.
-    pub async fn default_election(&self) -> Result<Option<Arc<Election>>, StoreError> {
+    pub(crate) async fn default_election(&self) -> Result<Option<Arc<Election>>, StoreError> {
         let fresh = |cache: &Self| {
             lock(&cache.default)
                 .as_ref()
@@ -119,13 +120,17 @@ impl ElectionCache {
     }
 
     /// An admin changed which election is the default, through this instance.
-    pub fn default_changed(&self) {
+    pub(crate) fn default_changed(&self) {
         *lock(&self.default) = None;
     }
 
     /// The election's results answer, at most [`MAX_AGE`] old (a final one is kept); `compute`
     /// makes a new one.
-    pub async fn results<F, Fut>(&self, id: Uuid, compute: F) -> Result<ResultsAnswer, StoreError>
+    pub(crate) async fn results<F, Fut>(
+        &self,
+        id: Uuid,
+        compute: F,
+    ) -> Result<ResultsAnswer, StoreError>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Computed, StoreError>>,

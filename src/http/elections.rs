@@ -73,7 +73,7 @@ fn visible_in_list(election: &Election, is_admin: bool) -> bool {
         (status = 409, description = "`slug_taken`", body = ErrorBody),
     )
 )]
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     admin: AdminUser,
     AppJson(document): AppJson<ElectionDocument>,
@@ -94,7 +94,7 @@ pub async fn create(
     tag = "elections",
     responses((status = 200, description = "The elections", body = [Election]))
 )]
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     viewer: MaybeUser,
 ) -> Result<Json<Vec<Election>>, ApiError> {
@@ -119,7 +119,7 @@ pub async fn list(
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]
-pub async fn get_one(
+pub(super) async fn get_one(
     State(state): State<AppState>,
     viewer: MaybeUser,
     AppPath(id): AppPath<String>,
@@ -149,7 +149,7 @@ pub async fn get_one(
 /// choices get new ids).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ElectionPatch {
+pub(super) struct ElectionPatch {
     slug: Option<String>,
     title: Option<String>,
     #[serde(default, deserialize_with = "present")]
@@ -229,7 +229,7 @@ fn document_of(election: &Election) -> ElectionDocument {
         (status = 409, description = "`election_frozen` or `slug_taken`", body = ErrorBody),
     )
 )]
-pub async fn update(
+pub(super) async fn update(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -291,7 +291,7 @@ pub async fn update(
         (status = 409, description = "`election_frozen`, or `invalid_transition` for the default election", body = ErrorBody),
     )
 )]
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -350,7 +350,7 @@ macro_rules! transition_route {
                 (status = 409, description = "`invalid_transition`", body = ErrorBody),
             )
         )]
-        pub async fn $name(
+        pub(crate) async fn $name(
             State(state): State<AppState>,
             admin: AdminUser,
             AppPath(id): AppPath<String>,
@@ -393,7 +393,7 @@ transition_route!(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ExtendBody {
+pub(super) struct ExtendBody {
     /// The new closing time: later than now and than the current one.
     #[schema(value_type = String, format = DateTime)]
     closes_at: DateTime<Utc>,
@@ -414,7 +414,7 @@ pub struct ExtendBody {
         (status = 409, description = "`invalid_transition`: not open", body = ErrorBody),
     )
 )]
-pub async fn extend(
+pub(super) async fn extend(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -436,7 +436,7 @@ pub async fn extend(
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]
-pub async fn make_default(
+pub(super) async fn make_default(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -454,7 +454,7 @@ pub async fn make_default(
 /// A ballot: one entry per contest of the election, keyed by contest id.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BallotBody {
+pub(super) struct BallotBody {
     /// Plurality and approval: `["choice_id", ...]`; ranked methods: `{"ranking": [...]}`,
     /// most preferred first; score and STAR: `{"scores": {"choice_id": n}}`.
     #[schema(value_type = Object)]
@@ -463,7 +463,7 @@ pub struct BallotBody {
 
 /// What the voter gets back: a receipt to quote later.
 #[derive(Serialize, ToSchema)]
-pub struct Receipt {
+pub(super) struct Receipt {
     /// The ballot's id.
     receipt: Uuid,
     election_id: Uuid,
@@ -504,7 +504,8 @@ pub(crate) async fn store_ballot(
         if election.is_default
             && let Some(candidate) = cast.candidate_id
         {
-            // This instance's cached results of the original API count the ballot at once.
+            // This instance's cached results of the default election (`/api/results`) count
+            // the ballot at once.
             state.reads.vote_recorded(candidate, began);
         }
         // No voter in this line: a log must not link a voter to a ballot.
@@ -537,7 +538,7 @@ pub(crate) async fn store_ballot(
         (status = 422, description = "`invalid_ballot` naming the fault, or `idempotency_key_reused`", body = ErrorBody),
     )
 )]
-pub async fn cast(
+pub(super) async fn cast(
     State(state): State<AppState>,
     user: AuthUser,
     headers: HeaderMap,
@@ -595,7 +596,7 @@ fn receipt_response(cast: &CastBallot) -> Response {
 
 /// Votes for one choice.
 #[derive(Serialize, ToSchema)]
-pub struct ChoiceResult {
+pub(super) struct ChoiceResult {
     choice_id: Uuid,
     name: String,
     party: Option<String>,
@@ -603,7 +604,7 @@ pub struct ChoiceResult {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ContestResults {
+pub(super) struct ContestResults {
     contest_id: Uuid,
     title: String,
     method: Method,
@@ -617,7 +618,7 @@ pub struct ContestResults {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ElectionResults {
+pub(super) struct ElectionResults {
     election_id: Uuid,
     slug: String,
     title: String,
@@ -726,7 +727,7 @@ async fn compute_results(state: &AppState, id: Uuid) -> Result<Computed, StoreEr
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]
-pub async fn results(
+pub(super) async fn results(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
@@ -762,7 +763,7 @@ fn id_of(key: &ElectionKey) -> String {
 
 /// Per election the voter may see, whether they have cast a ballot in it.
 #[derive(Serialize, ToSchema)]
-pub struct VoterElection {
+pub(super) struct VoterElection {
     election_id: Uuid,
     slug: String,
     state: ElectionState,
@@ -810,7 +811,7 @@ pub(crate) async fn voter_elections(
         (status = 404, description = "`election_not_found` or `not_found` (no such contest)", body = ErrorBody),
     )
 )]
-pub async fn export_blt(
+pub(super) async fn export_blt(
     State(state): State<AppState>,
     AppPath((id, contest_id)): AppPath<(String, Uuid)>,
 ) -> Result<Response, ApiError> {

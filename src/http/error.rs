@@ -10,7 +10,7 @@ use crate::auth::HasherBusy;
 use crate::store::{StoreError, error_chain};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("{0}")]
     InvalidRequest(String),
     #[error("{0}")]
@@ -87,12 +87,12 @@ pub enum ApiError {
 
 /// Every error response: `{"error": {"code", "message"}}`.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     error: ErrorDetail,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// Stable, machine-readable: `invalid_request`, `unauthorized`, `forbidden`,
     /// `rate_limited`, `unavailable`, ... (see each response).
     #[schema(example = "invalid_request")]
@@ -102,7 +102,7 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Self::InvalidEmail(_) => (StatusCode::BAD_REQUEST, "invalid_email"),

@@ -16,7 +16,7 @@ use super::error::ApiError;
 /// body over the limit, 400 `invalid_request` for malformed JSON, a body that is not an object
 /// (serde would otherwise accept `[email, password]` for a struct), or a missing or mistyped
 /// field.
-pub struct AppJson<T>(pub T);
+pub(super) struct AppJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for AppJson<T>
 where
@@ -85,7 +85,7 @@ fn data_error_message(text: &str) -> String {
 /// The authenticated user, from `Authorization: Bearer <token>`. Handlers that take it are
 /// protected; a missing, malformed, expired or forged token is a 401.
 #[derive(Debug, Clone, Copy)]
-pub struct AuthUser {
+pub(super) struct AuthUser {
     pub id: Uuid,
     /// Signed in by an invitation link: the one election this sign-in is for.
     pub election: Option<Uuid>,
@@ -112,7 +112,7 @@ impl FromRequestParts<AppState> for AuthUser {
 /// (none, malformed, expired or ended) the caller is simply not an admin: these routes never
 /// answer 401.
 #[derive(Debug, Clone, Copy)]
-pub struct MaybeUser {
+pub(super) struct MaybeUser {
     pub is_admin: bool,
 }
 
@@ -177,7 +177,7 @@ impl AuthUser {
 /// request (one primary-key lookup), so demoting an admin takes effect at once, whatever
 /// tokens they hold. A voter gets 403; a token of a deleted account 401.
 #[derive(Debug, Clone, Copy)]
-pub struct AdminUser {
+pub(super) struct AdminUser {
     pub id: Uuid,
 }
 
@@ -202,7 +202,7 @@ impl FromRequestParts<AppState> for AdminUser {
 }
 
 /// A path parameter whose rejection (e.g. invalid percent-encoding) is a JSON 400.
-pub struct AppPath<T>(pub T);
+pub(super) struct AppPath<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for AppPath<T>
 where
@@ -225,7 +225,7 @@ where
 }
 
 /// Query parameters whose rejection is a JSON 400 naming the problem.
-pub struct AppQuery<T>(pub T);
+pub(super) struct AppQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for AppQuery<T>
 where

@@ -22,7 +22,7 @@ const DATABASE_DEADLINE: Duration = Duration::from_secs(2);
             example = json!({"status": "degraded", "database": "unavailable"})),
     )
 )]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthBody>) {
+pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthBody>) {
     match tokio::time::timeout(DATABASE_DEADLINE, state.store.ping()).await {
         Ok(Ok(())) => (
             StatusCode::OK,

@@ -30,7 +30,7 @@ async fn election_id(state: &AppState, raw: &str) -> Result<Uuid, ApiError> {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Queued {
+pub(super) struct Queued {
     /// Messages queued by this request.
     queued: u64,
 }
@@ -64,7 +64,7 @@ async fn queue(
         (status = 409, description = "`invalid_transition`: the election is not scheduled or open", body = ErrorBody),
     )
 )]
-pub async fn send_invitations(
+pub(super) async fn send_invitations(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -92,7 +92,7 @@ pub async fn send_invitations(
         (status = 409, description = "`invalid_transition`: the election is not scheduled or open", body = ErrorBody),
     )
 )]
-pub async fn send_reminders(
+pub(super) async fn send_reminders(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -102,7 +102,7 @@ pub async fn send_reminders(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResendBody {
+pub(super) struct ResendBody {
     email: String,
 }
 
@@ -121,7 +121,7 @@ pub struct ResendBody {
         (status = 409, description = "`invalid_transition`: the election is not scheduled or open", body = ErrorBody),
     )
 )]
-pub async fn resend(
+pub(super) async fn resend(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -155,7 +155,7 @@ pub async fn resend(
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]
-pub async fn deliveries(
+pub(super) async fn deliveries(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -176,7 +176,7 @@ pub async fn deliveries(
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]
-pub async fn failures_csv(
+pub(super) async fn failures_csv(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -202,13 +202,13 @@ pub async fn failures_csv(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MagicBody {
+pub(super) struct MagicBody {
     /// The token from the link (the part after `#/magic/`).
     token: String,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct MagicSignIn {
+pub(super) struct MagicSignIn {
     /// HS256 JWT for `Authorization: Bearer <token>`, valid for this election only.
     token: String,
     token_type: &'static str,
@@ -230,7 +230,7 @@ pub struct MagicSignIn {
         (status = 429, description = "`rate_limited`", body = ErrorBody),
     )
 )]
-pub async fn magic_sign_in(
+pub(super) async fn magic_sign_in(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     AppJson(body): AppJson<MagicBody>,
@@ -283,14 +283,14 @@ pub async fn magic_sign_in(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LinkRequest {
+pub(super) struct LinkRequest {
     /// Election id or slug.
     election: String,
     email: String,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct LinkRequested {
+pub(super) struct LinkRequested {
     message: &'static str,
 }
 
@@ -307,7 +307,7 @@ pub struct LinkRequested {
         (status = 429, description = "`rate_limited`", body = ErrorBody),
     )
 )]
-pub async fn request_link(
+pub(super) async fn request_link(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     AppJson(body): AppJson<LinkRequest>,

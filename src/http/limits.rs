@@ -19,7 +19,7 @@ use crate::config::SecurityConfig;
 /// runs in its own task (see `votes::cast`), and the store never sends a cancel request, so a
 /// commit waiting for the synchronous standby still completes; a retry with the same
 /// Idempotency-Key then gets the original 201.
-pub async fn request_timeout(
+pub(super) async fn request_timeout(
     State(timeout): State<Duration>,
     request: Request,
     next: Next,
@@ -32,7 +32,11 @@ pub async fn request_timeout(
 
 /// Refuses requests whose request line and headers exceed the limit with a JSON 431. (hyper
 /// itself refuses far larger heads, around 400 KiB, before any of this code runs.)
-pub async fn header_size(State(max_bytes): State<usize>, request: Request, next: Next) -> Response {
+pub(super) async fn header_size(
+    State(max_bytes): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
     let uri = request.uri();
     let head = request.method().as_str().len()
         + uri
@@ -55,7 +59,7 @@ pub async fn header_size(State(max_bytes): State<usize>, request: Request, next:
 /// `None` (no CORS headers at all: browsers allow same-origin calls only) unless origins are
 /// configured. Tokens travel in the Authorization header, never in cookies, so no credentials
 /// mode is needed.
-pub fn cors(config: &SecurityConfig) -> Option<CorsLayer> {
+pub(super) fn cors(config: &SecurityConfig) -> Option<CorsLayer> {
     if config.cors_allowed_origins.is_empty() {
         return None;
     }

@@ -20,7 +20,7 @@ use crate::store::Store;
 
 /// The process-wide recorder; the `metrics` macros report to it. Installed once, so several
 /// applications in one process (the tests) share it.
-pub fn handle() -> &'static PrometheusHandle {
+pub(crate) fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
@@ -59,7 +59,7 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 /// The router of the private metrics listener.
-pub fn router(store: Arc<dyn Store>) -> Router {
+pub(crate) fn router(store: Arc<dyn Store>) -> Router {
     Router::new()
         .route("/metrics", get(render))
         .with_state(store)

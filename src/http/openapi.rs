@@ -23,7 +23,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::error::ErrorBody;
 
 /// Name of the security scheme handlers refer to with `security(("bearer" = []))`.
-pub const BEARER: &str = "bearer";
+pub(crate) const BEARER: &str = "bearer";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,11 +42,11 @@ pub const BEARER: &str = "bearer";
         (name = "operations", description = "Health and this document"),
     )
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 /// `/health`'s answer.
 #[derive(Serialize, ToSchema)]
-pub struct HealthBody {
+pub(crate) struct HealthBody {
     /// `ok` or `degraded`.
     #[schema(example = "ok")]
     pub status: &'static str,
@@ -56,7 +56,7 @@ pub struct HealthBody {
 }
 
 /// The complete document: the routes' own documentation plus the shared error responses.
-pub fn document() -> OpenApiDocument {
+pub(crate) fn document() -> OpenApiDocument {
     let (_, mut doc) = super::api_routes().split_for_parts();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
@@ -99,7 +99,7 @@ static DOCUMENT_JSON: LazyLock<String> = LazyLock::new(|| {
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object))
 )]
-pub async fn openapi_json() -> impl IntoResponse {
+pub(crate) async fn openapi_json() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         DOCUMENT_JSON.as_str(),

@@ -31,7 +31,7 @@ const SWEEP_EVERY_SECS: i64 = 60;
 
 /// What a counter counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     LoginPerIp,
     RegisterPerIp,
     RegisterPerAccount,
@@ -47,7 +47,7 @@ impl Scope {
     }
 }
 
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     store: Arc<dyn Store>,
     config: Arc<SecurityConfig>,
     last_sweep: AtomicI64,
@@ -57,7 +57,11 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `secret` is the token secret, the same on every instance, so all of them compute the same
     /// counter keys; the HMAC key is derived from it, never the secret itself.
-    pub fn new(store: Arc<dyn Store>, config: Arc<SecurityConfig>, secret: &SecretString) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        config: Arc<SecurityConfig>,
+        secret: &SecretString,
+    ) -> Self {
         Self {
             store,
             config,
@@ -76,7 +80,7 @@ impl RateLimiter {
         }
     }
 
-    pub async fn check_login_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub(crate) async fn check_login_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
         self.check(
             Scope::LoginPerIp,
             &address_key(ip),
@@ -85,7 +89,7 @@ impl RateLimiter {
         .await
     }
 
-    pub async fn check_register(&self, ip: IpAddr, email: &Email) -> Result<(), ApiError> {
+    pub(crate) async fn check_register(&self, ip: IpAddr, email: &Email) -> Result<(), ApiError> {
         self.check(
             Scope::RegisterPerIp,
             &address_key(ip),
@@ -103,7 +107,7 @@ impl RateLimiter {
     /// Counts a login attempt for the account and refuses it while the account is locked out.
     /// `raw_email` is what the client sent: unknown and malformed emails are limited exactly
     /// like real accounts, so the limit reveals nothing about which accounts exist.
-    pub async fn check_login_account(&self, raw_email: &str) -> Result<(), ApiError> {
+    pub(crate) async fn check_login_account(&self, raw_email: &str) -> Result<(), ApiError> {
         let policy = self.lockout_policy();
         if policy.max_failures == 0 {
             return Ok(());
@@ -123,7 +127,7 @@ impl RateLimiter {
 
     /// Clears the account's failure count. A failure here must not undo a correct login; the
     /// count then simply expires with its window.
-    pub async fn login_succeeded(&self, raw_email: &str) {
+    pub(crate) async fn login_succeeded(&self, raw_email: &str) {
         if self.config.login_max_failures == 0 {
             return;
         }

@@ -189,7 +189,7 @@ impl ResultsValue {
 }
 
 /// A cached JSON answer and, when it comes from an older copy, its age.
-pub struct CachedJson {
+pub(crate) struct CachedJson {
     pub json: Bytes,
     /// Whole seconds since the copy's query started, when served past [`MAX_AGE`].
     pub age: Option<u64>,
@@ -208,7 +208,7 @@ impl IntoResponse for CachedJson {
 }
 
 /// Cached candidate list and results; cheap to share (`Arc`).
-pub struct ReadCache {
+pub(crate) struct ReadCache {
     store: Arc<dyn Store>,
     /// Bumped when the ballot changes; a copy of an older generation is not served.
     generation: AtomicU64,
@@ -223,7 +223,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A JSON answer from cached bytes (what `Json` would send, without serialising again).
-pub fn json_response(json: Bytes) -> Response {
+pub(crate) fn json_response(json: Bytes) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -235,7 +235,7 @@ pub fn json_response(json: Bytes) -> Response {
 }
 
 impl ReadCache {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
             generation: AtomicU64::new(0),
@@ -245,7 +245,7 @@ impl ReadCache {
     }
 
     /// The ballot changed through this instance: neither copy may be served again.
-    pub fn candidates_changed(&self) {
+    pub(crate) fn candidates_changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -255,7 +255,7 @@ impl ReadCache {
 
     /// GET /api/options: all candidates ordered by name, as JSON; from the last copy, with its
     /// age, while the database cannot be reached.
-    pub async fn candidates_json(&self) -> Result<CachedJson, StoreError> {
+    pub(crate) async fn candidates_json(&self) -> Result<CachedJson, StoreError> {
         let served = self.candidates_served(true).await?;
         let age = served
             .stale
@@ -283,7 +283,7 @@ impl ReadCache {
     }
 
     /// GET /api/results: the tally, as JSON (never older than [`MAX_AGE`]).
-    pub async fn results_json(&self) -> Result<Bytes, StoreError> {
+    pub(crate) async fn results_json(&self) -> Result<Bytes, StoreError> {
         let generation = self.current_generation();
         if let Some(copy) = self.results.fresh(generation) {
             return Ok(copy.value.json);
@@ -306,7 +306,7 @@ impl ReadCache {
     }
 
     /// A vote for `candidate_id`, whose request began at `began`, was stored by this instance.
-    pub fn vote_recorded(&self, candidate_id: Uuid, began: Instant) {
+    pub(crate) fn vote_recorded(&self, candidate_id: Uuid, began: Instant) {
         let mut results = lock(&self.results.copy);
         let Some(copy) = results.as_mut() else {
             return;

@@ -14,7 +14,7 @@ use crate::domain::Tally;
     tag = "ballot",
     responses((status = 200, description = "The tally", body = Tally))
 )]
-pub async fn tally(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn tally(State(state): State<AppState>) -> Result<Response, ApiError> {
     // At most read_cache::MAX_AGE old, and with this instance's own votes at once; see there.
     Ok(json_response(state.reads.results_json().await?))
 }

@@ -19,7 +19,7 @@ use crate::rolls::{self, GroupTurnout, ImportReport, JsonRollEntry, ParsedRoll};
 use crate::store::{Actor, RollStatus};
 
 /// Largest roll upload (a 100,000-voter CSV is about 5 MB).
-pub const MAX_ROLL_BYTES: usize = 32 * 1024 * 1024;
+pub(super) const MAX_ROLL_BYTES: usize = 32 * 1024 * 1024;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 /// Rejected lines named in the message of a refused import (the dry run lists them all).
@@ -35,7 +35,7 @@ async fn election_of(state: &AppState, raw: &str) -> Result<Election, ApiError> 
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ImportQuery {
+pub(super) struct ImportQuery {
     /// Report what the import would change, and change nothing.
     #[serde(default)]
     dry_run: bool,
@@ -98,7 +98,7 @@ pub(crate) fn rejection_message(report: &ImportReport) -> String {
         (status = 422, description = "`invalid_roll`: rejected lines, nothing imported", body = ErrorBody),
     )
 )]
-pub async fn import(
+pub(super) async fn import(
     State(state): State<AppState>,
     admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -128,7 +128,7 @@ pub async fn import(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct RollQuery {
+pub(super) struct RollQuery {
     /// Entries after this email (the previous page's `next_after`).
     after: Option<String>,
     /// Only entries whose email or name contains this text.
@@ -138,7 +138,7 @@ pub struct RollQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct RollPage {
+pub(super) struct RollPage {
     entries: Vec<RollStatus>,
     /// Pass as `after` for the next page; null on the last page.
     next_after: Option<String>,
@@ -157,7 +157,7 @@ pub struct RollPage {
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -190,7 +190,7 @@ pub async fn page(
 
 /// Ballots cast so far (admins only; never how anyone voted).
 #[derive(Serialize, ToSchema)]
-pub struct Turnout {
+pub(super) struct Turnout {
     election_id: Uuid,
     state: ElectionState,
     ballots_cast: u64,
@@ -244,7 +244,7 @@ async fn turnout_of(state: &AppState, id: &str) -> Result<Turnout, ApiError> {
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]
-pub async fn turnout(
+pub(super) async fn turnout(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppPath(id): AppPath<String>,
@@ -264,7 +264,7 @@ pub async fn turnout(
         (status = 404, description = "`election_not_found`", body = ErrorBody),
     )
 )]
-pub async fn turnout_csv(
+pub(super) async fn turnout_csv(
     State(state): State<AppState>,
     _admin: AdminUser,
     AppPath(id): AppPath<String>,

@@ -16,7 +16,7 @@ use crate::store::NewBallot;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct VoteBody {
+pub(super) struct VoteBody {
     candidate_id: Uuid,
 }
 
@@ -39,7 +39,7 @@ pub struct VoteBody {
         (status = 422, description = "`idempotency_key_reused`: same key, other candidate", body = ErrorBody),
     )
 )]
-pub async fn cast(
+pub(super) async fn cast(
     State(state): State<AppState>,
     user: AuthUser,
     headers: HeaderMap,
@@ -122,7 +122,10 @@ pub async fn cast(
         (status = 404, description = "`not_voted`", body = ErrorBody),
     )
 )]
-pub async fn mine(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vote>, ApiError> {
+pub(super) async fn mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vote>, ApiError> {
     match state.store.vote_of(user.id).await? {
         Some(vote) => Ok(Json(vote)),
         // A token can outlive its account; that is a 401, not "has not voted".

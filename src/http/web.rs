@@ -13,7 +13,7 @@ struct WebAssets;
 
 /// Unknown API paths and other paths that are not the UI's are JSON 404s; other GETs get the
 /// asset, or `index.html` for extension-less paths so deep links into the single-page UI work.
-pub async fn static_or_not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub(super) async fn static_or_not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
     if !is_ui_path(path) || !(method == Method::GET || method == Method::HEAD) {
         return ApiError::NotFound.into_response();

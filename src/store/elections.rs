@@ -265,7 +265,7 @@ pub trait ElectionStore: Send + Sync {
         action: Action,
         closes_at: Option<DateTime<Utc>>,
     ) -> Result<Election, StoreError>;
-    /// Makes the election the one the original endpoints mean.
+    /// Makes the election the one `/api/options`, `/api/votes` and `/api/results` mean.
     async fn set_default_election(&self, actor: Actor, id: Uuid) -> Result<Election, StoreError>;
     /// Stores the voter's one ballot in the election if it is open, or replays a retry.
     async fn cast_ballot(&self, ballot: &NewBallot) -> Result<CastBallot, StoreError>;

@@ -2,8 +2,8 @@
 //! same names (a test checks it). Each is applied once, in order, inside a transaction.
 //!
 //! Hand-rolled rather than a migration crate because the runner must hold a PostgreSQL advisory
-//! lock across the whole run (two instances starting together) and adopt a database created by
-//! the original design's SQL; both are a few lines here.
+//! lock across the whole run (two instances starting together) and adopt a database whose
+//! users, candidates and votes tables were created without it; both are a few lines here.
 
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -76,7 +76,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
 ];
 
 /// Table recording applied versions; the same shape on both backends.
-pub const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+pub(super) const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY,
     name TEXT NOT NULL,
     applied_at TEXT NOT NULL

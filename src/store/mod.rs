@@ -21,6 +21,8 @@ use uuid::Uuid;
 
 use crate::config::{ConfigError, DatabaseConfig};
 use crate::domain::{Candidate, Email, NewCandidate, Tally, User, Vote};
+use postgres::PostgresStore;
+use sqlite::SqliteStore;
 
 pub use bulk::{ImportedUser, UserImport};
 pub use elections::{Actor, CastBallot, ElectionCounts, ElectionStore, NewBallot};
@@ -28,18 +30,16 @@ pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use outbox::{
     ClaimedMail, Delivery, LinkHolder, MailKind, MailOutcome, OutboxStore, Recipients,
 };
-pub use postgres::PostgresStore;
 pub use rolls::{RollStatus, RollStore, RollTurnout};
 pub use security::{
     AdminStats, AuditEntry, AuditFilter, AuditRecord, CandidatePatch, HIT_WINDOW_SECS,
     LockoutPolicy, LockoutState, LoginGate, Promotion, Role, SecurityStore,
 };
 pub use sessions::SessionStore;
-pub use sqlite::SqliteStore;
 pub use sqlite::backup::{BackupError, BackupSummary, backup as backup_sqlite};
 
-/// The four candidates of the original design, inserted into an empty embedded database so the
-/// zero-setup quick start has a ballot.
+/// Four demo candidates, inserted into an empty embedded database so the zero-setup quick start
+/// has a ballot.
 pub const DEMO_CANDIDATES_JSON: &str = include_str!("../../deploy/candidates.example.json");
 
 #[derive(Debug, thiserror::Error)]

@@ -114,10 +114,10 @@ impl managed::Manager for ReconnectingManager {
         metrics: &Metrics,
     ) -> RecycleResult<tokio_postgres::Error> {
         // A connection handed out within the last RECHECK_IDLE_AFTER has just served a request;
-        // asking the server again cost every vote a second round trip and a query on the primary
-        // (see the benchmark's profile in bench/results/). PostgreSQL cannot turn a running
-        // primary into a standby without a restart, which closes the connection, so a closed
-        // socket is what is left to check on a busy connection.
+        // asking the server again would cost every vote a second round trip and a query on the
+        // primary. PostgreSQL cannot turn a running primary into a standby without a restart,
+        // which closes the connection, so a closed socket is what is left to check on a busy
+        // connection.
         if metrics.last_used() < RECHECK_IDLE_AFTER {
             return if client.is_closed() {
                 Err(RecycleError::message("connection closed"))
@@ -136,13 +136,16 @@ impl managed::Manager for ReconnectingManager {
 type Pool = managed::Pool<ReconnectingManager>;
 type Connection = managed::Object<ReconnectingManager>;
 
-pub struct PostgresStore {
+pub(crate) struct PostgresStore {
     pool: Pool,
 }
 
 impl PostgresStore {
     /// Connects (failing when no writable host answers), then migrates under an advisory lock.
-    pub async fn open(config: &PostgresConfig, pool_size: usize) -> Result<Self, StoreError> {
+    pub(crate) async fn open(
+        config: &PostgresConfig,
+        pool_size: usize,
+    ) -> Result<Self, StoreError> {
         let mut connect = config.connect.clone();
         // Detect a dead or partitioned server on an established connection in seconds, not at
         // the kernel's default of many minutes.

@@ -318,7 +318,7 @@ pub struct LockoutPolicy {
 }
 
 /// How long an account's earlier lockouts count towards the next one's length.
-pub const LOCKOUT_MEMORY_SECS: i64 = 24 * 60 * 60;
+pub(super) const LOCKOUT_MEMORY_SECS: i64 = 24 * 60 * 60;
 
 impl LockoutPolicy {
     pub fn lock_secs(&self, lockout_number: i64) -> i64 {

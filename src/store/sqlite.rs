@@ -72,7 +72,7 @@ impl managed::Manager for SqliteManager {
 
 type Pool = managed::Pool<SqliteManager>;
 
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     pool: Pool,
     /// Votes go through one writer with group commit (votes.rs), started once migrated.
     votes: votes::VoteWriter,
@@ -80,7 +80,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating when absent) the database and migrates it.
-    pub async fn open(path: &Path, pool_size: usize) -> Result<Self, StoreError> {
+    pub(crate) async fn open(path: &Path, pool_size: usize) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::private_files::create_private_dir_all(dir).map_err(|e| {
                 StoreError::Internal(
@@ -158,9 +158,9 @@ impl SqliteStore {
     /// Like [`Self::with_conn`] for bookkeeping whose last moments may be lost in a power cut:
     /// the abuse-limit counters, as on PostgreSQL (where they commit without waiting for the
     /// standby). Committed with `synchronous = NORMAL`: in WAL mode no fsync at commit (the next
-    /// FULL commit, e.g. a vote's, syncs the WAL with them); a process crash loses nothing. Each
-    /// login paid two fsyncs for its counters, which the benchmark measured at 8 % of login
-    /// throughput. The connection's FULL is restored before it goes back to the pool.
+    /// FULL commit, e.g. a vote's, syncs the WAL with them); a process crash loses nothing, and
+    /// a login's counters cost it no fsync. The connection's FULL is restored before it goes
+    /// back to the pool.
     async fn with_conn_relaxed<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

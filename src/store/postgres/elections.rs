@@ -34,7 +34,8 @@ pub(super) const EFFECTIVE_STATE: &str = "CASE
     WHEN e.state = 'scheduled' AND e.opens_at IS NOT NULL AND e.opens_at <= now() THEN 'open'
     ELSE e.state END";
 
-/// The default election's first contest: what the original endpoints call the ballot.
+/// The default election's first contest: what `/api/options`, `/api/votes` and `/api/results`
+/// call the ballot.
 pub(super) const DEFAULT_CONTEST: &str =
     "(SELECT co.id FROM contests co JOIN elections e ON e.id = co.election_id
     WHERE e.is_default ORDER BY co.position LIMIT 1)";
@@ -657,7 +658,7 @@ impl ElectionStore for PostgresStore {
     async fn ballot_selections(&self, election_id: Uuid) -> Result<Vec<StoredBallot>, StoreError> {
         let rows = self
             .query(
-                // Ballots adopted from the original design name their one candidate only.
+                // A ballot without `selections` names its one candidate in `candidate_id`.
                 "SELECT COALESCE(v.selections, jsonb_build_object(ca.contest_id::text, jsonb_build_array(v.candidate_id))), v.weight
                  FROM ballot_box v LEFT JOIN candidates ca ON ca.id = v.candidate_id
                  WHERE v.election_id = $1 AND (v.selections IS NOT NULL OR v.candidate_id IS NOT NULL)",
@@ -678,8 +679,9 @@ impl ElectionStore for PostgresStore {
     }
 }
 
-/// The default election's first contest, for the original candidate endpoints: editable while
-/// that election is a draft, or always for the election adopted from the original design.
+/// The default election's first contest, for the candidate admin routes (`/api/candidates`):
+/// editable while that election is a draft, or always when its ballot is editable
+/// (`ballot_editable`).
 /// Locks the election row (shared) so it cannot be scheduled before the change commits.
 pub(super) async fn editable_default_contest(tx: &Transaction<'_>) -> Result<Uuid, StoreError> {
     let row = tx

@@ -19,6 +19,7 @@
 //! one transaction). WAL archives and base backups taken during voting are outside the
 //! database and keep the link (README, threat model).
 
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::elections::EFFECTIVE_STATE;
@@ -27,19 +28,14 @@ use crate::store::StoreError;
 
 pub(super) async fn seal_closed(store: &PostgresStore) -> Result<u64, StoreError> {
     let mut conn = store.connection().await?;
-    let pending: Vec<Uuid> = conn
-        .query(
-            &format!(
-                "SELECT e.id FROM elections e
-                 WHERE e.sealed_at IS NULL AND {EFFECTIVE_STATE} IN ('closed', 'published', 'archived')"
-            ),
-            &[],
-        )
-        .await
-        .map_err(map_error)?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let pending = ids(
+        &conn,
+        &format!(
+            "SELECT e.id FROM elections e
+             WHERE e.sealed_at IS NULL AND {EFFECTIVE_STATE} IN ('closed', 'published', 'archived')"
+        ),
+    )
+    .await?;
     let mut sealed = 0;
     for id in pending {
         let tx = conn.transaction().await.map_err(map_error)?;
@@ -100,16 +96,11 @@ pub(super) async fn seal_closed(store: &PostgresStore) -> Result<u64, StoreError
         tracing::info!(election_id = %id, "election sealed: ballots rewritten");
         sealed += 1;
     }
-    let unpurged: Vec<Uuid> = conn
-        .query(
-            "SELECT id FROM elections WHERE sealed_at IS NOT NULL AND purged_at IS NULL",
-            &[],
-        )
-        .await
-        .map_err(map_error)?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let unpurged = ids(
+        &conn,
+        "SELECT id FROM elections WHERE sealed_at IS NOT NULL AND purged_at IS NULL",
+    )
+    .await?;
     if unpurged.is_empty() {
         return Ok(sealed);
     }
@@ -136,4 +127,10 @@ pub(super) async fn seal_closed(store: &PostgresStore) -> Result<u64, StoreError
         "sealed elections purged from the table files"
     );
     Ok(sealed)
+}
+
+/// The first column of every row the query returns.
+async fn ids(conn: &Client, sql: &str) -> Result<Vec<Uuid>, StoreError> {
+    let rows = conn.query(sql, &[]).await.map_err(map_error)?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }

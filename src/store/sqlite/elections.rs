@@ -32,7 +32,8 @@ pub(super) const EFFECTIVE_STATE: &str = "CASE
     WHEN e.state = 'scheduled' AND e.opens_at IS NOT NULL AND e.opens_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now') THEN 'open'
     ELSE e.state END";
 
-/// The default election's first contest: what the original endpoints call the ballot.
+/// The default election's first contest: what `/api/options`, `/api/votes` and `/api/results`
+/// call the ballot.
 pub(super) const DEFAULT_CONTEST: &str =
     "(SELECT co.id FROM contests co JOIN elections e ON e.id = co.election_id
     WHERE e.is_default ORDER BY co.position LIMIT 1)";
@@ -195,7 +196,8 @@ fn is_slug_taken(error: &rusqlite::Error) -> bool {
         && error.to_string().contains("elections.slug")
 }
 
-/// The default election's first contest if the original candidate endpoints may change it.
+/// The default election's first contest if the candidate admin routes (`/api/candidates`) may
+/// change it.
 pub(super) fn editable_default_contest(
     conn: &Connection,
 ) -> rusqlite::Result<Result<Uuid, StoreError>> {
@@ -634,7 +636,7 @@ impl ElectionStore for SqliteStore {
     async fn ballot_selections(&self, election_id: Uuid) -> Result<Vec<StoredBallot>, StoreError> {
         self.with_conn(move |conn| {
             let mut query = conn.prepare_cached(
-                // Ballots adopted from the original design name their one candidate only.
+                // A ballot without `selections` names its one candidate in `candidate_id`.
                 "SELECT COALESCE(v.selections, json_object(ca.contest_id, json_array(v.candidate_id))), v.weight
                  FROM ballot_box v LEFT JOIN candidates ca ON ca.id = v.candidate_id
                  WHERE v.election_id = ?1 AND (v.selections IS NOT NULL OR v.candidate_id IS NOT NULL)",

@@ -19,13 +19,13 @@ use uuid::Uuid;
 use super::elections::EFFECTIVE_STATE;
 
 pub(super) fn seal_closed(conn: &mut Connection) -> rusqlite::Result<u64> {
-    let pending: Vec<String> = conn
-        .prepare(&format!(
+    let pending = ids(
+        conn,
+        &format!(
             "SELECT e.id FROM elections e
              WHERE e.sealed_at IS NULL AND {EFFECTIVE_STATE} IN ('closed', 'published', 'archived')"
-        ))?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        ),
+    )?;
     let mut sealed = 0;
     for id in pending {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -76,10 +76,10 @@ pub(super) fn seal_closed(conn: &mut Connection) -> rusqlite::Result<u64> {
         tracing::info!(election_id = %id, "election sealed: ballots rewritten");
         sealed += 1;
     }
-    let unpurged: Vec<String> = conn
-        .prepare("SELECT id FROM elections WHERE sealed_at IS NOT NULL AND purged_at IS NULL")?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let unpurged = ids(
+        conn,
+        "SELECT id FROM elections WHERE sealed_at IS NOT NULL AND purged_at IS NULL",
+    )?;
     if unpurged.is_empty() {
         return Ok(sealed);
     }
@@ -100,6 +100,13 @@ pub(super) fn seal_closed(conn: &mut Connection) -> rusqlite::Result<u64> {
         "sealed elections purged from the file and its WAL"
     );
     Ok(sealed)
+}
+
+/// The first column of every row the query returns (election ids, stored as text).
+fn ids(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(sql)?
+        .query_map([], |row| row.get(0))?
+        .collect()
 }
 
 /// Copies the WAL into the database and empties it; false when a reader kept it from finishing.

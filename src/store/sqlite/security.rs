@@ -31,7 +31,8 @@ pub(super) fn write_audit(conn: &Connection, record: &AuditRecord) -> rusqlite::
     Ok(())
 }
 
-/// The default election's candidate, if the original candidate endpoints may change it.
+/// The default election's candidate, if the candidate admin routes (`/api/candidates/{id}`)
+/// may change it.
 fn editable_candidate(
     conn: &Connection,
     id: Uuid,

@@ -1,13 +1,13 @@
 //! Ballots on SQLite through one writer with group commit.
 //!
 //! SQLite has one write lock per database. With a vote per transaction on pooled connections,
-//! simultaneous voters queued on that lock inside SQLite's busy handler, which sleeps (1, 2, 5,
-//! 10 ... 100 ms) between attempts: at 16 concurrent voters the benchmark saw a p99 of 0.7 s
-//! and a third of the CPU idle. Here every vote goes to one thread with its own connection,
-//! which takes whatever votes are waiting (up to [`MAX_BATCH`]) and stores them in one
-//! transaction: one fsync for the lot, and nobody sleeps on the lock. Each vote keeps its own
-//! outcome (a savepoint each), and no vote is answered before the transaction holding it has
-//! committed (synchronous=FULL), so a confirmed vote is as durable as before.
+//! simultaneous voters would queue on that lock inside SQLite's busy handler, which sleeps (1,
+//! 2, 5, 10 ... 100 ms) between attempts, so latency grows and the CPU idles while voters
+//! wait. Instead every vote goes to one thread with its own connection, which takes whatever
+//! votes are waiting (up to [`MAX_BATCH`]) and stores them in one transaction: one fsync for
+//! the lot, and nobody sleeps on the lock. Each vote keeps its own outcome (a savepoint each),
+//! and no vote is answered before the transaction holding it has committed (synchronous=FULL),
+//! so a confirmed vote is durable.
 
 use std::path::{Path, PathBuf};
 
