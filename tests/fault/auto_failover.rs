@@ -1,9 +1,10 @@
 //! The drills that need pg_auto_failover: a monitor and two data nodes, each made with
 //! `pg_autoctl create ...` and supervised by `pg_autoctl run` (a background child process run as
 //! the `postgres` user), with the settings of `deploy/local-cluster up --auto` — read from the
-//! script itself, so these drills check what deploy/README.md claims: the monitor's
-//! `pgautofailover.*` timeouts, the keepers' `timeout.*` settings, its `local.conf` (the
-//! shared_buffers fix and the replication settings), scram for the pg_auto_failover roles with
+//! same files under deploy/postgres/, so these drills check what deploy/README.md claims: the
+//! monitor's `pgautofailover.*` timeouts and the keepers' `timeout.*` settings
+//! (pg_auto_failover.conf), the `local.conf` (local-cluster-auto.conf: the shared_buffers fix and
+//! the replication settings), the pg_hba rules (pg_hba.local-cluster-auto), scram for the pg_auto_failover roles with
 //! their passwords in a password file, self-signed TLS between the nodes and sockets in
 //! `/var/run/postgresql`. The backends get the formation's host list
 //! (`pg_autoctl show uri --formation default`) and speak plain TCP to PostgreSQL.
@@ -47,6 +48,10 @@ mod election_close;
 // Invitations being sent during a failover; a child module too.
 #[path = "invitations_failover.rs"]
 mod invitations_failover;
+// Reading and rendering the files under deploy/postgres/: the code of the cluster tool, which
+// deploy/local-cluster calls, so the drills apply the settings exactly as the script does.
+#[path = "../../cluster/src/settings.rs"]
+mod settings;
 use crate::postgres::{PgCluster, free_port};
 use crate::topology::{Backend, DATABASE, Nginx, wait_for_health, which};
 
@@ -363,70 +368,37 @@ async fn wait_for_replay(primary: &PgCluster, standby: &PgCluster) {
 }
 
 // ------------------------------------------------------------------------------------------
-// The settings of deploy/local-cluster (auto mode)
+// The settings of deploy/local-cluster (auto mode): plain files under deploy/postgres/
 // ------------------------------------------------------------------------------------------
 
+/// The address deploy/local-cluster renders into `@HOST@` of its pg_hba rules.
+const LOCAL_CLUSTER_HOST: &str = "127.0.0.1";
 struct DeploySettings {
-    /// `AUTO_MONITOR_SETTINGS`: GUCs of the monitor (`ALTER SYSTEM SET`).
+    /// `[monitor]` of deploy/postgres/pg_auto_failover.conf: GUCs of the monitor (`ALTER SYSTEM SET`).
     monitor: Vec<(String, String)>,
-    /// `AUTO_KEEPER_SETTINGS`: `pg_autoctl config set` on each data node.
+    /// `[keeper]` of deploy/postgres/pg_auto_failover.conf: `pg_autoctl config set` on each data node.
     keeper: Vec<(String, String)>,
-    /// The `local.conf` written by `auto_local_conf`, with `$HOST` still in it.
+    /// deploy/postgres/local-cluster-auto.conf (the `local.conf` of every node), `@HOST@` still in it.
     local_conf: String,
-    /// The inner `sh` script of `auto_harden_hba` (argument: the pg_hba.conf path).
-    harden_hba: String,
+    /// deploy/postgres/pg_hba.local-cluster-auto: the rules that replace initdb's.
+    hba_rules: String,
+}
+
+fn deploy_file(path: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
 impl DeploySettings {
     fn read() -> Self {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local-cluster");
-        let script = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        let array = |name: &str| -> Vec<(String, String)> {
-            let start = script
-                .find(&format!("\n{name}=(\n"))
-                .unwrap_or_else(|| panic!("{name}=( not found in deploy/local-cluster"));
-            let body = &script[start + name.len() + 4..];
-            let body = &body[..body
-                .find("\n)")
-                .unwrap_or_else(|| panic!("end of {name} not found"))];
-            body.lines()
-                .filter_map(|line| {
-                    let quoted = line.trim().strip_prefix('"')?;
-                    let (setting, _) = quoted.split_once('"')?;
-                    let (key, value) = setting.split_once('=')?;
-                    Some((key.to_owned(), value.to_owned()))
-                })
-                .collect()
-        };
-        let marker = "\"$dir/local.conf\" <<EOF\n";
-        let start = script
-            .find(marker)
-            .expect("the local.conf here-document of auto_local_conf in deploy/local-cluster")
-            + marker.len();
-        let local_conf = script[start..][..script[start..]
-            .find("\nEOF\n")
-            .expect("end of the local.conf here-document")
-            + 1]
-            .to_owned();
-        let function = &script[script
-            .find("\nauto_harden_hba() {\n")
-            .expect("auto_harden_hba in deploy/local-cluster")..];
-        let function = &function[..function.find("\n}\n").expect("end of auto_harden_hba")];
-        let (open, close) = ("sh -c '", "' sh \"$1/pg_hba.conf\"");
-        let inner = &function[function
-            .find(open)
-            .expect("the sh -c script of auto_harden_hba")
-            + open.len()..];
-        let harden_hba = inner[..inner
-            .find(close)
-            .expect("the end of auto_harden_hba's sh -c script")]
-            .to_owned();
+        let timing = deploy_file("deploy/postgres/pg_auto_failover.conf");
         let settings = Self {
-            monitor: array("AUTO_MONITOR_SETTINGS"),
-            keeper: array("AUTO_KEEPER_SETTINGS"),
-            local_conf,
-            harden_hba,
+            monitor: settings::conf_section(&timing, "monitor")
+                .expect("deploy/postgres/pg_auto_failover.conf"),
+            keeper: settings::conf_section(&timing, "keeper")
+                .expect("deploy/postgres/pg_auto_failover.conf"),
+            local_conf: deploy_file("deploy/postgres/local-cluster-auto.conf"),
+            hba_rules: deploy_file("deploy/postgres/pg_hba.local-cluster-auto"),
         };
         for (list, key) in [
             (
@@ -438,13 +410,18 @@ impl DeploySettings {
         ] {
             assert!(
                 list.iter().any(|(k, _)| k == key),
-                "{key} not found in deploy/local-cluster"
+                "{key} not found in deploy/postgres/pg_auto_failover.conf"
             );
         }
         assert!(
             settings.local_conf.contains("shared_buffers"),
-            "local.conf of deploy/local-cluster: {}",
+            "deploy/postgres/local-cluster-auto.conf: {}",
             settings.local_conf
+        );
+        assert!(
+            settings::has_pg_auto_failover_marker(&settings.hba_rules),
+            "no `# {}` line in deploy/postgres/pg_hba.local-cluster-auto",
+            settings::PG_AUTO_FAILOVER_RULES
         );
         settings
     }
@@ -790,7 +767,7 @@ impl Instance {
         );
     }
 
-    /// deploy/local-cluster's `auto_local_conf`: its settings, read after pg_auto_failover's own
+    /// deploy/local-cluster's `auto_local_conf`: deploy/postgres/local-cluster-auto.conf, read after pg_auto_failover's own
     /// file (which sizes shared_buffers to 25 % of the machine's RAM, for each instance). On the
     /// data nodes without `listen_addresses`, which pg_autoctl sets per node (`--listen`): here
     /// the nodes listen on different addresses, and pg_basebackup (and pg_rewind) copy node1's
@@ -801,8 +778,10 @@ impl Instance {
             .local_conf
             .lines()
             .filter(|line| !(data_node && line.trim_start().starts_with("listen_addresses")))
-            .map(|line| format!("{}\n", line.replace("$HOST", &self.listen)))
+            .map(|line| format!("{line}\n"))
             .collect();
+        let conf = settings::render(&conf, &[("HOST", &self.listen)])
+            .expect("deploy/postgres/local-cluster-auto.conf");
         write_as_postgres(&self.pgdata.join("local.conf"), &conf);
         let conf = self.pgdata.join("postgresql.conf");
         let text = std::fs::read_to_string(&conf).expect("postgresql.conf");
@@ -812,18 +791,18 @@ impl Instance {
         }
     }
 
-    /// deploy/local-cluster's `auto_harden_hba` (its own shell code, run as postgres): initdb's
-    /// trust rules replaced by peer for the postgres OS user over the socket, pg_auto_failover's
-    /// own scram rules kept. Instead of the application role's scram rule, the drill's harness
-    /// and backends then connect as postgres without a password, from the given networks only.
+    /// deploy/local-cluster's `auto_harden_hba` with deploy/postgres/pg_hba.local-cluster-auto:
+    /// initdb's trust rules replaced by peer for the postgres OS user over the socket,
+    /// pg_auto_failover's own scram rules kept. Instead of the application role's scram rule, the
+    /// drill's harness and backends then connect as postgres without a password, from the given
+    /// networks only.
     fn harden_hba(&self, settings: &DeploySettings, harness_networks: &[&str]) {
         let path = self.pgdata.join("pg_hba.conf");
-        run_logged(
-            self.as_postgres("/bin/sh")
-                .args(["-c", &settings.harden_hba, "sh"])
-                .arg(&path),
-            &self.log,
-            "auto_harden_hba of deploy/local-cluster",
+        let original = std::fs::read_to_string(&path).expect("pg_hba.conf");
+        write_as_postgres(
+            &path,
+            &settings::hardened_hba(&original, &settings.hba_rules, LOCAL_CLUSTER_HOST)
+                .expect("deploy/postgres/pg_hba.local-cluster-auto"),
         );
         let mut hba = OpenOptions::new()
             .append(true)
@@ -1091,7 +1070,7 @@ impl Formation {
                 .expect("reload");
         }
         announce!(
-            "fault drill pg_auto_failover formation ({}) up in {:.1}s: {}; settings from deploy/local-cluster: {}",
+            "fault drill pg_auto_failover formation ({}) up in {:.1}s: {}; settings from deploy/postgres: {}",
             if layout == Layout::Loopback {
                 "loopback"
             } else {
