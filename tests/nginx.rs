@@ -1,6 +1,10 @@
-//! The real NGINX with the project's configuration (deploy/nginx) in front of one backend:
-//! NGINX's own errors are the API's JSON, ACME challenges are served, and one address
-//! flooding it with slow or half-sent requests does not stop other clients.
+//! The real NGINX with the project's configuration (deploy/nginx) in front of the service:
+//! NGINX's own errors are the API's JSON, ACME challenges are served, one address flooding it
+//! with slow or half-sent requests does not stop other clients, and a frozen backend (SIGSTOP)
+//! costs reads and votes a short delay, never an error.
+
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,7 +35,7 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start(backend_port: u16, work: &Path, acme_root: &Path) -> Self {
+    fn start(backend_ports: &[u16], work: &Path, acme_root: &Path) -> Self {
         let nginx = which("nginx").unwrap_or_else(|| {
             panic!("nginx not found (install nginx-light; ./scripts/test does)")
         });
@@ -69,7 +73,14 @@ impl Nginx {
         assert!(openssl.success());
         // The production defaults for the per-address limits (render-conf's).
         let rendered = Command::new(repo.join("deploy/nginx/render-conf"))
-            .env("BACKENDS", format!("127.0.0.1:{backend_port}"))
+            .env(
+                "BACKENDS",
+                backend_ports
+                    .iter()
+                    .map(|port| format!("127.0.0.1:{port}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
             .env("HTTP_LISTEN", format!("127.0.0.1:{port}"))
             .env("HTTPS_LISTEN", format!("127.0.0.1:{}", free_port()))
             .env("HTTP_MODE", "app")
@@ -243,7 +254,7 @@ async fn nginx_own_errors_are_the_api_json_shape_and_acme_challenges_are_served(
     )
     .unwrap();
     let mut backend = Backend::start().await;
-    let nginx = Nginx::start(backend.port, work.path(), &acme);
+    let nginx = Nginx::start(&[backend.port], work.path(), &acme);
     let port = nginx.port;
 
     // Through to the backend as usual.
@@ -350,7 +361,7 @@ async fn slow_body(port: u16, source: [u8; 4]) -> Option<TcpStream> {
 async fn one_address_flooding_nginx_does_not_stop_other_clients() {
     let work = tempfile::tempdir().unwrap();
     let mut backend = Backend::start().await;
-    let nginx = Nginx::start(backend.port, work.path(), work.path());
+    let nginx = Nginx::start(&[backend.port], work.path(), work.path());
     let port = nginx.port;
     let flooder = [127, 0, 0, 2];
 
@@ -422,4 +433,184 @@ async fn one_address_flooding_nginx_does_not_stop_other_clients() {
     drop(held);
     drop(slow);
     backend.stop().await;
+}
+
+/// The service as its own process (so that it can be frozen with SIGSTOP), on PostgreSQL.
+struct BackendProcess {
+    port: u16,
+    child: Child,
+}
+
+impl BackendProcess {
+    async fn start(database_url: &str, data_dir: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_securevote"))
+            .env_clear()
+            .env("DATABASE_URL", database_url)
+            .env("JWT_SECRET", "frozen-backend-test-secret-0123456789abcdef")
+            .env("DATA_DIR", data_dir)
+            .env("PORT", port.to_string())
+            .env("BIND_ADDR", "127.0.0.1")
+            .env("TRUSTED_PROXIES", "127.0.0.1/32")
+            .env("REGISTER_LIMIT_PER_IP", "100000")
+            .env("LOGIN_LIMIT_PER_IP", "100000")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("start securevote");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < deadline, "backend did not become healthy");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { port, child }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal}");
+    }
+}
+
+impl Drop for BackendProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_backend_costs_a_short_delay_never_an_error() {
+    const VOTERS: usize = 24;
+    let work = tempfile::tempdir().unwrap();
+    let pg = postgres::PgCluster::start();
+    let database = pg.create_database().await;
+    let url = pg.url(&database);
+    let import = Command::new(env!("CARGO_BIN_EXE_securevote"))
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .env("RUST_LOG", "warn")
+        .args(["candidates", "import"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/candidates.example.json"))
+        .output()
+        .unwrap();
+    assert!(import.status.success());
+    let frozen = BackendProcess::start(&url, work.path()).await;
+    let healthy = BackendProcess::start(&url, work.path()).await;
+    let nginx = Nginx::start(&[frozen.port, healthy.port], work.path(), work.path());
+    let client = reqwest::Client::new();
+
+    // Voters sign in directly at the healthy backend, before anything is frozen.
+    let direct = format!("http://127.0.0.1:{}", healthy.port);
+    let mut tokens = Vec::new();
+    for i in 0..VOTERS {
+        let body = serde_json::json!({"email": format!("frozen-{i}@example.org"), "password": "correct horse battery"});
+        let registered = client
+            .post(format!("{direct}/api/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 201);
+        let login: Value = client
+            .post(format!("{direct}/api/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(login["token"].as_str().unwrap().to_owned());
+    }
+    let candidates: Value = client
+        .get(nginx.url("/api/candidates"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let candidate = candidates[0]["id"].as_str().unwrap().to_owned();
+
+    frozen.signal("-STOP");
+    // Reads and votes through NGINX, four at a time, while one backend is frozen.
+    let started = Instant::now();
+    let outcomes = futures_util::future::join_all((0..4).map(|lane| {
+        let (client, tokens, candidate) = (client.clone(), tokens.clone(), candidate.clone());
+        let (reads, votes) = (nginx.url("/api/options"), nginx.url("/api/votes"));
+        async move {
+            let mut seen = Vec::new();
+            for i in (lane..VOTERS).step_by(4) {
+                let at = Instant::now();
+                let status = client.get(&reads).send().await.unwrap().status().as_u16();
+                seen.push(("read", status, at.elapsed()));
+                let at = Instant::now();
+                let status = client
+                    .post(&votes)
+                    .bearer_auth(&tokens[i])
+                    .header("Idempotency-Key", format!("frozen-vote-{i}"))
+                    .json(&serde_json::json!({"candidate_id": candidate}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
+                seen.push(("vote", status, at.elapsed()));
+            }
+            seen
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    frozen.signal("-CONT");
+    let outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
+    for kind in ["read", "vote"] {
+        let mut times: Vec<Duration> = outcomes
+            .iter()
+            .filter(|o| o.0 == kind)
+            .map(|o| o.2)
+            .collect();
+        times.sort();
+        eprintln!(
+            "frozen backend: {} {kind}s, median {:.3} s, max {:.3} s (all within {:.1} s)",
+            times.len(),
+            times[times.len() / 2].as_secs_f64(),
+            times[times.len() - 1].as_secs_f64(),
+            elapsed.as_secs_f64()
+        );
+    }
+    for (kind, status, took) in &outcomes {
+        let expected = if *kind == "read" { 200 } else { 201 };
+        assert_eq!(
+            *status, expected,
+            "a {kind} during the freeze: {outcomes:?}"
+        );
+        let bound = if *kind == "read" { 8.5 } else { 17.5 };
+        assert!(
+            took.as_secs_f64() < bound,
+            "a {kind} took {took:?} (bound {bound} s)"
+        );
+    }
+    let results: Value = client
+        .get(nginx.url("/api/results"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(results["total_votes"], VOTERS, "{results}");
 }
