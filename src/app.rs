@@ -140,10 +140,16 @@ impl Application {
         let limits = crate::serve::ConnectionLimits::from_security(&self.security);
         let shutdown = async move {
             shutdown.await;
+            crate::systemd::stopping();
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
         };
+        crate::systemd::ready();
+        let watchdog = crate::systemd::spawn_watchdog();
         let outcome =
             crate::serve::serve(self.listener, self.router, limits, shutdown, SHUTDOWN_GRACE).await;
+        if let Some(watchdog) = watchdog {
+            watchdog.abort();
+        }
         if let Some(mail) = mail {
             mail.abort();
         }

@@ -20,4 +20,5 @@ pub mod private_files;
 pub mod rolls;
 pub mod serve;
 pub mod store;
+mod systemd;
 pub mod telemetry;

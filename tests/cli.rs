@@ -643,3 +643,87 @@ fn roll_import_names_bad_lines_in_a_dry_run_and_imports_a_fixed_file() {
     assert_eq!(code, Some(1));
     assert!(err.contains("frozen"), "{err}");
 }
+
+/// systemd's notification protocol, spoken to a real datagram socket as systemd would listen:
+/// READY=1 once listening, WATCHDOG=1 at half the interval while the process runs, none while
+/// it is stopped (SIGSTOP), and STOPPING=1 at shutdown.
+#[test]
+fn systemd_is_told_when_the_service_is_ready_alive_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_securevote"))
+        .env_clear()
+        .env("DATA_DIR", dir.path())
+        .env("PORT", free_port().to_string())
+        .env("BIND_ADDR", "127.0.0.1")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {name}");
+    };
+    // Messages received within `window`.
+    let receive = |window: Duration| {
+        let mut messages = Vec::new();
+        let until = Instant::now() + window;
+        let mut buffer = [0u8; 256];
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            match socket.recv(&mut buffer) {
+                Ok(n) => messages.push(String::from_utf8_lossy(&buffer[..n]).trim().to_owned()),
+                Err(_) => break,
+            }
+        }
+        messages
+    };
+    let mut first = Vec::new();
+    let started = Instant::now();
+    while !first.iter().any(|m| m == "READY=1") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no READY=1: {first:?}"
+        );
+        first.extend(receive(Duration::from_millis(200)));
+    }
+    let pings = receive(Duration::from_millis(1500));
+    let count = pings.iter().filter(|m| *m == "WATCHDOG=1").count();
+    assert!(count >= 4, "WATCHDOG=1 every 0.2 s: {pings:?}");
+
+    signal("-STOP");
+    receive(Duration::from_millis(100));
+    let while_stopped = receive(Duration::from_millis(1200));
+    signal("-CONT");
+    assert!(
+        while_stopped.is_empty(),
+        "a stopped process pings: {while_stopped:?}"
+    );
+    let resumed = receive(Duration::from_millis(1000));
+    assert!(resumed.iter().any(|m| m == "WATCHDOG=1"), "{resumed:?}");
+
+    signal("-TERM");
+    let last = receive(Duration::from_secs(3));
+    assert!(last.iter().any(|m| m == "STOPPING=1"), "{last:?}");
+    assert!(child.wait().unwrap().success());
+
+    // The unit asks for exactly this.
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd/securevote.service"),
+    )
+    .unwrap();
+    for line in ["Type=notify", "NotifyAccess=main", "WatchdogSec=10s"] {
+        assert!(
+            unit.lines().any(|l| l.trim() == line),
+            "the unit lacks {line}"
+        );
+    }
+}
