@@ -10,7 +10,10 @@ use crate::store;
 
 mod admin;
 mod elections;
+mod offline;
 mod roll;
+
+pub use offline::{OfflineError, TrusteeCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,9 +41,10 @@ impl Cli {
             Ok(cli) => return Ok(cli),
             Err(error) => ConfigError::from_clap(&error, &command).unwrap_or_else(|| error.exit()),
         };
-        // `tally` reads no setting, so a bad one in the environment does not stop it.
+        // The offline commands read no setting, so a bad one in the environment does not stop
+        // them.
         match parse(config::ignore_env(Self::command())) {
-            Ok(cli) if matches!(cli.command, Some(Command::Tally { .. })) => Ok(cli),
+            Ok(cli) if cli.command.as_ref().is_some_and(Command::is_offline) => Ok(cli),
             _ => Err(error),
         }
     }
@@ -104,6 +108,20 @@ pub enum Command {
         #[command(subcommand)]
         action: ElectionsCommand,
     },
+    /// A trustee's offline tools for an encrypted election's key ceremony and decryption (run on
+    /// the trustee's own machine; no setting, database or server is used).
+    Trustee {
+        #[command(subcommand)]
+        action: TrusteeCommand,
+    },
+    /// Check an election record (the board archive, JSON lines) from the record alone: the
+    /// chain, every ballot's proofs, one counted ballot per voter, the homomorphic sums, every
+    /// decryption proof and the result. Exit 0 only if all hold; otherwise 1 and the first
+    /// failed check.
+    Verify {
+        /// The archive file (GET /api/elections/{id}/board/archive).
+        archive: PathBuf,
+    },
     /// Copy the embedded SQLite database to FILE while the service runs (SQLite's online
     /// backup API: one consistent snapshot holding every vote acknowledged before it began;
     /// votes keep being taken). FILE must not exist. To restore, stop the service and put the
@@ -113,6 +131,37 @@ pub enum Command {
         /// Where to write the copy (a new file).
         file: PathBuf,
     },
+}
+
+impl Command {
+    /// Commands that need no configuration, database or server.
+    pub fn is_offline(&self) -> bool {
+        matches!(
+            self,
+            Command::Tally { .. } | Command::Trustee { .. } | Command::Verify { .. }
+        )
+    }
+}
+
+/// Runs an offline command (see [`Command::is_offline`]); `None` for every other command.
+pub fn run_offline(command: &Command) -> Option<Result<String, (String, OfflineError)>> {
+    let (name, outcome) = match command {
+        Command::Tally {
+            method,
+            seats,
+            format,
+            seed,
+            file,
+        } => (
+            "tally",
+            tally(method, *seats, format, seed.as_deref(), file)
+                .map_err(|message| OfflineError { code: 2, message }),
+        ),
+        Command::Trustee { action } => ("trustee", offline::trustee(action)),
+        Command::Verify { archive } => ("verify", offline::verify(archive)),
+        _ => return None,
+    };
+    Some(outcome.map_err(|error| (name.to_owned(), error)))
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,15 +315,16 @@ pub async fn run(command: Option<Command>, config: Config) -> Result<(), CliErro
         Command::Admin {
             action: AdminCommand::Create { email },
         } => admin::create(&config, &email).await,
-        Command::Tally {
-            method,
-            seats,
-            format,
-            seed,
-            file,
-        } => tally(&method, seats, &format, seed.as_deref(), &file)
-            .map(|sheet| print!("{sheet}"))
-            .map_err(CliError::Failed),
+        offline @ (Command::Tally { .. } | Command::Trustee { .. } | Command::Verify { .. }) => {
+            match run_offline(&offline) {
+                Some(Ok(out)) => {
+                    print!("{out}");
+                    Ok(())
+                }
+                Some(Err((_, error))) => Err(CliError::Failed(error.message)),
+                None => Ok(()),
+            }
+        }
         Command::Roll {
             action:
                 RollCommand::Import {

@@ -15,23 +15,17 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return configuration_error(&error),
     };
-    // Counting a file needs no configuration, database or server.
-    if let Some(cli::Command::Tally {
-        method,
-        seats,
-        format,
-        seed,
-        file,
-    }) = &cli.command
-    {
-        return match cli::tally(method, *seats, format, seed.as_deref(), file) {
-            Ok(sheet) => {
-                print!("{sheet}");
+    // Counting a file, the trustees' tools and the verifier need no configuration, database or
+    // server.
+    if let Some(outcome) = cli.command.as_ref().and_then(cli::run_offline) {
+        return match outcome {
+            Ok(out) => {
+                print!("{out}");
                 ExitCode::SUCCESS
             }
-            Err(error) => {
-                eprintln!("securevote: tally: {error}");
-                ExitCode::from(2)
+            Err((command, error)) => {
+                eprintln!("securevote: {command}: {}", error.message);
+                ExitCode::from(error.code)
             }
         };
     }
