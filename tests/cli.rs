@@ -175,6 +175,8 @@ fn help_documents_every_subcommand_and_setting() {
         "migrate",
         "candidates",
         "backup",
+        "trustee",
+        "verify",
         "DATABASE_URL",
         "DB_HOST",
         "DB_PORT",
