@@ -4,19 +4,9 @@ use reqwest::{Method, StatusCode};
 use securevote::domain::Email;
 use serde_json::{Value, json};
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestApp, TestDatabase, assert_error};
-
-for_both_stores!(
-    admin_endpoints_refuse_anonymous_callers_and_voters,
-    an_admin_manages_the_ballot_and_every_change_is_audited,
-    a_candidate_with_votes_cannot_be_deleted,
-    stats_count_users_votes_and_turnout,
-    a_demoted_admin_loses_access_at_once,
-    the_audit_log_is_append_only_in_the_database,
-    no_request_can_make_an_admin,
-    invalid_admin_input_is_a_400,
-);
+use crate::helpers::{Kind, TestApp, TestDatabase, assert_error, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -91,6 +81,7 @@ async fn audit(app: &TestApp, token: &str, query: &str) -> Value {
     response.json().await.unwrap()
 }
 
+#[apply(both_stores)]
 async fn admin_endpoints_refuse_anonymous_callers_and_voters(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -119,6 +110,7 @@ async fn admin_endpoints_refuse_anonymous_callers_and_voters(kind: Kind) {
     assert_eq!(app.candidates().await.len(), 4, "nothing changed");
 }
 
+#[apply(both_stores)]
 async fn an_admin_manages_the_ballot_and_every_change_is_audited(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -241,6 +233,7 @@ async fn an_admin_manages_the_ballot_and_every_change_is_audited(kind: Kind) {
     assert_eq!(second_page["next_before"], Value::Null);
 }
 
+#[apply(both_stores)]
 async fn a_candidate_with_votes_cannot_be_deleted(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -287,6 +280,7 @@ async fn a_candidate_with_votes_cannot_be_deleted(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn stats_count_users_votes_and_turnout(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -315,6 +309,7 @@ async fn stats_count_users_votes_and_turnout(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn a_demoted_admin_loses_access_at_once(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -336,6 +331,7 @@ async fn a_demoted_admin_loses_access_at_once(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn the_audit_log_is_append_only_in_the_database(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -363,6 +359,7 @@ async fn the_audit_log_is_append_only_in_the_database(kind: Kind) {
     assert_eq!(log["entries"][0]["action"], "candidate.create");
 }
 
+#[apply(both_stores)]
 async fn no_request_can_make_an_admin(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
 
@@ -387,6 +384,7 @@ async fn no_request_can_make_an_admin(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn invalid_admin_input_is_a_400(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await

@@ -1,18 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
+use crate::helpers::{Kind, TestDatabase, assert_error, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    register_creates_a_user_with_a_normalised_email,
-    register_refuses_invalid_input_with_the_right_code,
-    emails_are_unique_regardless_of_case,
-    login_returns_a_bearer_token_that_me_accepts,
-    login_does_not_reveal_whether_an_email_exists,
-    me_requires_a_valid_token,
-);
-
+#[apply(both_stores)]
 async fn register_creates_a_user_with_a_normalised_email(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
 
@@ -30,6 +23,7 @@ async fn register_creates_a_user_with_a_normalised_email(kind: Kind) {
     assert!(body.get("password_hash").is_none());
 }
 
+#[apply(both_stores)]
 async fn register_refuses_invalid_input_with_the_right_code(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let long_email = format!("{}@example.org", "a".repeat(250));
@@ -130,6 +124,7 @@ async fn register_refuses_invalid_input_with_the_right_code(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn emails_are_unique_regardless_of_case(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     assert_eq!(
@@ -144,6 +139,7 @@ async fn emails_are_unique_regardless_of_case(kind: Kind) {
     assert_error(again, StatusCode::CONFLICT, "email_taken").await;
 }
 
+#[apply(both_stores)]
 async fn login_returns_a_bearer_token_that_me_accepts(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     app.register("alan@example.org", "enigma machine").await;
@@ -164,6 +160,7 @@ async fn login_returns_a_bearer_token_that_me_accepts(kind: Kind) {
     assert!(me["created_at"].as_str().unwrap().ends_with('Z'));
 }
 
+#[apply(both_stores)]
 async fn login_does_not_reveal_whether_an_email_exists(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     app.register("known@example.org", "the right one").await;
@@ -198,6 +195,7 @@ async fn login_does_not_reveal_whether_an_email_exists(kind: Kind) {
     assert_error(missing, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
 
+#[apply(both_stores)]
 async fn me_requires_a_valid_token(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let token = app.new_voter().await;

@@ -1,18 +1,13 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
-
-for_both_stores!(
-    options_and_candidates_list_the_ballot_ordered_by_name,
-    a_candidate_is_found_by_id,
-    candidate_lookup_errors,
-    non_ascii_names_are_ordered_alike_on_both_stores,
-);
+use crate::helpers::{Kind, TestDatabase, assert_error, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 /// The one rule: Unicode lowercase, then the exact name; the same on SQLite and PostgreSQL,
 /// for the list and for the results' tie order.
+#[apply(both_stores)]
 async fn non_ascii_names_are_ordered_alike_on_both_stores(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = crate::admin::admin_token(&app).await;
@@ -53,6 +48,7 @@ async fn non_ascii_names_are_ordered_alike_on_both_stores(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn options_and_candidates_list_the_ballot_ordered_by_name(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -80,6 +76,7 @@ async fn options_and_candidates_list_the_ballot_ordered_by_name(kind: Kind) {
     }
 }
 
+#[apply(both_stores)]
 async fn a_candidate_is_found_by_id(kind: Kind) {
     let db = TestDatabase::new(kind).await.with_demo_candidates().await;
     let app = db.spawn().await;
@@ -109,6 +106,7 @@ async fn a_candidate_is_found_by_id(kind: Kind) {
     assert!(body["party"].is_null() && body["description"].is_null());
 }
 
+#[apply(both_stores)]
 async fn candidate_lookup_errors(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
 

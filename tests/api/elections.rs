@@ -8,25 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::admin::{admin_token, send};
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestApp, TestDatabase, assert_error};
-
-for_both_stores!(
-    an_admin_creates_an_election_that_voters_see_only_once_scheduled,
-    invalid_documents_are_refused_naming_the_field_and_nothing_is_stored,
-    every_invalid_transition_is_a_409,
-    a_frozen_election_cannot_be_edited_or_deleted,
-    ballots_count_only_between_opening_and_closing_by_the_database_clock,
-    invalid_ballots_are_refused_with_the_fault_named,
-    results_are_embargoed_for_everyone_until_published,
-    live_results_wait_for_enough_ballots,
-    two_instances_racing_one_voter_store_one_ballot,
-    a_retried_ballot_replays_and_a_changed_one_is_refused,
-    the_default_election_answers_the_original_endpoints,
-    closing_early_and_extending_change_the_window,
-    every_change_is_audited_with_before_and_after,
-    stv_schulze_and_score_contests_count_with_their_working,
-);
+use crate::helpers::{Kind, TestApp, TestDatabase, assert_error, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 fn document(slug: &str) -> Value {
     json!({
@@ -111,6 +95,7 @@ async fn open_election(app: &TestApp, admin: &str, mut document: Value) -> Value
     act_ok(app, admin, &election, "open").await
 }
 
+#[apply(both_stores)]
 async fn an_admin_creates_an_election_that_voters_see_only_once_scheduled(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -171,6 +156,7 @@ async fn an_admin_creates_an_election_that_voters_see_only_once_scheduled(kind: 
     assert_eq!(entry["has_voted"], false);
 }
 
+#[apply(both_stores)]
 async fn invalid_documents_are_refused_naming_the_field_and_nothing_is_stored(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -276,6 +262,7 @@ async fn invalid_documents_are_refused_naming_the_field_and_nothing_is_stored(ki
     .await;
 }
 
+#[apply(both_stores)]
 async fn every_invalid_transition_is_a_409(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -332,6 +319,7 @@ async fn every_invalid_transition_is_a_409(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn a_frozen_election_cannot_be_edited_or_deleted(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -411,6 +399,7 @@ async fn database_time(db: &TestDatabase, offset_ms: i64) -> String {
     (now + chrono::TimeDelta::milliseconds(offset_ms)).to_rfc3339()
 }
 
+#[apply(both_stores)]
 async fn ballots_count_only_between_opening_and_closing_by_the_database_clock(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -508,6 +497,7 @@ async fn ballots_count_only_between_opening_and_closing_by_the_database_clock(ki
     assert_eq!(voted["has_voted"], true);
 }
 
+#[apply(both_stores)]
 async fn invalid_ballots_are_refused_with_the_fault_named(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -575,6 +565,7 @@ async fn invalid_ballots_are_refused_with_the_fault_named(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn results_are_embargoed_for_everyone_until_published(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -623,6 +614,7 @@ async fn results_are_embargoed_for_everyone_until_published(kind: Kind) {
     assert_eq!(shown["contests"][0]["results"][0]["votes"], 1);
 }
 
+#[apply(both_stores)]
 async fn live_results_wait_for_enough_ballots(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -655,6 +647,7 @@ async fn live_results_wait_for_enough_ballots(kind: Kind) {
     }
 }
 
+#[apply(both_stores)]
 async fn two_instances_racing_one_voter_store_one_ballot(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let (first, second) = (db.spawn().await, db.spawn().await);
@@ -688,6 +681,7 @@ async fn two_instances_racing_one_voter_store_one_ballot(kind: Kind) {
     assert_eq!(counted["ballots_cast"], 1);
 }
 
+#[apply(both_stores)]
 async fn a_retried_ballot_replays_and_a_changed_one_is_refused(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -727,6 +721,7 @@ async fn a_retried_ballot_replays_and_a_changed_one_is_refused(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn the_default_election_answers_the_original_endpoints(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -795,6 +790,7 @@ async fn the_default_election_answers_the_original_endpoints(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn closing_early_and_extending_change_the_window(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -848,6 +844,7 @@ async fn closing_early_and_extending_change_the_window(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn every_change_is_audited_with_before_and_after(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -880,6 +877,7 @@ async fn every_change_is_audited_with_before_and_after(kind: Kind) {
     assert_eq!(open["target_type"], "election");
 }
 
+#[apply(both_stores)]
 async fn stv_schulze_and_score_contests_count_with_their_working(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -1030,17 +1028,8 @@ async fn prepare(db: &TestDatabase, sql: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_an_earlier_schema_upgrades_with_every_vote_in_the_default_election() {
-    an_earlier_schema_upgrades_with_every_vote_in_the_default_election(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_an_earlier_schema_upgrades_with_every_vote_in_the_default_election() {
-    an_earlier_schema_upgrades_with_every_vote_in_the_default_election(Kind::Postgres).await
-}
-
 /// A database at schema version 3 (the last before elections) with users, candidates and votes.
+#[apply(both_stores)]
 async fn an_earlier_schema_upgrades_with_every_vote_in_the_default_election(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let (migrations, now) = match kind {
@@ -1132,19 +1121,10 @@ async fn an_earlier_schema_upgrades_with_every_vote_in_the_default_election(kind
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_ballot_just_before_closing_counts_and_one_just_after_does_not() {
-    closing_is_exact_to_the_database_clock(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_ballot_just_before_closing_counts_and_one_just_after_does_not() {
-    closing_is_exact_to_the_database_clock(Kind::Postgres).await
-}
-
 /// `closes_at` a moment ahead by the database's clock: a ballot before it is stored, one a few
 /// milliseconds after it is refused. The instance's own clock plays no part.
-async fn closing_is_exact_to_the_database_clock(kind: Kind) {
+#[apply(both_stores)]
+async fn a_ballot_just_before_closing_counts_and_one_just_after_does_not(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
     let admin = admin_token(&app).await;

@@ -1,14 +1,10 @@
 use reqwest::StatusCode;
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
+use crate::helpers::{Kind, TestDatabase, assert_error, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    unknown_api_routes_and_wrong_methods_get_json_errors,
-    oversized_and_malformed_bodies_get_json_errors,
-    every_response_carries_the_security_headers,
-);
-
+#[apply(both_stores)]
 async fn unknown_api_routes_and_wrong_methods_get_json_errors(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
 
@@ -47,6 +43,7 @@ async fn unknown_api_routes_and_wrong_methods_get_json_errors(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn oversized_and_malformed_bodies_get_json_errors(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let post_raw = |body: Vec<u8>| {
@@ -109,6 +106,7 @@ async fn oversized_and_malformed_bodies_get_json_errors(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn every_response_carries_the_security_headers(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
 

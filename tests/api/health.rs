@@ -1,11 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase};
+use crate::helpers::{Kind, TestDatabase, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(health_reports_the_database);
-
+#[apply(both_stores)]
 async fn health_reports_the_database(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
 

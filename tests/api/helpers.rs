@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::{Response, StatusCode};
+use rstest_reuse::template;
 use securevote::app::Application;
 use securevote::config::{Config, Settings};
 use securevote::store::Store;
@@ -251,25 +252,12 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     body
 }
 
-/// Runs each listed test function against both stores: `mod sqlite` and `mod postgres`.
-#[macro_export]
-macro_rules! for_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test($crate::helpers::Kind::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test($crate::helpers::Kind::Postgres).await
-                }
-            )*
-        }
-    };
-}
+/// Runs a scenario once per store: `#[apply(both_stores)]` on `async fn name(kind: Kind)` makes the
+/// tests `name::case_1_sqlite` and `name::case_2_postgres`, each on a multi-threaded runtime.
+/// A scenario for one store only is a plain `#[tokio::test]` (see the suite's doc in main.rs).
+#[template]
+#[rstest]
+#[case::sqlite(Kind::Sqlite)]
+#[case::postgres(Kind::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+pub async fn both_stores(#[case] kind: Kind) {}

@@ -8,21 +8,11 @@ use serde_json::json;
 use reqwest::Method;
 
 use crate::admin::{admin_token, send};
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
+use crate::helpers::{Kind, TestDatabase, assert_error, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    non_ui_paths_get_the_json_404_not_the_index_page,
-    unknown_fields_are_refused_on_every_body,
-    deceptive_text_is_refused_in_names_and_emails,
-    weak_passwords_are_refused_with_the_reason,
-    counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64,
-    bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id,
-    logout_ends_the_session_on_every_instance,
-    future_nbf_and_iat_are_refused,
-    an_admin_signs_an_account_out_everywhere,
-);
-
+#[apply(both_stores)]
 async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -49,6 +39,7 @@ async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn unknown_fields_are_refused_on_every_body(kind: Kind) {
     let db = TestDatabase::new(kind).await.with_demo_candidates().await;
     let app = db.spawn().await;
@@ -102,6 +93,7 @@ async fn unknown_fields_are_refused_on_every_body(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn deceptive_text_is_refused_in_names_and_emails(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -170,6 +162,7 @@ async fn deceptive_text_is_refused_in_names_and_emails(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn weak_passwords_are_refused_with_the_reason(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -284,6 +277,7 @@ fn unsalted(scope: &str, key: &str) -> String {
         .collect()
 }
 
+#[apply(both_stores)]
 async fn counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
     db.settings.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
@@ -356,6 +350,7 @@ async fn counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id(kind: Kind) {
     use securevote::domain::Email;
     let db = TestDatabase::new(kind).await;
@@ -412,6 +407,7 @@ async fn me_status(app: &crate::helpers::TestApp, token: &str) -> StatusCode {
     app.get_authed("/api/auth/me", token).await.status()
 }
 
+#[apply(both_stores)]
 async fn logout_ends_the_session_on_every_instance(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let one = db.spawn().await;
@@ -454,6 +450,7 @@ async fn logout_ends_the_session_on_every_instance(kind: Kind) {
     two.stop().await;
 }
 
+#[apply(both_stores)]
 async fn future_nbf_and_iat_are_refused(kind: Kind) {
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     let mut db = TestDatabase::new(kind).await;
@@ -510,6 +507,7 @@ async fn future_nbf_and_iat_are_refused(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;

@@ -6,14 +6,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::admin::{admin_token, send, token_of};
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestApp, TestDatabase, assert_error};
-
-for_both_stores!(
-    a_roll_import_reports_bad_lines_and_stores_all_or_nothing,
-    the_roll_freezes_with_its_fingerprint_when_scheduled,
-    only_voters_on_the_roll_vote_and_their_weight_counts,
-);
+use crate::helpers::{Kind, TestApp, TestDatabase, assert_error, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -68,6 +63,7 @@ fn roll_of(n: usize, extra: &str) -> String {
     csv
 }
 
+#[apply(both_stores)]
 async fn a_roll_import_reports_bad_lines_and_stores_all_or_nothing(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -188,6 +184,7 @@ async fn a_roll_import_reports_bad_lines_and_stores_all_or_nothing(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn the_roll_freezes_with_its_fingerprint_when_scheduled(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;
@@ -259,6 +256,7 @@ async fn the_roll_freezes_with_its_fingerprint_when_scheduled(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn only_voters_on_the_roll_vote_and_their_weight_counts(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
     let admin = admin_token(&app).await;

@@ -1,15 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase};
+use crate::helpers::{Kind, TestDatabase, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    a_restart_keeps_all_data,
-    both_backends_reach_the_same_schema_version,
-    the_web_ui_is_served_at_the_root
-);
-
+#[apply(both_stores)]
 async fn a_restart_keeps_all_data(kind: Kind) {
     let db = TestDatabase::new(kind).await.with_demo_candidates().await;
     let app = db.spawn().await;
@@ -46,6 +42,7 @@ async fn a_restart_keeps_all_data(kind: Kind) {
     assert_eq!(tally["total_votes"], 1);
 }
 
+#[apply(both_stores)]
 async fn both_backends_reach_the_same_schema_version(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
 
@@ -58,6 +55,7 @@ async fn both_backends_reach_the_same_schema_version(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn the_web_ui_is_served_at_the_root(kind: Kind) {
     let app = TestDatabase::new(kind).await.spawn().await;
 

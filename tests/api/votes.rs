@@ -2,20 +2,11 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
+use crate::helpers::{Kind, TestDatabase, assert_error, both_stores};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    a_voter_votes_once_and_sees_their_vote,
-    a_second_vote_is_refused,
-    voting_requires_a_token_and_an_existing_candidate,
-    a_retried_vote_with_the_same_key_replays_the_first_answer,
-    an_idempotency_key_cannot_be_reused_for_another_candidate,
-    two_voters_may_send_the_same_idempotency_key,
-    many_simultaneous_votes_by_one_user_store_exactly_one,
-    results_count_votes_ordered_by_votes_then_name,
-);
-
+#[apply(both_stores)]
 async fn a_voter_votes_once_and_sees_their_vote(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -58,6 +49,7 @@ async fn a_voter_votes_once_and_sees_their_vote(kind: Kind) {
     assert_eq!(me["has_voted"], true);
 }
 
+#[apply(both_stores)]
 async fn a_second_vote_is_refused(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -109,6 +101,7 @@ async fn a_second_vote_is_refused(kind: Kind) {
     assert_eq!(votes_for(second), Some(json!(0)), "{results}");
 }
 
+#[apply(both_stores)]
 async fn voting_requires_a_token_and_an_existing_candidate(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -172,6 +165,7 @@ async fn voting_requires_a_token_and_an_existing_candidate(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn a_retried_vote_with_the_same_key_replays_the_first_answer(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -199,6 +193,7 @@ async fn a_retried_vote_with_the_same_key_replays_the_first_answer(kind: Kind) {
     assert_eq!(tally["total_votes"], 1);
 }
 
+#[apply(both_stores)]
 async fn an_idempotency_key_cannot_be_reused_for_another_candidate(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -224,6 +219,7 @@ async fn an_idempotency_key_cannot_be_reused_for_another_candidate(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn many_simultaneous_votes_by_one_user_store_exactly_one(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -257,6 +253,7 @@ async fn many_simultaneous_votes_by_one_user_store_exactly_one(kind: Kind) {
     assert_eq!(tally["total_votes"], 1);
 }
 
+#[apply(both_stores)]
 async fn results_count_votes_ordered_by_votes_then_name(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
@@ -310,6 +307,7 @@ async fn results_count_votes_ordered_by_votes_then_name(kind: Kind) {
     assert_eq!(first["party"], "Progressive Alliance");
 }
 
+#[apply(both_stores)]
 async fn two_voters_may_send_the_same_idempotency_key(kind: Kind) {
     let app = TestDatabase::new(kind)
         .await
