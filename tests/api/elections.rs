@@ -7,8 +7,11 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::admin::{admin_token, send};
-use crate::helpers::{Kind, TestApp, TestDatabase, assert_error, both_stores};
+use crate::admin::admin_token;
+use crate::helpers::{
+    Kind, TestApp, TestDatabase, assert_error, both_stores, json_of, send, spawn_app,
+    spawn_app_with_demo_candidates,
+};
 use rstest::rstest;
 use rstest_reuse::apply;
 
@@ -24,13 +27,6 @@ fn document(slug: &str) -> Value {
              "choices": [{"name": "Alan"}, {"name": "Barbara"}, {"name": "Edsger"}]}
         ]
     })
-}
-
-async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(actual, status, "body: {text}");
-    serde_json::from_str(&text).unwrap()
 }
 
 async fn create(app: &TestApp, admin: &str, document: &Value) -> Value {
@@ -97,7 +93,7 @@ async fn open_election(app: &TestApp, admin: &str, mut document: Value) -> Value
 
 #[apply(both_stores)]
 async fn an_admin_creates_an_election_that_voters_see_only_once_scheduled(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
 
@@ -158,7 +154,7 @@ async fn an_admin_creates_an_election_that_voters_see_only_once_scheduled(kind: 
 
 #[apply(both_stores)]
 async fn invalid_documents_are_refused_naming_the_field_and_nothing_is_stored(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let base = document("bad");
     let mut cases: Vec<(Value, &str)> = Vec::new();
@@ -264,7 +260,7 @@ async fn invalid_documents_are_refused_naming_the_field_and_nothing_is_stored(ki
 
 #[apply(both_stores)]
 async fn every_invalid_transition_is_a_409(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let election = create(&app, &admin, &document("lifecycle")).await;
     let all = ["schedule", "open", "close", "publish", "archive"];
@@ -321,7 +317,7 @@ async fn every_invalid_transition_is_a_409(kind: Kind) {
 
 #[apply(both_stores)]
 async fn a_frozen_election_cannot_be_edited_or_deleted(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let election = create(&app, &admin, &document("frozen")).await;
     let path = format!("/api/elections/{}", election["id"].as_str().unwrap());
@@ -499,7 +495,7 @@ async fn ballots_count_only_between_opening_and_closing_by_the_database_clock(ki
 
 #[apply(both_stores)]
 async fn invalid_ballots_are_refused_with_the_fault_named(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let election = open_election(&app, &admin, document("invalid-ballots")).await;
@@ -567,7 +563,7 @@ async fn invalid_ballots_are_refused_with_the_fault_named(kind: Kind) {
 
 #[apply(both_stores)]
 async fn results_are_embargoed_for_everyone_until_published(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let election = open_election(&app, &admin, document("embargo")).await;
@@ -616,7 +612,7 @@ async fn results_are_embargoed_for_everyone_until_published(kind: Kind) {
 
 #[apply(both_stores)]
 async fn live_results_wait_for_enough_ballots(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let mut doc = document("live");
     doc["results"] = json!("live");
@@ -683,7 +679,7 @@ async fn two_instances_racing_one_voter_store_one_ballot(kind: Kind) {
 
 #[apply(both_stores)]
 async fn a_retried_ballot_replays_and_a_changed_one_is_refused(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let election = open_election(&app, &admin, document("retry")).await;
@@ -700,9 +696,7 @@ async fn a_retried_ballot_replays_and_a_changed_one_is_refused(kind: Kind) {
             .json(&body)
             .send()
     };
-    let first = post(ballot.clone()).await.unwrap();
-    assert_eq!(first.status(), StatusCode::CREATED);
-    let first: Value = first.json().await.unwrap();
+    let first = json_of(post(ballot.clone()).await.unwrap(), StatusCode::CREATED).await;
     let retry = post(ballot.clone()).await.unwrap();
     assert_eq!(retry.status(), StatusCode::CREATED);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
@@ -723,12 +717,7 @@ async fn a_retried_ballot_replays_and_a_changed_one_is_refused(kind: Kind) {
 
 #[apply(both_stores)]
 async fn the_default_election_answers_the_original_endpoints(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let default = json_of(app.get("/api/elections/default").await, StatusCode::OK).await;
@@ -846,7 +835,7 @@ async fn closing_early_and_extending_change_the_window(kind: Kind) {
 
 #[apply(both_stores)]
 async fn every_change_is_audited_with_before_and_after(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let election = create(&app, &admin, &document("audited")).await;
     act_ok(&app, &admin, &election, "schedule").await;
@@ -879,7 +868,7 @@ async fn every_change_is_audited_with_before_and_after(kind: Kind) {
 
 #[apply(both_stores)]
 async fn stv_schulze_and_score_contests_count_with_their_working(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let names = ["Memphis", "Nashville", "Chattanooga", "Knoxville"];
     let choices: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();
@@ -1074,7 +1063,7 @@ async fn an_earlier_schema_upgrades_with_every_vote_in_the_default_election(kind
         app.store.schema_version().await.unwrap(),
         migrations.len() as i64
     );
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["total_votes"], 3);
     assert_eq!(tally["results"][0]["name"], "Ada");
     assert_eq!(tally["results"][0]["votes"], 2);

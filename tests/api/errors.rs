@@ -1,12 +1,12 @@
 use reqwest::StatusCode;
 
-use crate::helpers::{Kind, TestDatabase, assert_error, both_stores};
+use crate::helpers::{Kind, assert_error, both_stores, spawn_app};
 use rstest::rstest;
 use rstest_reuse::apply;
 
 #[apply(both_stores)]
 async fn unknown_api_routes_and_wrong_methods_get_json_errors(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     assert_error(
         app.get("/api/nothing-here").await,
@@ -45,7 +45,7 @@ async fn unknown_api_routes_and_wrong_methods_get_json_errors(kind: Kind) {
 
 #[apply(both_stores)]
 async fn oversized_and_malformed_bodies_get_json_errors(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let post_raw = |body: Vec<u8>| {
         app.client
             .post(app.url("/api/auth/register"))
@@ -108,7 +108,7 @@ async fn oversized_and_malformed_bodies_get_json_errors(kind: Kind) {
 
 #[apply(both_stores)]
 async fn every_response_carries_the_security_headers(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     for path in ["/health", "/api/options", "/api/nothing", "/", "/app.js"] {
         let response = app.get(path).await;

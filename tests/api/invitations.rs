@@ -8,8 +8,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::admin::{admin_token, send};
-use crate::helpers::{Kind, TestApp, TestDatabase, assert_error, both_stores};
+use crate::admin::admin_token;
+use crate::helpers::{Kind, TestApp, TestDatabase, assert_error, both_stores, json_of, send};
 use crate::smtp::{SmtpSink, free_port, link_token, recipient};
 use rstest::rstest;
 use rstest_reuse::apply;
@@ -103,13 +103,6 @@ async fn an_instance_killed_while_sending_loses_no_invitation(kind: Kind) {
         .map(|t| t.len() - 1)
         .sum();
     assert!(duplicates <= bound, "{duplicates} duplicates");
-}
-
-async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(actual, status, "body: {text}");
-    serde_json::from_str(&text).unwrap()
 }
 
 async fn database_with_mail(kind: Kind, smtp_url: &str) -> TestDatabase {

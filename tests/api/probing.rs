@@ -7,8 +7,8 @@ use serde_json::json;
 
 use reqwest::Method;
 
-use crate::admin::{admin_token, send};
-use crate::helpers::{Kind, TestDatabase, assert_error, both_stores};
+use crate::admin::admin_token;
+use crate::helpers::{Kind, TestDatabase, assert_error, both_stores, json_of, send};
 use rstest::rstest;
 use rstest_reuse::apply;
 
@@ -137,16 +137,18 @@ async fn deceptive_text_is_refused_in_names_and_emails(kind: Kind) {
     .await;
     assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
     // What is kept is NFC: a decomposed "é" is stored precomposed.
-    let response = send(
-        &app,
-        Method::POST,
-        "/api/candidates",
-        Some(&admin),
-        Some(&json!({"name": "Rene\u{301} Dupont"})),
+    let created = json_of(
+        send(
+            &app,
+            Method::POST,
+            "/api/candidates",
+            Some(&admin),
+            Some(&json!({"name": "Rene\u{301} Dupont"})),
+        )
+        .await,
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: serde_json::Value = response.json().await.unwrap();
     assert_eq!(created["name"], "Ren\u{e9} Dupont");
     let registered = app
         .register("jose\u{301}@example.org", "correct horse battery")
@@ -395,12 +397,7 @@ async fn bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id(kind: K
 }
 
 async fn token_of(app: &crate::helpers::TestApp, email: &str) -> String {
-    let login = app.login(email, "correct horse battery").await;
-    assert_eq!(login.status(), StatusCode::OK);
-    login.json::<serde_json::Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.token_for(email, "correct horse battery").await
 }
 
 async fn me_status(app: &crate::helpers::TestApp, token: &str) -> StatusCode {
@@ -462,12 +459,7 @@ async fn future_nbf_and_iat_are_refused(kind: Kind) {
         StatusCode::CREATED
     );
     let token = token_of(&app, email).await;
-    let me: serde_json::Value = app
-        .get_authed("/api/auth/me", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = app.get_authed_json("/api/auth/me", &token).await;
     let sub = me["id"].as_str().unwrap().to_owned();
     let now = chrono::Utc::now().timestamp();
     let sign = |claims: serde_json::Value| {
@@ -519,12 +511,7 @@ async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
     );
     let laptop = token_of(&app, email).await;
     let phone = token_of(&app, email).await;
-    let me: serde_json::Value = app
-        .get_authed("/api/auth/me", &laptop)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = app.get_authed_json("/api/auth/me", &laptop).await;
     let id = me["id"].as_str().unwrap().to_owned();
     let path = format!("/api/admin/users/{id}/logout");
     // Voters cannot sign others out.
@@ -543,12 +530,7 @@ async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
         StatusCode::OK,
         "the admin's own session"
     );
-    let audit: serde_json::Value = app
-        .get_authed("/api/admin/audit", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: serde_json::Value = app.get_authed_json("/api/admin/audit", &admin).await;
     let entry = &audit["entries"][0];
     assert_eq!(entry["action"], "user.logout_everywhere", "{audit}");
     assert_eq!(entry["target_type"], "user");
@@ -567,7 +549,7 @@ async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
         "user_not_found",
     )
     .await;
-    let document: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let document: serde_json::Value = app.get_json("/api/openapi.json").await;
     assert!(document["paths"]["/api/auth/logout"]["post"].is_object());
     assert!(document["paths"]["/api/admin/users/{id}/logout"]["post"].is_object());
     app.stop().await;

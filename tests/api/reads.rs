@@ -9,12 +9,14 @@ use reqwest::StatusCode;
 use securevote::config::Settings;
 use serde_json::Value;
 
-use crate::helpers::{Kind, TestDatabase, assert_error, both_stores, spawn_with};
+use crate::helpers::{
+    Kind, TestDatabase, assert_error, both_stores, spawn_app_with_demo_candidates, spawn_with,
+};
 use rstest::rstest;
 use rstest_reuse::apply;
 
 async fn total_votes(app: &crate::helpers::TestApp) -> i64 {
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     tally["total_votes"].as_i64().unwrap()
 }
 
@@ -62,18 +64,13 @@ async fn candidates_added_elsewhere_are_listed_within_a_second(kind: Kind) {
         .map(|c| c["name"].as_str().unwrap().to_owned())
         .collect();
     assert!(names.contains(&"Zoe Late".to_owned()), "{names:?}");
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["results"].as_array().unwrap().len(), 5);
 }
 
 #[apply(both_stores)]
 async fn simultaneous_votes_by_different_voters_are_all_stored(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let candidates = app.candidates().await;
     let mut tokens = Vec::new();
     for _ in 0..12 {
@@ -96,7 +93,7 @@ async fn simultaneous_votes_by_different_voters_are_all_stored(kind: Kind) {
         12,
         "this instance's own votes, at once"
     );
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     let counts: Vec<i64> = tally["results"]
         .as_array()
         .unwrap()

@@ -9,8 +9,11 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::admin::{admin_token, raw_sql, send};
-use crate::helpers::{JWT_SECRET, Kind, TestApp, TestDatabase, assert_error, both_stores};
+use crate::admin::{admin_token, raw_sql};
+use crate::helpers::{
+    JWT_SECRET, Kind, TestApp, TestDatabase, assert_error, both_stores, send, spawn_app,
+    spawn_app_with_demo_candidates,
+};
 use rstest::rstest;
 use rstest_reuse::apply;
 
@@ -24,12 +27,7 @@ async fn registered(app: &TestApp, email: &str) -> String {
         app.register(email, PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    let login = app.login(email, PASSWORD).await;
-    assert_eq!(login.status(), StatusCode::OK);
-    login.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.token_for(email, PASSWORD).await
 }
 
 fn sign(claims: &Value, algorithm: Algorithm, secret: &str) -> String {
@@ -154,7 +152,7 @@ async fn forged_expired_and_orphaned_tokens_get_401(kind: Kind) {
         "unauthorized",
     )
     .await;
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["total_votes"], 0);
 }
 
@@ -173,12 +171,7 @@ const INJECTIONS: &[&str] = &[
 /// candidate's name) it is stored verbatim and does no harm. Never a 5xx.
 #[apply(both_stores)]
 async fn injection_payloads_and_10_kb_strings_never_cause_a_500(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let big = "x".repeat(10_000);
@@ -293,10 +286,7 @@ async fn injection_payloads_and_10_kb_strings_never_cause_a_500(kind: Kind) {
         )
         .await;
         expect(patched.status(), StatusCode::OK, format!("patch {payload}"));
-        assert_eq!(
-            app.get(&path).await.json::<Value>().await.unwrap()["description"],
-            *payload
-        );
+        assert_eq!(app.get_json::<Value>(&path).await["description"], *payload);
     }
 
     for long in [&big, &big_quotes] {
@@ -371,12 +361,7 @@ async fn injection_payloads_and_10_kb_strings_never_cause_a_500(kind: Kind) {
 
 #[apply(both_stores)]
 async fn malformed_bodies_on_every_json_endpoint_are_refused(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let admin = admin_token(&app).await;
     let candidate = format!("/api/candidates/{}", app.first_candidate_id().await);
     let endpoints = [
@@ -730,7 +715,7 @@ async fn cors_is_off_by_default_and_follows_the_allow_list(kind: Kind) {
 
 #[apply(both_stores)]
 async fn oversized_headers_get_a_json_431(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     let response = app
         .client
