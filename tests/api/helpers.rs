@@ -316,6 +316,7 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
 
 /// Runs a scenario once per store: `#[apply(both_stores)]` on `async fn name(kind: Kind)` makes the
 /// tests `name::case_1_sqlite` and `name::case_2_postgres`, each on a multi-threaded runtime.
+/// The module applying it imports `rstest::rstest` and `rstest_reuse::apply` beside `both_stores`.
 /// A scenario for one store only is a plain `#[tokio::test]` (see the suite's doc in main.rs).
 #[template]
 #[rstest]
