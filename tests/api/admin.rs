@@ -4,19 +4,12 @@ use reqwest::{Method, StatusCode};
 use securevote::domain::Email;
 use serde_json::{Value, json};
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestApp, TestDatabase, assert_error};
-
-for_both_stores!(
-    admin_endpoints_refuse_anonymous_callers_and_voters,
-    an_admin_manages_the_ballot_and_every_change_is_audited,
-    a_candidate_with_votes_cannot_be_deleted,
-    stats_count_users_votes_and_turnout,
-    a_demoted_admin_loses_access_at_once,
-    the_audit_log_is_append_only_in_the_database,
-    no_request_can_make_an_admin,
-    invalid_admin_input_is_a_400,
-);
+use crate::helpers::{
+    Kind, TestApp, TestDatabase, assert_error, both_stores, json_of, send, spawn_app,
+    spawn_app_with_demo_candidates,
+};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -36,12 +29,7 @@ pub async fn admin_token(app: &TestApp) -> String {
 }
 
 pub async fn token_of(app: &TestApp, email: &str) -> String {
-    let login = app.login(email, PASSWORD).await;
-    assert_eq!(login.status(), StatusCode::OK);
-    login.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.token_for(email, PASSWORD).await
 }
 
 /// Runs SQL straight on the test database, as a DBA (or an attacker with database access) would.
@@ -66,38 +54,18 @@ pub async fn raw_sql(db: &TestDatabase, sql: &str) -> Result<(), String> {
     }
 }
 
-pub async fn send(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> reqwest::Response {
-    let mut request = app.client.request(method, app.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    request.send().await.expect("request")
-}
-
 async fn audit(app: &TestApp, token: &str, query: &str) -> Value {
-    let response = app
-        .get_authed(&format!("/api/admin/audit{query}"), token)
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    json_of(
+        app.get_authed(&format!("/api/admin/audit{query}"), token)
+            .await,
+        StatusCode::OK,
+    )
+    .await
 }
 
+#[apply(both_stores)]
 async fn admin_endpoints_refuse_anonymous_callers_and_voters(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let voter = app.new_voter().await;
     let candidate = format!("/api/candidates/{}", app.first_candidate_id().await);
     let body = json!({"name": "Mallory"});
@@ -119,45 +87,45 @@ async fn admin_endpoints_refuse_anonymous_callers_and_voters(kind: Kind) {
     assert_eq!(app.candidates().await.len(), 4, "nothing changed");
 }
 
+#[apply(both_stores)]
 async fn an_admin_manages_the_ballot_and_every_change_is_audited(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
-    let me = app
-        .get_authed("/api/auth/me", &admin)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    let me = app.get_authed_json::<Value>("/api/auth/me", &admin).await;
     assert_eq!(me["is_admin"], true);
     let admin_id = me["id"].clone();
 
-    let created = send(
-        &app,
-        Method::POST,
-        "/api/candidates",
-        Some(&admin),
-        Some(&json!({"name": "  Ada Lovelace ", "party": "Engines", "description": "Notes\non the engine"})),
+    let created: Value = json_of(
+        send(
+            &app,
+            Method::POST,
+            "/api/candidates",
+            Some(&admin),
+            Some(&json!({"name": "  Ada Lovelace ", "party": "Engines", "description": "Notes\non the engine"})),
+        )
+        .await,
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let created: Value = created.json().await.unwrap();
     assert_eq!(created["name"], "Ada Lovelace");
     let path = format!("/api/candidates/{}", created["id"].as_str().unwrap());
-    let updated = send(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(&admin),
-        Some(&json!({"name": "Ada King", "party": null})),
+    let updated: Value = json_of(
+        send(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(&json!({"name": "Ada King", "party": null})),
+        )
+        .await,
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(updated.status(), StatusCode::OK);
-    let updated: Value = updated.json().await.unwrap();
     assert_eq!(
         updated,
         json!({"id": created["id"], "name": "Ada King", "party": null, "description": "Notes\non the engine"})
     );
-    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), updated);
+    assert_eq!(app.get_json::<Value>(&path).await, updated);
     let deleted = send(&app, Method::DELETE, &path, Some(&admin), None).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_error(
@@ -241,13 +209,9 @@ async fn an_admin_manages_the_ballot_and_every_change_is_audited(kind: Kind) {
     assert_eq!(second_page["next_before"], Value::Null);
 }
 
+#[apply(both_stores)]
 async fn a_candidate_with_votes_cannot_be_deleted(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let candidate = app.first_candidate_id().await;
@@ -271,7 +235,7 @@ async fn a_candidate_with_votes_cannot_be_deleted(kind: Kind) {
 
     assert_error(refused, StatusCode::CONFLICT, "candidate_has_votes").await;
     assert_eq!(app.candidates().await.len(), 4);
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["total_votes"], 1);
     assert_eq!(
         app.get_authed("/api/votes/me", &voter).await.status(),
@@ -287,25 +251,16 @@ async fn a_candidate_with_votes_cannot_be_deleted(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn stats_count_users_votes_and_turnout(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     app.new_voter().await;
     let candidate = app.first_candidate_id().await;
     app.vote(&voter, &candidate, None).await;
 
-    let stats: Value = app
-        .get_authed("/api/admin/stats", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = app.get_authed_json("/api/admin/stats", &admin).await;
 
     assert_eq!(stats["registered_users"], 3);
     assert_eq!(stats["votes_cast"], 1);
@@ -315,6 +270,7 @@ async fn stats_count_users_votes_and_turnout(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn a_demoted_admin_loses_access_at_once(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -336,6 +292,7 @@ async fn a_demoted_admin_loses_access_at_once(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn the_audit_log_is_append_only_in_the_database(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -363,8 +320,9 @@ async fn the_audit_log_is_append_only_in_the_database(kind: Kind) {
     assert_eq!(log["entries"][0]["action"], "candidate.create");
 }
 
+#[apply(both_stores)]
 async fn no_request_can_make_an_admin(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     let registered = app
         .post_json(
@@ -387,13 +345,9 @@ async fn no_request_can_make_an_admin(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn invalid_admin_input_is_a_400(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let admin = admin_token(&app).await;
     let candidate = format!("/api/candidates/{}", app.first_candidate_id().await);
     let long = "x".repeat(10_000);

@@ -1,27 +1,20 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
+use crate::helpers::{Kind, assert_error, both_stores, json_of, spawn_app};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    register_creates_a_user_with_a_normalised_email,
-    register_refuses_invalid_input_with_the_right_code,
-    emails_are_unique_regardless_of_case,
-    login_returns_a_bearer_token_that_me_accepts,
-    login_does_not_reveal_whether_an_email_exists,
-    me_requires_a_valid_token,
-);
-
+#[apply(both_stores)]
 async fn register_creates_a_user_with_a_normalised_email(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
-    let response = app
-        .register("  Ada.Lovelace@Example.ORG ", "analytical engine")
-        .await;
-
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
+    let body: Value = json_of(
+        app.register("  Ada.Lovelace@Example.ORG ", "analytical engine")
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
     assert_eq!(body["email"], "ada.lovelace@example.org");
     assert!(uuid::Uuid::parse_str(body["id"].as_str().unwrap()).is_ok());
     let created_at = body["created_at"].as_str().unwrap();
@@ -30,8 +23,9 @@ async fn register_creates_a_user_with_a_normalised_email(kind: Kind) {
     assert!(body.get("password_hash").is_none());
 }
 
+#[apply(both_stores)]
 async fn register_refuses_invalid_input_with_the_right_code(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let long_email = format!("{}@example.org", "a".repeat(250));
     let cases: Vec<(Value, &str, &str)> = vec![
         (
@@ -130,8 +124,9 @@ async fn register_refuses_invalid_input_with_the_right_code(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn emails_are_unique_regardless_of_case(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     assert_eq!(
         app.register("grace@example.org", "compiler one")
             .await
@@ -144,28 +139,29 @@ async fn emails_are_unique_regardless_of_case(kind: Kind) {
     assert_error(again, StatusCode::CONFLICT, "email_taken").await;
 }
 
+#[apply(both_stores)]
 async fn login_returns_a_bearer_token_that_me_accepts(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     app.register("alan@example.org", "enigma machine").await;
 
-    let response = app.login("ALAN@example.org", "enigma machine").await;
-
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body: Value = json_of(
+        app.login("ALAN@example.org", "enigma machine").await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
     let token = body["token"].as_str().unwrap();
-    let me = app.get_authed("/api/auth/me", token).await;
-    assert_eq!(me.status(), StatusCode::OK);
-    let me: Value = me.json().await.unwrap();
+    let me: Value = json_of(app.get_authed("/api/auth/me", token).await, StatusCode::OK).await;
     assert_eq!(me["email"], "alan@example.org");
     assert_eq!(me["has_voted"], false);
     assert_eq!(me["is_admin"], false);
     assert!(me["created_at"].as_str().unwrap().ends_with('Z'));
 }
 
+#[apply(both_stores)]
 async fn login_does_not_reveal_whether_an_email_exists(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     app.register("known@example.org", "the right one").await;
 
     let wrong_password = app.login("known@example.org", "the wrong one").await;
@@ -198,8 +194,9 @@ async fn login_does_not_reveal_whether_an_email_exists(kind: Kind) {
     assert_error(missing, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
 
+#[apply(both_stores)]
 async fn me_requires_a_valid_token(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let token = app.new_voter().await;
 
     let cases = [

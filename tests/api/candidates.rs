@@ -1,23 +1,21 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
-
-for_both_stores!(
-    options_and_candidates_list_the_ballot_ordered_by_name,
-    a_candidate_is_found_by_id,
-    candidate_lookup_errors,
-    non_ascii_names_are_ordered_alike_on_both_stores,
-);
+use crate::helpers::{
+    Kind, TestDatabase, assert_error, both_stores, json_of, send, spawn_app,
+    spawn_app_with_demo_candidates,
+};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 /// The one rule: Unicode lowercase, then the exact name; the same on SQLite and PostgreSQL,
 /// for the list and for the results' tie order.
+#[apply(both_stores)]
 async fn non_ascii_names_are_ordered_alike_on_both_stores(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = crate::admin::admin_token(&app).await;
     for name in ["Zoë", "émile", "Ábel", "Émile", "abel", "Øystein", "Zoe"] {
-        let created = crate::admin::send(
+        let created = send(
             &app,
             reqwest::Method::POST,
             "/api/candidates",
@@ -39,7 +37,7 @@ async fn non_ascii_names_are_ordered_alike_on_both_stores(kind: Kind) {
         names,
         ["abel", "Zoe", "Zoë", "Ábel", "Émile", "émile", "Øystein"]
     );
-    let results: Value = app.get("/api/results").await.json().await.unwrap();
+    let results: Value = app.get_json("/api/results").await;
     let tied: Vec<String> = results["results"]
         .as_array()
         .unwrap()
@@ -53,15 +51,11 @@ async fn non_ascii_names_are_ordered_alike_on_both_stores(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn options_and_candidates_list_the_ballot_ordered_by_name(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
 
-    let options: Vec<Value> = app.get("/api/options").await.json().await.unwrap();
+    let options: Vec<Value> = app.get_json("/api/options").await;
     let candidates = app.candidates().await;
 
     assert_eq!(options, candidates);
@@ -80,6 +74,7 @@ async fn options_and_candidates_list_the_ballot_ordered_by_name(kind: Kind) {
     }
 }
 
+#[apply(both_stores)]
 async fn a_candidate_is_found_by_id(kind: Kind) {
     let db = TestDatabase::new(kind).await.with_demo_candidates().await;
     let app = db.spawn().await;
@@ -96,21 +91,22 @@ async fn a_candidate_is_found_by_id(kind: Kind) {
         .find(|c| c["name"] == "Ada Independent")
         .unwrap();
 
-    let response = app
-        .get(&format!(
+    let body: Value = json_of(
+        app.get(&format!(
             "/api/candidates/{}",
             independent["id"].as_str().unwrap()
         ))
-        .await;
-
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+        .await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(body, independent);
     assert!(body["party"].is_null() && body["description"].is_null());
 }
 
+#[apply(both_stores)]
 async fn candidate_lookup_errors(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     assert_error(
         app.get("/api/candidates/not-a-uuid").await,

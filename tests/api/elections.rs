@@ -7,26 +7,13 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::admin::{admin_token, send};
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestApp, TestDatabase, assert_error};
-
-for_both_stores!(
-    an_admin_creates_an_election_that_voters_see_only_once_scheduled,
-    invalid_documents_are_refused_naming_the_field_and_nothing_is_stored,
-    every_invalid_transition_is_a_409,
-    a_frozen_election_cannot_be_edited_or_deleted,
-    ballots_count_only_between_opening_and_closing_by_the_database_clock,
-    invalid_ballots_are_refused_with_the_fault_named,
-    results_are_embargoed_for_everyone_until_published,
-    live_results_wait_for_enough_ballots,
-    two_instances_racing_one_voter_store_one_ballot,
-    a_retried_ballot_replays_and_a_changed_one_is_refused,
-    the_default_election_answers_the_original_endpoints,
-    closing_early_and_extending_change_the_window,
-    every_change_is_audited_with_before_and_after,
-    stv_schulze_and_score_contests_count_with_their_working,
-);
+use crate::admin::admin_token;
+use crate::helpers::{
+    Kind, TestApp, TestDatabase, assert_error, both_stores, json_of, send, spawn_app,
+    spawn_app_with_demo_candidates,
+};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 fn document(slug: &str) -> Value {
     json!({
@@ -40,13 +27,6 @@ fn document(slug: &str) -> Value {
              "choices": [{"name": "Alan"}, {"name": "Barbara"}, {"name": "Edsger"}]}
         ]
     })
-}
-
-async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(actual, status, "body: {text}");
-    serde_json::from_str(&text).unwrap()
 }
 
 async fn create(app: &TestApp, admin: &str, document: &Value) -> Value {
@@ -111,8 +91,9 @@ async fn open_election(app: &TestApp, admin: &str, mut document: Value) -> Value
     act_ok(app, admin, &election, "open").await
 }
 
+#[apply(both_stores)]
 async fn an_admin_creates_an_election_that_voters_see_only_once_scheduled(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
 
@@ -171,8 +152,9 @@ async fn an_admin_creates_an_election_that_voters_see_only_once_scheduled(kind: 
     assert_eq!(entry["has_voted"], false);
 }
 
+#[apply(both_stores)]
 async fn invalid_documents_are_refused_naming_the_field_and_nothing_is_stored(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let base = document("bad");
     let mut cases: Vec<(Value, &str)> = Vec::new();
@@ -276,8 +258,9 @@ async fn invalid_documents_are_refused_naming_the_field_and_nothing_is_stored(ki
     .await;
 }
 
+#[apply(both_stores)]
 async fn every_invalid_transition_is_a_409(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let election = create(&app, &admin, &document("lifecycle")).await;
     let all = ["schedule", "open", "close", "publish", "archive"];
@@ -332,8 +315,9 @@ async fn every_invalid_transition_is_a_409(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn a_frozen_election_cannot_be_edited_or_deleted(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let election = create(&app, &admin, &document("frozen")).await;
     let path = format!("/api/elections/{}", election["id"].as_str().unwrap());
@@ -411,6 +395,7 @@ async fn database_time(db: &TestDatabase, offset_ms: i64) -> String {
     (now + chrono::TimeDelta::milliseconds(offset_ms)).to_rfc3339()
 }
 
+#[apply(both_stores)]
 async fn ballots_count_only_between_opening_and_closing_by_the_database_clock(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -508,8 +493,9 @@ async fn ballots_count_only_between_opening_and_closing_by_the_database_clock(ki
     assert_eq!(voted["has_voted"], true);
 }
 
+#[apply(both_stores)]
 async fn invalid_ballots_are_refused_with_the_fault_named(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let election = open_election(&app, &admin, document("invalid-ballots")).await;
@@ -575,8 +561,9 @@ async fn invalid_ballots_are_refused_with_the_fault_named(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn results_are_embargoed_for_everyone_until_published(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let election = open_election(&app, &admin, document("embargo")).await;
@@ -623,8 +610,9 @@ async fn results_are_embargoed_for_everyone_until_published(kind: Kind) {
     assert_eq!(shown["contests"][0]["results"][0]["votes"], 1);
 }
 
+#[apply(both_stores)]
 async fn live_results_wait_for_enough_ballots(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let mut doc = document("live");
     doc["results"] = json!("live");
@@ -655,6 +643,7 @@ async fn live_results_wait_for_enough_ballots(kind: Kind) {
     }
 }
 
+#[apply(both_stores)]
 async fn two_instances_racing_one_voter_store_one_ballot(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let (first, second) = (db.spawn().await, db.spawn().await);
@@ -688,8 +677,9 @@ async fn two_instances_racing_one_voter_store_one_ballot(kind: Kind) {
     assert_eq!(counted["ballots_cast"], 1);
 }
 
+#[apply(both_stores)]
 async fn a_retried_ballot_replays_and_a_changed_one_is_refused(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let election = open_election(&app, &admin, document("retry")).await;
@@ -706,9 +696,7 @@ async fn a_retried_ballot_replays_and_a_changed_one_is_refused(kind: Kind) {
             .json(&body)
             .send()
     };
-    let first = post(ballot.clone()).await.unwrap();
-    assert_eq!(first.status(), StatusCode::CREATED);
-    let first: Value = first.json().await.unwrap();
+    let first = json_of(post(ballot.clone()).await.unwrap(), StatusCode::CREATED).await;
     let retry = post(ballot.clone()).await.unwrap();
     assert_eq!(retry.status(), StatusCode::CREATED);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
@@ -727,13 +715,9 @@ async fn a_retried_ballot_replays_and_a_changed_one_is_refused(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn the_default_election_answers_the_original_endpoints(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let default = json_of(app.get("/api/elections/default").await, StatusCode::OK).await;
@@ -795,6 +779,7 @@ async fn the_default_election_answers_the_original_endpoints(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn closing_early_and_extending_change_the_window(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -848,8 +833,9 @@ async fn closing_early_and_extending_change_the_window(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn every_change_is_audited_with_before_and_after(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let election = create(&app, &admin, &document("audited")).await;
     act_ok(&app, &admin, &election, "schedule").await;
@@ -880,8 +866,9 @@ async fn every_change_is_audited_with_before_and_after(kind: Kind) {
     assert_eq!(open["target_type"], "election");
 }
 
+#[apply(both_stores)]
 async fn stv_schulze_and_score_contests_count_with_their_working(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let names = ["Memphis", "Nashville", "Chattanooga", "Knoxville"];
     let choices: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();
@@ -1030,17 +1017,8 @@ async fn prepare(db: &TestDatabase, sql: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_an_earlier_schema_upgrades_with_every_vote_in_the_default_election() {
-    an_earlier_schema_upgrades_with_every_vote_in_the_default_election(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_an_earlier_schema_upgrades_with_every_vote_in_the_default_election() {
-    an_earlier_schema_upgrades_with_every_vote_in_the_default_election(Kind::Postgres).await
-}
-
 /// A database at schema version 3 (the last before elections) with users, candidates and votes.
+#[apply(both_stores)]
 async fn an_earlier_schema_upgrades_with_every_vote_in_the_default_election(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let (migrations, now) = match kind {
@@ -1085,7 +1063,7 @@ async fn an_earlier_schema_upgrades_with_every_vote_in_the_default_election(kind
         app.store.schema_version().await.unwrap(),
         migrations.len() as i64
     );
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["total_votes"], 3);
     assert_eq!(tally["results"][0]["name"], "Ada");
     assert_eq!(tally["results"][0]["votes"], 2);
@@ -1132,19 +1110,10 @@ async fn an_earlier_schema_upgrades_with_every_vote_in_the_default_election(kind
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_ballot_just_before_closing_counts_and_one_just_after_does_not() {
-    closing_is_exact_to_the_database_clock(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_ballot_just_before_closing_counts_and_one_just_after_does_not() {
-    closing_is_exact_to_the_database_clock(Kind::Postgres).await
-}
-
 /// `closes_at` a moment ahead by the database's clock: a ballot before it is stored, one a few
 /// milliseconds after it is refused. The instance's own clock plays no part.
-async fn closing_is_exact_to_the_database_clock(kind: Kind) {
+#[apply(both_stores)]
+async fn a_ballot_just_before_closing_counts_and_one_just_after_does_not(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
     let admin = admin_token(&app).await;

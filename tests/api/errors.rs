@@ -1,16 +1,12 @@
 use reqwest::StatusCode;
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
+use crate::helpers::{Kind, assert_error, both_stores, spawn_app};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    unknown_api_routes_and_wrong_methods_get_json_errors,
-    oversized_and_malformed_bodies_get_json_errors,
-    every_response_carries_the_security_headers,
-);
-
+#[apply(both_stores)]
 async fn unknown_api_routes_and_wrong_methods_get_json_errors(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     assert_error(
         app.get("/api/nothing-here").await,
@@ -47,8 +43,9 @@ async fn unknown_api_routes_and_wrong_methods_get_json_errors(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn oversized_and_malformed_bodies_get_json_errors(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let post_raw = |body: Vec<u8>| {
         app.client
             .post(app.url("/api/auth/register"))
@@ -109,8 +106,9 @@ async fn oversized_and_malformed_bodies_get_json_errors(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn every_response_carries_the_security_headers(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     for path in ["/health", "/api/options", "/api/nothing", "/", "/app.js"] {
         let response = app.get(path).await;

@@ -1,19 +1,15 @@
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase};
+use crate::helpers::{Kind, both_stores, json_of, spawn_app};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(health_reports_the_database);
-
+#[apply(both_stores)]
 async fn health_reports_the_database(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
-    let response = app.get("/health").await;
+    let health = json_of(app.get("/health").await, StatusCode::OK).await;
 
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"status": "ok", "database": "ok"})
-    );
+    assert_eq!(health, json!({"status": "ok", "database": "ok"}));
 }

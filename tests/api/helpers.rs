@@ -6,10 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use reqwest::{Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
+use rstest_reuse::template;
 use securevote::app::Application;
 use securevote::config::{Config, Settings};
 use securevote::store::Store;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -98,6 +100,21 @@ impl TestDatabase {
     }
 }
 
+/// A server on a fresh database of the given store.
+pub async fn spawn_app(kind: Kind) -> TestApp {
+    TestDatabase::new(kind).await.spawn().await
+}
+
+/// A server on a fresh database of the given store holding the demo candidates.
+pub async fn spawn_app_with_demo_candidates(kind: Kind) -> TestApp {
+    TestDatabase::new(kind)
+        .await
+        .with_demo_candidates()
+        .await
+        .spawn()
+        .await
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -168,6 +185,21 @@ impl TestApp {
             .expect("request")
     }
 
+    /// GET and the body parsed as JSON, whatever the status (assert it with `json_of` instead).
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> T {
+        self.get(path).await.json().await.expect("a JSON body")
+    }
+
+    /// Authenticated GET and the body parsed as JSON, whatever the status (assert it with
+    /// `json_of` instead).
+    pub async fn get_authed_json<T: DeserializeOwned>(&self, path: &str, token: &str) -> T {
+        self.get_authed(path, token)
+            .await
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
@@ -198,7 +230,12 @@ impl TestApp {
         let email = format!("voter-{}@example.org", uuid::Uuid::new_v4().simple());
         let registered = self.register(&email, "correct horse battery").await;
         assert_eq!(registered.status(), StatusCode::CREATED);
-        let login = self.login(&email, "correct horse battery").await;
+        self.token_for(&email, "correct horse battery").await
+    }
+
+    /// Logs in (asserting 200) and returns the bearer token.
+    pub async fn token_for(&self, email: &str, password: &str) -> String {
+        let login = self.login(email, password).await;
         assert_eq!(login.status(), StatusCode::OK);
         login.json::<Value>().await.unwrap()["token"]
             .as_str()
@@ -232,6 +269,32 @@ impl TestApp {
     }
 }
 
+/// Sends a request with an optional bearer token and an optional JSON body.
+pub async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Response {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.expect("request")
+}
+
+/// Asserts the status of a response (showing its body if it differs) and parses its JSON body.
+pub async fn json_of(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "body: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
 /// Asserts the status and the stable error code of a JSON error response.
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
     let actual = response.status();
@@ -251,25 +314,13 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     body
 }
 
-/// Runs each listed test function against both stores: `mod sqlite` and `mod postgres`.
-#[macro_export]
-macro_rules! for_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test($crate::helpers::Kind::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test($crate::helpers::Kind::Postgres).await
-                }
-            )*
-        }
-    };
-}
+/// Runs a scenario once per store: `#[apply(both_stores)]` on `async fn name(kind: Kind)` makes the
+/// tests `name::case_1_sqlite` and `name::case_2_postgres`, each on a multi-threaded runtime.
+/// The module applying it imports `rstest::rstest` and `rstest_reuse::apply` beside `both_stores`.
+/// A scenario for one store only is a plain `#[tokio::test]` (see the suite's doc in main.rs).
+#[template]
+#[rstest]
+#[case::sqlite(Kind::Sqlite)]
+#[case::postgres(Kind::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+pub async fn both_stores(#[case] kind: Kind) {}

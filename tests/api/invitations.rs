@@ -8,32 +8,17 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::admin::{admin_token, send};
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestApp, TestDatabase, assert_error};
+use crate::admin::admin_token;
+use crate::helpers::{Kind, TestApp, TestDatabase, assert_error, both_stores, json_of, send};
 use crate::smtp::{SmtpSink, free_port, link_token, recipient};
-
-for_both_stores!(
-    invited_voters_vote_by_link_without_an_account_once,
-    a_resend_replaces_the_link_and_reminders_reach_only_non_voters,
-    two_instances_send_each_invitation_once,
-    invitations_wait_out_an_smtp_outage_and_arrive_once,
-);
+use rstest::rstest;
+use rstest_reuse::apply;
 
 const WAIT: Duration = Duration::from_secs(30);
 /// SMTP_MAX_PER_SECOND of the instance killed while sending.
 const KILLED_RATE: u32 = 10;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_an_instance_killed_while_sending_loses_no_invitation() {
-    an_instance_killed_while_sending_loses_no_invitation(Kind::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_an_instance_killed_while_sending_loses_no_invitation() {
-    an_instance_killed_while_sending_loses_no_invitation(Kind::Postgres).await
-}
-
+#[apply(both_stores)]
 async fn an_instance_killed_while_sending_loses_no_invitation(kind: Kind) {
     use secrecy::ExposeSecret;
     let sink = SmtpSink::start();
@@ -120,13 +105,6 @@ async fn an_instance_killed_while_sending_loses_no_invitation(kind: Kind) {
     assert!(duplicates <= bound, "{duplicates} duplicates");
 }
 
-async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(actual, status, "body: {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
 async fn database_with_mail(kind: Kind, smtp_url: &str) -> TestDatabase {
     let mut db = TestDatabase::new(kind).await;
     db.settings.mail.smtp_url = Some(smtp_url.to_owned());
@@ -206,6 +184,7 @@ fn tokens_by_recipient(messages: &[String]) -> HashMap<String, Vec<String>> {
     out
 }
 
+#[apply(both_stores)]
 async fn invited_voters_vote_by_link_without_an_account_once(kind: Kind) {
     let sink = SmtpSink::start();
     let db = database_with_mail(kind, &sink.url()).await;
@@ -380,6 +359,7 @@ async fn invited_voters_vote_by_link_without_an_account_once(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn a_resend_replaces_the_link_and_reminders_reach_only_non_voters(kind: Kind) {
     let sink = SmtpSink::start();
     let app = database_with_mail(kind, &sink.url()).await.spawn().await;
@@ -505,6 +485,7 @@ async fn a_resend_replaces_the_link_and_reminders_reach_only_non_voters(kind: Ki
     assert_eq!(sink.messages().len(), 7, "nothing more was sent");
 }
 
+#[apply(both_stores)]
 async fn two_instances_send_each_invitation_once(kind: Kind) {
     let sink = SmtpSink::start();
     let db = database_with_mail(kind, &sink.url()).await;
@@ -531,6 +512,7 @@ async fn two_instances_send_each_invitation_once(kind: Kind) {
     assert_eq!(messages.len(), 40);
 }
 
+#[apply(both_stores)]
 async fn invitations_wait_out_an_smtp_outage_and_arrive_once(kind: Kind) {
     let port = free_port();
     let db = database_with_mail(kind, &format!("smtp://127.0.0.1:{port}")).await;

@@ -1,5 +1,12 @@
-//! Black-box API suite. Every module's scenarios run against both stores (embedded SQLite and a
-//! real PostgreSQL started by the harness); PostgreSQL-only behaviour has its own module.
+//! Black-box API suite: a real server on a random port over a real store, spoken to over HTTP
+//! (the harness is `helpers`). One module per area of the service.
+//!
+//! A scenario that must hold on both stores (embedded SQLite and a real PostgreSQL started by the
+//! harness) is an `async fn name(kind: Kind)` under `#[apply(both_stores)]`, and runs as
+//! `module::name::case_1_sqlite` and `module::name::case_2_postgres`. A scenario on one store only
+//! is a plain `#[tokio::test]`: PostgreSQL-only behaviour (several instances on one database,
+//! multi-host settings, failover) has its own module, `postgres_ha`; `unlinkable` has one test per
+//! store, as their copies differ; the remaining single-store tests run on SQLite.
 
 #[path = "../support/postgres.rs"]
 mod postgres;

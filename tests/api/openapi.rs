@@ -7,8 +7,8 @@ use securevote::app::Application;
 use securevote::config::Config;
 use serde_json::{Value, json};
 
-use crate::admin::{admin_token, send};
-use crate::helpers::{Kind, TestDatabase};
+use crate::admin::admin_token;
+use crate::helpers::{Kind, TestDatabase, send, spawn_app};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -32,7 +32,7 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
     let db = TestDatabase::new(Kind::Sqlite).await;
     let app = db.spawn().await;
     let admin = admin_token(&app).await;
-    let document: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let document: Value = app.get_json("/api/openapi.json").await;
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1."));
     let paths = document["paths"].as_object().unwrap();
 
@@ -103,9 +103,9 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_describes_security_and_errors() {
-    let app = TestDatabase::new(Kind::Sqlite).await.spawn().await;
+    let app = spawn_app(Kind::Sqlite).await;
 
-    let document: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let document: Value = app.get_json("/api/openapi.json").await;
 
     let schemes = &document["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["type"], "http");

@@ -134,7 +134,7 @@ async fn a_database_made_with_the_original_sql_is_adopted_with_its_data() {
     let app = db.spawn().await;
 
     assert_eq!(app.candidates().await.len(), 4);
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["total_votes"], 1);
     assert_eq!(tally["results"][0]["name"], "Jane Smith");
     let login: Value = app
@@ -146,12 +146,7 @@ async fn a_database_made_with_the_original_sql_is_adopted_with_its_data() {
     let token = login["token"]
         .as_str()
         .expect("the adopted user can log in");
-    let vote: Value = app
-        .get_authed("/api/votes/me", token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let vote: Value = app.get_authed_json("/api/votes/me", token).await;
     assert_eq!(vote["created_at"], "2024-03-02T08:30:00.000000Z");
     let candidate = app.first_candidate_id().await;
     assert_error(
@@ -274,7 +269,7 @@ async fn a_read_only_standby_listed_first_is_skipped_and_promotion_is_followed_w
         recovered_in < Duration::from_secs(2),
         "votes resumed {recovered_in:?} after the promotion"
     );
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(
         tally["total_votes"], 2,
         "the vote made before the failover is on the new primary"

@@ -7,22 +7,12 @@ use serde_json::json;
 
 use reqwest::Method;
 
-use crate::admin::{admin_token, send};
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
+use crate::admin::admin_token;
+use crate::helpers::{Kind, TestDatabase, assert_error, both_stores, json_of, send};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    non_ui_paths_get_the_json_404_not_the_index_page,
-    unknown_fields_are_refused_on_every_body,
-    deceptive_text_is_refused_in_names_and_emails,
-    weak_passwords_are_refused_with_the_reason,
-    counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64,
-    bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id,
-    logout_ends_the_session_on_every_instance,
-    future_nbf_and_iat_are_refused,
-    an_admin_signs_an_account_out_everywhere,
-);
-
+#[apply(both_stores)]
 async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -49,6 +39,7 @@ async fn non_ui_paths_get_the_json_404_not_the_index_page(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn unknown_fields_are_refused_on_every_body(kind: Kind) {
     let db = TestDatabase::new(kind).await.with_demo_candidates().await;
     let app = db.spawn().await;
@@ -102,6 +93,7 @@ async fn unknown_fields_are_refused_on_every_body(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn deceptive_text_is_refused_in_names_and_emails(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -145,16 +137,18 @@ async fn deceptive_text_is_refused_in_names_and_emails(kind: Kind) {
     .await;
     assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
     // What is kept is NFC: a decomposed "é" is stored precomposed.
-    let response = send(
-        &app,
-        Method::POST,
-        "/api/candidates",
-        Some(&admin),
-        Some(&json!({"name": "Rene\u{301} Dupont"})),
+    let created = json_of(
+        send(
+            &app,
+            Method::POST,
+            "/api/candidates",
+            Some(&admin),
+            Some(&json!({"name": "Rene\u{301} Dupont"})),
+        )
+        .await,
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let created: serde_json::Value = response.json().await.unwrap();
     assert_eq!(created["name"], "Ren\u{e9} Dupont");
     let registered = app
         .register("jose\u{301}@example.org", "correct horse battery")
@@ -170,6 +164,7 @@ async fn deceptive_text_is_refused_in_names_and_emails(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn weak_passwords_are_refused_with_the_reason(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -284,6 +279,7 @@ fn unsalted(scope: &str, key: &str) -> String {
         .collect()
 }
 
+#[apply(both_stores)]
 async fn counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
     db.settings.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
@@ -356,6 +352,7 @@ async fn counter_keys_are_keyed_digests_and_ipv6_is_limited_per_64(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id(kind: Kind) {
     use securevote::domain::Email;
     let db = TestDatabase::new(kind).await;
@@ -400,18 +397,14 @@ async fn bcrypt_hashes_of_the_original_design_log_in_and_become_argon2id(kind: K
 }
 
 async fn token_of(app: &crate::helpers::TestApp, email: &str) -> String {
-    let login = app.login(email, "correct horse battery").await;
-    assert_eq!(login.status(), StatusCode::OK);
-    login.json::<serde_json::Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.token_for(email, "correct horse battery").await
 }
 
 async fn me_status(app: &crate::helpers::TestApp, token: &str) -> StatusCode {
     app.get_authed("/api/auth/me", token).await.status()
 }
 
+#[apply(both_stores)]
 async fn logout_ends_the_session_on_every_instance(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let one = db.spawn().await;
@@ -454,6 +447,7 @@ async fn logout_ends_the_session_on_every_instance(kind: Kind) {
     two.stop().await;
 }
 
+#[apply(both_stores)]
 async fn future_nbf_and_iat_are_refused(kind: Kind) {
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     let mut db = TestDatabase::new(kind).await;
@@ -465,12 +459,7 @@ async fn future_nbf_and_iat_are_refused(kind: Kind) {
         StatusCode::CREATED
     );
     let token = token_of(&app, email).await;
-    let me: serde_json::Value = app
-        .get_authed("/api/auth/me", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = app.get_authed_json("/api/auth/me", &token).await;
     let sub = me["id"].as_str().unwrap().to_owned();
     let now = chrono::Utc::now().timestamp();
     let sign = |claims: serde_json::Value| {
@@ -510,6 +499,7 @@ async fn future_nbf_and_iat_are_refused(kind: Kind) {
     app.stop().await;
 }
 
+#[apply(both_stores)]
 async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let app = db.spawn().await;
@@ -521,12 +511,7 @@ async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
     );
     let laptop = token_of(&app, email).await;
     let phone = token_of(&app, email).await;
-    let me: serde_json::Value = app
-        .get_authed("/api/auth/me", &laptop)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = app.get_authed_json("/api/auth/me", &laptop).await;
     let id = me["id"].as_str().unwrap().to_owned();
     let path = format!("/api/admin/users/{id}/logout");
     // Voters cannot sign others out.
@@ -545,12 +530,7 @@ async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
         StatusCode::OK,
         "the admin's own session"
     );
-    let audit: serde_json::Value = app
-        .get_authed("/api/admin/audit", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: serde_json::Value = app.get_authed_json("/api/admin/audit", &admin).await;
     let entry = &audit["entries"][0];
     assert_eq!(entry["action"], "user.logout_everywhere", "{audit}");
     assert_eq!(entry["target_type"], "user");
@@ -569,7 +549,7 @@ async fn an_admin_signs_an_account_out_everywhere(kind: Kind) {
         "user_not_found",
     )
     .await;
-    let document: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let document: serde_json::Value = app.get_json("/api/openapi.json").await;
     assert!(document["paths"]["/api/auth/logout"]["post"].is_object());
     assert!(document["paths"]["/api/admin/users/{id}/logout"]["post"].is_object());
     app.stop().await;

@@ -9,20 +9,18 @@ use reqwest::StatusCode;
 use securevote::config::Settings;
 use serde_json::Value;
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error, spawn_with};
-
-for_both_stores!(
-    results_count_a_vote_cast_on_another_instance_within_a_second,
-    candidates_added_elsewhere_are_listed_within_a_second,
-    simultaneous_votes_by_different_voters_are_all_stored,
-);
+use crate::helpers::{
+    Kind, TestDatabase, assert_error, both_stores, spawn_app_with_demo_candidates, spawn_with,
+};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 async fn total_votes(app: &crate::helpers::TestApp) -> i64 {
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     tally["total_votes"].as_i64().unwrap()
 }
 
+#[apply(both_stores)]
 async fn results_count_a_vote_cast_on_another_instance_within_a_second(kind: Kind) {
     let db = TestDatabase::new(kind).await.with_demo_candidates().await;
     let (reader, writer) = (db.spawn().await, db.spawn().await);
@@ -48,6 +46,7 @@ async fn results_count_a_vote_cast_on_another_instance_within_a_second(kind: Kin
     );
 }
 
+#[apply(both_stores)]
 async fn candidates_added_elsewhere_are_listed_within_a_second(kind: Kind) {
     let db = TestDatabase::new(kind).await.with_demo_candidates().await;
     let app = db.spawn().await;
@@ -65,17 +64,13 @@ async fn candidates_added_elsewhere_are_listed_within_a_second(kind: Kind) {
         .map(|c| c["name"].as_str().unwrap().to_owned())
         .collect();
     assert!(names.contains(&"Zoe Late".to_owned()), "{names:?}");
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["results"].as_array().unwrap().len(), 5);
 }
 
+#[apply(both_stores)]
 async fn simultaneous_votes_by_different_voters_are_all_stored(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let candidates = app.candidates().await;
     let mut tokens = Vec::new();
     for _ in 0..12 {
@@ -98,7 +93,7 @@ async fn simultaneous_votes_by_different_voters_are_all_stored(kind: Kind) {
         12,
         "this instance's own votes, at once"
     );
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     let counts: Vec<i64> = tally["results"]
         .as_array()
         .unwrap()

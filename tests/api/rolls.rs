@@ -5,24 +5,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::admin::{admin_token, send, token_of};
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestApp, TestDatabase, assert_error};
-
-for_both_stores!(
-    a_roll_import_reports_bad_lines_and_stores_all_or_nothing,
-    the_roll_freezes_with_its_fingerprint_when_scheduled,
-    only_voters_on_the_roll_vote_and_their_weight_counts,
-);
+use crate::admin::{admin_token, token_of};
+use crate::helpers::{
+    Kind, TestApp, TestDatabase, assert_error, both_stores, json_of, send, spawn_app,
+};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 const PASSWORD: &str = "correct horse battery";
-
-async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
-    let actual = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(actual, status, "body: {text}");
-    serde_json::from_str(&text).unwrap()
-}
 
 async fn roll_election(app: &TestApp, admin: &str, slug: &str) -> Value {
     let doc = json!({
@@ -68,8 +58,9 @@ fn roll_of(n: usize, extra: &str) -> String {
     csv
 }
 
+#[apply(both_stores)]
 async fn a_roll_import_reports_bad_lines_and_stores_all_or_nothing(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let election = roll_election(&app, &admin, "import").await;
     let bad = roll_of(
@@ -188,8 +179,9 @@ async fn a_roll_import_reports_bad_lines_and_stores_all_or_nothing(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn the_roll_freezes_with_its_fingerprint_when_scheduled(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let election = roll_election(&app, &admin, "frozen-roll").await;
     let schedule = format!(
@@ -259,8 +251,9 @@ async fn the_roll_freezes_with_its_fingerprint_when_scheduled(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn only_voters_on_the_roll_vote_and_their_weight_counts(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
     let admin = admin_token(&app).await;
     let election = roll_election(&app, &admin, "weights").await;
     let mut csv = String::from("email,weight,groups\nheavy@example.org,2.5,Law\n");

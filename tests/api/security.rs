@@ -9,22 +9,13 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::admin::{admin_token, raw_sql, send};
-use crate::for_both_stores;
-use crate::helpers::{JWT_SECRET, Kind, TestApp, TestDatabase, assert_error};
-
-for_both_stores!(
-    forged_expired_and_orphaned_tokens_get_401,
-    injection_payloads_and_10_kb_strings_never_cause_a_500,
-    malformed_bodies_on_every_json_endpoint_are_refused,
-    login_does_not_reveal_accounts_by_status_body_or_timing,
-    the_eleventh_failed_login_is_refused_across_two_instances,
-    per_address_limits_trust_forwarded_for_only_from_trusted_proxies,
-    cors_is_off_by_default_and_follows_the_allow_list,
-    oversized_headers_get_a_json_431,
-    password_hashing_beyond_its_limits_is_a_503_not_a_queue,
-    logs_never_show_passwords_tokens_or_hashes,
-);
+use crate::admin::{admin_token, raw_sql};
+use crate::helpers::{
+    JWT_SECRET, Kind, TestApp, TestDatabase, assert_error, both_stores, send, spawn_app,
+    spawn_app_with_demo_candidates,
+};
+use rstest::rstest;
+use rstest_reuse::apply;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -36,12 +27,7 @@ async fn registered(app: &TestApp, email: &str) -> String {
         app.register(email, PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    let login = app.login(email, PASSWORD).await;
-    assert_eq!(login.status(), StatusCode::OK);
-    login.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.token_for(email, PASSWORD).await
 }
 
 fn sign(claims: &Value, algorithm: Algorithm, secret: &str) -> String {
@@ -79,6 +65,7 @@ fn base64_url_decode(text: &str) -> Vec<u8> {
     out
 }
 
+#[apply(both_stores)]
 async fn forged_expired_and_orphaned_tokens_get_401(kind: Kind) {
     let mut db = TestDatabase::new(kind).await.with_demo_candidates().await;
     db.settings.jwt_secret = Some(JWT_SECRET.into());
@@ -165,7 +152,7 @@ async fn forged_expired_and_orphaned_tokens_get_401(kind: Kind) {
         "unauthorized",
     )
     .await;
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["total_votes"], 0);
 }
 
@@ -182,13 +169,9 @@ const INJECTIONS: &[&str] = &[
 
 /// Where a value is invalid, the answer is 400; where it is legitimate text (a password, a
 /// candidate's name) it is stored verbatim and does no harm. Never a 5xx.
+#[apply(both_stores)]
 async fn injection_payloads_and_10_kb_strings_never_cause_a_500(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let admin = admin_token(&app).await;
     let voter = app.new_voter().await;
     let big = "x".repeat(10_000);
@@ -303,10 +286,7 @@ async fn injection_payloads_and_10_kb_strings_never_cause_a_500(kind: Kind) {
         )
         .await;
         expect(patched.status(), StatusCode::OK, format!("patch {payload}"));
-        assert_eq!(
-            app.get(&path).await.json::<Value>().await.unwrap()["description"],
-            *payload
-        );
+        assert_eq!(app.get_json::<Value>(&path).await["description"], *payload);
     }
 
     for long in [&big, &big_quotes] {
@@ -379,13 +359,9 @@ async fn injection_payloads_and_10_kb_strings_never_cause_a_500(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn malformed_bodies_on_every_json_endpoint_are_refused(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let admin = admin_token(&app).await;
     let candidate = format!("/api/candidates/{}", app.first_candidate_id().await);
     let endpoints = [
@@ -455,6 +431,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+#[apply(both_stores)]
 async fn login_does_not_reveal_accounts_by_status_body_or_timing(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
     // 30 wrong passwords for one account would otherwise lock it out after 10.
@@ -511,6 +488,7 @@ async fn login_does_not_reveal_accounts_by_status_body_or_timing(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn the_eleventh_failed_login_is_refused_across_two_instances(kind: Kind) {
     let db = TestDatabase::new(kind).await;
     let (first, second) = (db.spawn().await, db.spawn().await);
@@ -573,6 +551,7 @@ pub async fn wait_for_a_fresh_minute() {
     }
 }
 
+#[apply(both_stores)]
 async fn per_address_limits_trust_forwarded_for_only_from_trusted_proxies(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
     db.settings.security.login_limit_per_ip = 3;
@@ -671,6 +650,7 @@ async fn per_address_limits_trust_forwarded_for_only_from_trusted_proxies(kind: 
     );
 }
 
+#[apply(both_stores)]
 async fn cors_is_off_by_default_and_follows_the_allow_list(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
     let closed = db.spawn().await;
@@ -733,8 +713,9 @@ async fn cors_is_off_by_default_and_follows_the_allow_list(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn oversized_headers_get_a_json_431(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     let response = app
         .client
@@ -753,6 +734,7 @@ async fn oversized_headers_get_a_json_431(kind: Kind) {
     assert_eq!(app.get("/api/results").await.status(), StatusCode::OK);
 }
 
+#[apply(both_stores)]
 async fn password_hashing_beyond_its_limits_is_a_503_not_a_queue(kind: Kind) {
     let mut db = TestDatabase::new(kind).await;
     db.settings.security.argon2_max_concurrent = Some(1);
@@ -788,6 +770,7 @@ impl Drop for Server {
     }
 }
 
+#[apply(both_stores)]
 async fn logs_never_show_passwords_tokens_or_hashes(kind: Kind) {
     let db = TestDatabase::new(kind).await.with_demo_candidates().await;
     let port = crate::postgres::free_port();

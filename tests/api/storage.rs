@@ -1,15 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase};
+use crate::helpers::{Kind, TestDatabase, both_stores, spawn_app};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    a_restart_keeps_all_data,
-    both_backends_reach_the_same_schema_version,
-    the_web_ui_is_served_at_the_root
-);
-
+#[apply(both_stores)]
 async fn a_restart_keeps_all_data(kind: Kind) {
     let db = TestDatabase::new(kind).await.with_demo_candidates().await;
     let app = db.spawn().await;
@@ -42,12 +38,13 @@ async fn a_restart_keeps_all_data(kind: Kind) {
         mine["created_at"], vote["created_at"],
         "the participation survives"
     );
-    let tally: Value = restarted.get("/api/results").await.json().await.unwrap();
+    let tally: Value = restarted.get_json("/api/results").await;
     assert_eq!(tally["total_votes"], 1);
 }
 
+#[apply(both_stores)]
 async fn both_backends_reach_the_same_schema_version(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     let version = app.store.schema_version().await.unwrap();
 
@@ -58,8 +55,9 @@ async fn both_backends_reach_the_same_schema_version(kind: Kind) {
     );
 }
 
+#[apply(both_stores)]
 async fn the_web_ui_is_served_at_the_root(kind: Kind) {
-    let app = TestDatabase::new(kind).await.spawn().await;
+    let app = spawn_app(kind).await;
 
     let index = app.get("/").await;
     assert_eq!(index.status(), StatusCode::OK);

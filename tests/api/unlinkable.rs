@@ -23,8 +23,8 @@ use securevote::config::Settings;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::admin::{admin_token, send};
-use crate::helpers::{JWT_SECRET, Kind, TestApp, TestDatabase, spawn_with};
+use crate::admin::admin_token;
+use crate::helpers::{JWT_SECRET, Kind, TestApp, TestDatabase, json_of, send, spawn_with};
 use crate::postgres::{PgCluster, pg_command};
 
 const VOTERS: usize = 48;
@@ -264,16 +264,18 @@ async fn vote_and_close(app: &TestApp) -> Election {
         "results": "after_close",
         "contests": [{"title": "Chair", "choices": [{"name": "Ada"}, {"name": "Grace"}, {"name": "Hedy"}]}]
     });
-    let created = send(
-        app,
-        Method::POST,
-        "/api/elections",
-        Some(&admin),
-        Some(&document),
+    let created: Value = json_of(
+        send(
+            app,
+            Method::POST,
+            "/api/elections",
+            Some(&admin),
+            Some(&document),
+        )
+        .await,
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let created: Value = created.json().await.unwrap();
     let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
     for action in ["schedule", "open"] {
         let response = send(
@@ -314,12 +316,7 @@ async fn vote_and_close(app: &TestApp) -> Election {
             .await
             .unwrap();
         let token = login["token"].as_str().unwrap().to_owned();
-        let me: Value = app
-            .get_authed("/api/auth/me", &token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let me: Value = app.get_authed_json("/api/auth/me", &token).await;
         let user: Uuid = me["id"].as_str().unwrap().parse().unwrap();
         let choice = choice_of(i);
         let body = json!({"selections": {contest_id.clone(): [choices[choice]]}});
@@ -335,9 +332,7 @@ async fn vote_and_close(app: &TestApp) -> Election {
             if let Some(key) = &key {
                 request = request.header("Idempotency-Key", key);
             }
-            let response = request.send().await.unwrap();
-            assert_eq!(response.status(), StatusCode::CREATED);
-            let answer: Value = response.json().await.unwrap();
+            let answer = json_of(request.send().await.unwrap(), StatusCode::CREATED).await;
             let this: Uuid = answer["receipt"].as_str().unwrap().parse().unwrap();
             assert!(
                 receipt.is_none_or(|r| r == this),
@@ -362,12 +357,7 @@ async fn vote_and_close(app: &TestApp) -> Election {
     .await;
     assert_eq!(closed.status(), StatusCode::OK);
     // Results still count every ballot after the seal.
-    let results: Value = app
-        .get(&format!("/api/elections/{id}/results"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let results: Value = app.get_json(&format!("/api/elections/{id}/results")).await;
     assert_eq!(results["ballots"], VOTERS, "{results}");
     Election {
         id,

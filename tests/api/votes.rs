@@ -2,27 +2,13 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::for_both_stores;
-use crate::helpers::{Kind, TestDatabase, assert_error};
+use crate::helpers::{Kind, assert_error, both_stores, spawn_app_with_demo_candidates};
+use rstest::rstest;
+use rstest_reuse::apply;
 
-for_both_stores!(
-    a_voter_votes_once_and_sees_their_vote,
-    a_second_vote_is_refused,
-    voting_requires_a_token_and_an_existing_candidate,
-    a_retried_vote_with_the_same_key_replays_the_first_answer,
-    an_idempotency_key_cannot_be_reused_for_another_candidate,
-    two_voters_may_send_the_same_idempotency_key,
-    many_simultaneous_votes_by_one_user_store_exactly_one,
-    results_count_votes_ordered_by_votes_then_name,
-);
-
+#[apply(both_stores)]
 async fn a_voter_votes_once_and_sees_their_vote(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let token = app.new_voter().await;
     let candidate = app.first_candidate_id().await;
     assert_error(
@@ -39,32 +25,18 @@ async fn a_voter_votes_once_and_sees_their_vote(kind: Kind) {
     let vote: Value = response.json().await.unwrap();
     assert_eq!(vote["candidate_id"], candidate.as_str());
     assert!(vote["created_at"].as_str().unwrap().ends_with('Z'));
-    let mine: Value = app
-        .get_authed("/api/votes/me", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = app.get_authed_json("/api/votes/me", &token).await;
     // Ballots name no voter: the service says when the voter voted, not how (nor the ballot's id).
     assert_eq!(mine["created_at"], vote["created_at"]);
     assert_eq!(mine["candidate_id"], Value::Null);
     assert_ne!(mine["id"], vote["id"]);
-    let me: Value = app
-        .get_authed("/api/auth/me", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_authed_json("/api/auth/me", &token).await;
     assert_eq!(me["has_voted"], true);
 }
 
+#[apply(both_stores)]
 async fn a_second_vote_is_refused(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let token = app.new_voter().await;
     let candidates = app.candidates().await;
     let first = candidates[0]["id"].as_str().unwrap();
@@ -86,16 +58,11 @@ async fn a_second_vote_is_refused(kind: Kind) {
         "already_voted",
     )
     .await;
-    let mine: Value = app
-        .get_authed("/api/votes/me", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine: Value = app.get_authed_json("/api/votes/me", &token).await;
     // The participation is the first vote's; ballots name no voter, so the choice kept is
     // checked in the results: the refused second vote counted nothing.
     assert_eq!(mine["candidate_id"], Value::Null);
-    let results: Value = app.get("/api/results").await.json().await.unwrap();
+    let results: Value = app.get_json("/api/results").await;
     assert_eq!(results["total_votes"], 1, "{results}");
     let votes_for = |id: &str| {
         results["results"]
@@ -109,13 +76,9 @@ async fn a_second_vote_is_refused(kind: Kind) {
     assert_eq!(votes_for(second), Some(json!(0)), "{results}");
 }
 
+#[apply(both_stores)]
 async fn voting_requires_a_token_and_an_existing_candidate(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let candidate = app.first_candidate_id().await;
     let token = app.new_voter().await;
 
@@ -172,13 +135,9 @@ async fn voting_requires_a_token_and_an_existing_candidate(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn a_retried_vote_with_the_same_key_replays_the_first_answer(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let token = app.new_voter().await;
     let candidate = app.first_candidate_id().await;
     let key = uuid::Uuid::new_v4().to_string();
@@ -195,17 +154,13 @@ async fn a_retried_vote_with_the_same_key_replays_the_first_answer(kind: Kind) {
     assert_eq!(retry.headers().get("idempotent-replayed").unwrap(), "true");
     let replayed: Value = retry.json().await.unwrap();
     assert_eq!(replayed, first);
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["total_votes"], 1);
 }
 
+#[apply(both_stores)]
 async fn an_idempotency_key_cannot_be_reused_for_another_candidate(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let token = app.new_voter().await;
     let candidates = app.candidates().await;
     let key = "retry-key-1";
@@ -224,13 +179,9 @@ async fn an_idempotency_key_cannot_be_reused_for_another_candidate(kind: Kind) {
     .await;
 }
 
+#[apply(both_stores)]
 async fn many_simultaneous_votes_by_one_user_store_exactly_one(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let token = app.new_voter().await;
     let candidates = app.candidates().await;
 
@@ -253,17 +204,13 @@ async fn many_simultaneous_votes_by_one_user_store_exactly_one(kind: Kind) {
         .filter(|s| **s == StatusCode::CONFLICT)
         .count();
     assert_eq!((created, conflicts), (1, 49), "{statuses:?}");
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
     assert_eq!(tally["total_votes"], 1);
 }
 
+#[apply(both_stores)]
 async fn results_count_votes_ordered_by_votes_then_name(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let by_name: Vec<(String, String)> = app
         .candidates()
         .await
@@ -276,7 +223,7 @@ async fn results_count_votes_ordered_by_votes_then_name(kind: Kind) {
         })
         .collect();
     let id_of = |name: &str| by_name.iter().find(|(n, _)| n == name).unwrap().1.clone();
-    let empty: Value = app.get("/api/results").await.json().await.unwrap();
+    let empty: Value = app.get_json("/api/results").await;
     assert_eq!(empty["total_votes"], 0);
     assert_eq!(empty["results"].as_array().unwrap().len(), 4);
 
@@ -287,7 +234,7 @@ async fn results_count_votes_ordered_by_votes_then_name(kind: Kind) {
             StatusCode::CREATED
         );
     }
-    let tally: Value = app.get("/api/results").await.json().await.unwrap();
+    let tally: Value = app.get_json("/api/results").await;
 
     assert_eq!(tally["total_votes"], 3);
     let rows: Vec<(&str, i64)> = tally["results"]
@@ -310,13 +257,9 @@ async fn results_count_votes_ordered_by_votes_then_name(kind: Kind) {
     assert_eq!(first["party"], "Progressive Alliance");
 }
 
+#[apply(both_stores)]
 async fn two_voters_may_send_the_same_idempotency_key(kind: Kind) {
-    let app = TestDatabase::new(kind)
-        .await
-        .with_demo_candidates()
-        .await
-        .spawn()
-        .await;
+    let app = spawn_app_with_demo_candidates(kind).await;
     let candidate = app.first_candidate_id().await;
     let (first, second) = (app.new_voter().await, app.new_voter().await);
     let a: Value = app
