@@ -105,10 +105,9 @@ impl Weight {
         (self.mantissa, self.decimals)
     }
 
-    /// [`Weight::units`] for a weight of at most [`MAX_TOTAL_WEIGHT_UNITS`] units, as counts
-    /// check of every ballot before counting.
+    /// `10^places` for `places` up to [`MAX_WEIGHT_DECIMALS`].
     #[inline]
-    pub(crate) fn small_units(&self, decimals: u32) -> u64 {
+    pub(crate) fn scale(places: u32) -> u64 {
         const POW10: [u64; MAX_WEIGHT_DECIMALS as usize + 1] = [
             1,
             10,
@@ -121,7 +120,14 @@ impl Weight {
             100_000_000,
             1_000_000_000,
         ];
-        self.mantissa * POW10[(decimals - self.decimals) as usize]
+        POW10[places as usize]
+    }
+
+    /// [`Weight::units`] for a weight of at most [`MAX_TOTAL_WEIGHT_UNITS`] units, as counts
+    /// check of every ballot before counting.
+    #[inline]
+    pub(crate) fn small_units(&self, decimals: u32) -> u64 {
+        self.mantissa * Weight::scale(decimals - self.decimals)
     }
 
     /// The exact value as a [`Fixed`].

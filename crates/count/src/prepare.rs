@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::decimal::{Fixed, MAX_TOTAL_WEIGHT_UNITS, MAX_WEIGHT_DECIMALS};
+use crate::decimal::{Fixed, MAX_TOTAL_WEIGHT_UNITS, MAX_WEIGHT_DECIMALS, Weight};
 use crate::model::{Ballot, BallotForm, Contest, CountError, Method};
 
 /// Facts every method needs about the contest.
@@ -70,24 +70,24 @@ pub(crate) fn frame(contest: &Contest, ballots: &[Ballot]) -> Result<Frame, Coun
             contest.seats
         )));
     }
-    // One pass: the finest decimal place used, and the sum of the mantissas of each number of
-    // places (exact in u128: a mantissa is at most 10^18), scaled to that place at the end.
+    // One pass: the finest decimal place used, and the total in units of the ninth place (the
+    // finest a weight may use), refused as soon as it exceeds the limit in the finest place any
+    // weight could use.
+    let limit_ninth = MAX_TOTAL_WEIGHT_UNITS as u128 * 1_000_000_000;
     let mut decimals = 0;
-    let mut mantissas = [0u128; MAX_WEIGHT_DECIMALS as usize + 1];
+    let mut ninths: u128 = 0;
     for b in ballots {
         let (mantissa, places) = b.weight.parts();
         decimals = decimals.max(places);
-        mantissas[places as usize] += u128::from(mantissa);
+        ninths += u128::from(mantissa) * u128::from(Weight::scale(MAX_WEIGHT_DECIMALS - places));
+        if ninths > limit_ninth {
+            break;
+        }
     }
-    let total = mantissas
-        .iter()
-        .zip(0u32..)
-        .filter(|(sum, _)| **sum != 0)
-        .try_fold(0u128, |total, (&sum, places)| {
-            sum.checked_mul(10u128.pow(decimals - places))
-                .and_then(|units| total.checked_add(units))
-        });
-    if total.is_none_or(|t| t > MAX_TOTAL_WEIGHT_UNITS as u128) {
+    // The total in units of the place used is exact: each weight is a whole number of them.
+    if ninths
+        > MAX_TOTAL_WEIGHT_UNITS as u128 * u128::from(Weight::scale(MAX_WEIGHT_DECIMALS - decimals))
+    {
         return Err(CountError::InvalidContest(
             "the ballots' total weight is too large to count exactly".into(),
         ));
@@ -152,7 +152,7 @@ fn check_choice(frame: &Frame, index: usize, c: usize) -> Result<(), CountError>
 pub(crate) struct Groups {
     choices: Vec<u16>,
     start: Vec<usize>,
-    weight: Vec<i128>,
+    weight: Vec<u64>,
 }
 
 impl Groups {
@@ -175,17 +175,17 @@ impl Groups {
     }
 
     pub(crate) fn weight(&self, g: usize) -> i128 {
-        self.weight[g]
+        i128::from(self.weight[g])
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u16], i128)> {
-        (0..self.len()).map(|g| (self.order(g), self.weight[g]))
+        (0..self.len()).map(|g| (self.order(g), self.weight(g)))
     }
 
     fn push(&mut self, order: &[u16], units: u64) {
         self.choices.extend_from_slice(order);
         self.start.push(self.choices.len());
-        self.weight.push(i128::from(units));
+        self.weight.push(units);
     }
 
     fn push_packed(&mut self, key: u64, units: u64) {
@@ -194,7 +194,7 @@ impl Groups {
             self.choices.push(((key >> (4 * i)) & 0xf) as u16 - 1);
         }
         self.start.push(self.choices.len());
-        self.weight.push(i128::from(units));
+        self.weight.push(units);
     }
 }
 
@@ -227,7 +227,7 @@ impl PackedSums {
         let bits = items.max(1).ilog2().clamp(4, 16);
         PackedSums {
             direct: vec![0; 1 << bits],
-            rest: Vec::new(),
+            rest: Vec::with_capacity(items),
         }
     }
 
@@ -273,7 +273,6 @@ fn merge_words(mut items: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
 pub(crate) struct SliceSums {
     index: FnvMap<Vec<u16>, usize>,
     groups: Groups,
-    units: Vec<u64>,
 }
 
 impl SliceSums {
@@ -281,23 +280,20 @@ impl SliceSums {
         SliceSums {
             index: FnvMap::default(),
             groups: Groups::with_capacity(0),
-            units: Vec::new(),
         }
     }
 
     pub(crate) fn add(&mut self, order: &[u16], units: u64) {
         match self.index.get(order) {
-            Some(&g) => self.units[g] += units,
+            Some(&g) => self.groups.weight[g] += units,
             None => {
-                self.index.insert(order.to_vec(), self.units.len());
-                self.groups.push(order, 0);
-                self.units.push(units);
+                self.index.insert(order.to_vec(), self.groups.len());
+                self.groups.push(order, units);
             }
         }
     }
 
-    pub(crate) fn into_groups(mut self) -> Groups {
-        self.groups.weight = self.units.into_iter().map(i128::from).collect();
+    pub(crate) fn into_groups(self) -> Groups {
         self.groups
     }
 }
