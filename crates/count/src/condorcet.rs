@@ -14,7 +14,7 @@ pub(crate) fn pairwise(n: usize, ranked: &Ranked, active: &[bool]) -> Vec<Vec<i1
     let mut d = vec![vec![0i128; n]; n];
     let mut pos = vec![usize::MAX; n];
     let standing: Vec<usize> = (0..n).filter(|&c| active[c]).collect();
-    for (order, w) in &ranked.groups {
+    for (order, w) in ranked.groups.iter() {
         for (i, &c) in order.iter().enumerate() {
             pos[usize::from(c)] = i;
         }

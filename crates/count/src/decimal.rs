@@ -100,6 +100,36 @@ impl Weight {
         i128::from(self.mantissa) * pow10(decimals - self.decimals)
     }
 
+    /// The mantissa and the number of decimal places.
+    pub(crate) fn parts(&self) -> (u64, u32) {
+        (self.mantissa, self.decimals)
+    }
+
+    /// `10^places` for `places` up to [`MAX_WEIGHT_DECIMALS`].
+    #[inline]
+    pub(crate) fn scale(places: u32) -> u64 {
+        const POW10: [u64; MAX_WEIGHT_DECIMALS as usize + 1] = [
+            1,
+            10,
+            100,
+            1_000,
+            10_000,
+            100_000,
+            1_000_000,
+            10_000_000,
+            100_000_000,
+            1_000_000_000,
+        ];
+        POW10[places as usize]
+    }
+
+    /// [`Weight::units`] for a weight of at most [`MAX_TOTAL_WEIGHT_UNITS`] units, as counts
+    /// check of every ballot before counting.
+    #[inline]
+    pub(crate) fn small_units(&self, decimals: u32) -> u64 {
+        self.mantissa * Weight::scale(decimals - self.decimals)
+    }
+
     /// The exact value as a [`Fixed`].
     pub fn to_fixed(&self) -> Fixed {
         Fixed::new(i128::from(self.mantissa), self.decimals)

@@ -52,7 +52,7 @@ pub(crate) fn irv(ctx: &Ctx) -> Result<Outcome, CountError> {
     loop {
         let number = rounds.len() + 1;
         let mut votes = vec![0i128; f.n];
-        for (order, w) in &ranked.groups {
+        for (order, w) in ranked.groups.iter() {
             if let Some(&c) = order.iter().find(|&&c| continuing[usize::from(c)]) {
                 votes[usize::from(c)] += w;
             }

@@ -21,7 +21,7 @@
 use crate::decimal::{Fixed, pow10};
 use crate::engine::{Ctx, Outcome};
 use crate::model::{CountError, Method};
-use crate::prepare;
+use crate::prepare::{self, Groups, PACKED_MAX_CHOICES, PackedSums, SliceSums, pack};
 use crate::result::{Decision, Round, TieBreak};
 
 const KF_ONE: i128 = 1_000_000_000;
@@ -63,9 +63,6 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
     let mut kf: Vec<i128> = (0..f.n)
         .map(|c| if f.active[c] { KF_ONE } else { 0 })
         .collect();
-    // Ballots re-merged after each defeat: defeated candidates drop out of every ranking, so
-    // rankings that now read the same are counted once.
-    let mut groups: Vec<(Vec<u16>, i128)> = ranked.groups.clone();
     let mut elected: Vec<usize> = Vec::new();
     let mut rounds: Vec<Round> = Vec::new();
     let mut ties: Vec<TieBreak> = Vec::new();
@@ -76,10 +73,10 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
     let mut quota = 0i128;
     let mut exhausted = 0i128;
 
-    let distribute = |groups: &[(Vec<u16>, i128)], kf: &[i128], votes: &mut Vec<i128>| -> i128 {
+    let distribute = |groups: &Groups, kf: &[i128], votes: &mut Vec<i128>| -> i128 {
         votes.iter_mut().for_each(|v| *v = 0);
         let mut exhausted = 0i128;
-        for (order, units) in groups {
+        for (order, units) in groups.iter() {
             let mut w = KF_ONE;
             for &c in order {
                 let k = kf[usize::from(c)];
@@ -133,6 +130,8 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
             break;
         }
         let number = rounds.len() + 1;
+        // What this stage's iterations read of each ranking.
+        let groups = reached(&ranked.groups, &state);
         let mut iterations = 0usize;
         let mut prev_surplus: Option<i128> = None;
         let mut newly: Vec<usize>;
@@ -216,7 +215,6 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
                 choice: c,
                 reason: why.into(),
             });
-            groups = remerge(&groups, &kf);
         }
         fill(&mut round, &state, &votes, &kf, prev_votes.as_deref(), fx);
         round.quota = Some(fx(quota));
@@ -259,36 +257,41 @@ fn fill(
     }
 }
 
-/// Drops candidates with keep factor 0 from every ranking and merges rankings that now agree.
-fn remerge(groups: &[(Vec<u16>, i128)], kf: &[i128]) -> Vec<(Vec<u16>, i128)> {
-    let mut out: Vec<(Vec<u16>, i128)> = groups
-        .iter()
-        .map(|(order, w)| {
-            (
-                order
-                    .iter()
-                    .copied()
-                    .filter(|&c| kf[usize::from(c)] != 0)
-                    .collect::<Vec<u16>>(),
-                *w,
-            )
-        })
-        .filter(|(order, _)| !order.is_empty())
-        .collect();
-    let dropped: i128 =
-        groups.iter().map(|g| g.1).sum::<i128>() - out.iter().map(|g| g.1).sum::<i128>();
-    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    out.dedup_by(|later, earlier| {
-        if later.0 == earlier.0 {
-            earlier.1 += later.1;
-            true
-        } else {
-            false
+/// The part of each ranking that step B.2(a) reads while the candidates keep their states:
+/// candidates with keep factor 0 give nothing and are skipped, and a hopeful candidate (keep
+/// factor 1) takes all the weight left, so nothing after the first hopeful is read. Rankings
+/// that agree on that part give the same amounts per ballot, so they are merged with their
+/// weights added; a ranking with no one left is kept (empty) for its exhausted weight.
+fn reached(groups: &Groups, state: &[State]) -> Groups {
+    let skipped = |c: u16| matches!(state[usize::from(c)], State::Defeated | State::Withdrawn);
+    let takes_all = |c: u16| state[usize::from(c)] == State::Hopeful;
+    // Group weights are at most the total weight, below 2^63 (see `PackedSums`).
+    if state.len() <= PACKED_MAX_CHOICES {
+        let mut sums = PackedSums::new(groups.len());
+        for (order, units) in groups.iter() {
+            let mut key = 0;
+            for &c in order.iter().filter(|&&c| !skipped(c)) {
+                key = pack(key, c);
+                if takes_all(c) {
+                    break;
+                }
+            }
+            sums.add(key, units as u64);
         }
-    });
-    if dropped > 0 {
-        // Fully exhausted ballots still count as exhausted weight.
-        out.push((Vec::new(), dropped));
+        sums.into_groups()
+    } else {
+        let mut sums = SliceSums::new();
+        let mut part = Vec::new();
+        for (order, units) in groups.iter() {
+            part.clear();
+            for &c in order.iter().filter(|&&c| !skipped(c)) {
+                part.push(c);
+                if takes_all(c) {
+                    break;
+                }
+            }
+            sums.add(&part, units as u64);
+        }
+        sums.into_groups()
     }
-    out
 }

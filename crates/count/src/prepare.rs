@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::decimal::{Fixed, MAX_TOTAL_WEIGHT_UNITS};
+use crate::decimal::{Fixed, MAX_TOTAL_WEIGHT_UNITS, MAX_WEIGHT_DECIMALS, Weight};
 use crate::model::{Ballot, BallotForm, Contest, CountError, Method};
 
 /// Facts every method needs about the contest.
@@ -70,19 +70,27 @@ pub(crate) fn frame(contest: &Contest, ballots: &[Ballot]) -> Result<Frame, Coun
             contest.seats
         )));
     }
-    let decimals = ballots
-        .iter()
-        .map(|b| b.weight.decimals())
-        .max()
-        .unwrap_or(0);
-    let mut total: i128 = 0;
+    // One pass: the finest decimal place used, and the total in units of the ninth place (the
+    // finest a weight may use), refused as soon as it exceeds the limit in the finest place any
+    // weight could use.
+    let limit_ninth = MAX_TOTAL_WEIGHT_UNITS as u128 * 1_000_000_000;
+    let mut decimals = 0;
+    let mut ninths: u128 = 0;
     for b in ballots {
-        total += b.weight.units(decimals);
-        if total > MAX_TOTAL_WEIGHT_UNITS {
-            return Err(CountError::InvalidContest(
-                "the ballots' total weight is too large to count exactly".into(),
-            ));
+        let (mantissa, places) = b.weight.parts();
+        decimals = decimals.max(places);
+        ninths += u128::from(mantissa) * u128::from(Weight::scale(MAX_WEIGHT_DECIMALS - places));
+        if ninths > limit_ninth {
+            break;
         }
+    }
+    // The total in units of the place used is exact: each weight is a whole number of them.
+    if ninths
+        > MAX_TOTAL_WEIGHT_UNITS as u128 * u128::from(Weight::scale(MAX_WEIGHT_DECIMALS - decimals))
+    {
+        return Err(CountError::InvalidContest(
+            "the ballots' total weight is too large to count exactly".into(),
+        ));
     }
     Ok(Frame {
         n,
@@ -93,8 +101,7 @@ pub(crate) fn frame(contest: &Contest, ballots: &[Ballot]) -> Result<Frame, Coun
 
 /// Ranked ballots with withdrawn choices removed and identical rankings merged.
 pub(crate) struct Ranked {
-    /// (ranking, total weight units), sorted by ranking so every count visits them in one order.
-    pub groups: Vec<(Vec<u16>, i128)>,
+    pub groups: Groups,
     pub total: i128,
     pub blank: i128,
 }
@@ -138,53 +145,253 @@ fn check_choice(frame: &Frame, index: usize, c: usize) -> Result<(), CountError>
     Ok(())
 }
 
+/// Distinct rankings and the weight units of the ballots bearing each, in flat arrays: ranking
+/// `g` is `choices[start[g]..start[g + 1]]`. Their order carries no meaning (every method sums
+/// over them) but depends only on the ballots, so a count always visits them in the same order.
+#[derive(Clone, Default)]
+pub(crate) struct Groups {
+    choices: Vec<u16>,
+    start: Vec<usize>,
+    weight: Vec<u64>,
+}
+
+impl Groups {
+    fn with_capacity(groups: usize) -> Groups {
+        let mut start = Vec::with_capacity(groups + 1);
+        start.push(0);
+        Groups {
+            choices: Vec::with_capacity(groups * 4),
+            start,
+            weight: Vec::with_capacity(groups),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.weight.len()
+    }
+
+    pub(crate) fn order(&self, g: usize) -> &[u16] {
+        &self.choices[self.start[g]..self.start[g + 1]]
+    }
+
+    pub(crate) fn weight(&self, g: usize) -> i128 {
+        i128::from(self.weight[g])
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u16], i128)> {
+        (0..self.len()).map(|g| (self.order(g), self.weight(g)))
+    }
+
+    fn push(&mut self, order: &[u16], units: u64) {
+        self.choices.extend_from_slice(order);
+        self.start.push(self.choices.len());
+        self.weight.push(units);
+    }
+
+    fn push_packed(&mut self, key: u64, units: u64) {
+        let len = (64 - key.leading_zeros()).div_ceil(4);
+        for i in (0..len).rev() {
+            self.choices.push(((key >> (4 * i)) & 0xf) as u16 - 1);
+        }
+        self.start.push(self.choices.len());
+        self.weight.push(units);
+    }
+}
+
+/// Contests of at most this many choices have their rankings packed into one `u64`, four bits
+/// a choice (its index + 1, first preference in the highest nibble used, 0 ending the ranking),
+/// so merging compares and hashes one machine word per ballot.
+pub(crate) const PACKED_MAX_CHOICES: usize = 15;
+
+/// Appends choice `c` (below [`PACKED_MAX_CHOICES`]) to the packed ranking `key`.
+#[inline]
+pub(crate) fn pack(key: u64, c: u16) -> u64 {
+    key << 4 | u64::from(c + 1)
+}
+
+/// Sums the weights of packed rankings. Keys below `direct.len()` (the short rankings, which
+/// most ballots bear) are summed in a table indexed by the key; the others are collected and
+/// merged at the end.
+///
+/// Weights are summed as `u64`: [`frame`] has refused ballots whose total weight exceeds
+/// [`MAX_TOTAL_WEIGHT_UNITS`] (below `2^63`), so no sum of them overflows.
+pub(crate) struct PackedSums {
+    direct: Vec<u64>,
+    rest: Vec<(u64, u64)>,
+}
+
+impl PackedSums {
+    /// For about `items` additions: the direct table has at most 2^16 entries (rankings of up
+    /// to four choices), fewer for small counts.
+    pub(crate) fn new(items: usize) -> PackedSums {
+        let bits = items.max(1).ilog2().clamp(4, 16);
+        PackedSums {
+            direct: vec![0; 1 << bits],
+            rest: Vec::with_capacity(items),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, key: u64, units: u64) {
+        match self.direct.get_mut(key as usize) {
+            Some(w) => *w += units,
+            None => self.rest.push((key, units)),
+        }
+    }
+
+    pub(crate) fn into_groups(self) -> Groups {
+        let table = merge_words(self.rest);
+        let found = self.direct.iter().filter(|&&w| w != 0).count();
+        let mut groups = Groups::with_capacity(found + table.len());
+        for (key, &w) in self.direct.iter().enumerate() {
+            if w != 0 {
+                groups.push_packed(key as u64, w);
+            }
+        }
+        for (key, w) in table {
+            groups.push_packed(key, w);
+        }
+        groups
+    }
+}
+
+/// Merges `(key, units)` pairs: sorted by key in place, equal keys' units added.
+fn merge_words(mut items: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    items.sort_unstable_by_key(|&(key, _)| key);
+    items.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            earlier.1 += later.1;
+            true
+        } else {
+            false
+        }
+    });
+    items
+}
+
+/// Sums the weights of rankings of any length, for contests too large to pack.
+pub(crate) struct SliceSums {
+    index: FnvMap<Vec<u16>, usize>,
+    groups: Groups,
+}
+
+impl SliceSums {
+    pub(crate) fn new() -> SliceSums {
+        SliceSums {
+            index: FnvMap::default(),
+            groups: Groups::with_capacity(0),
+        }
+    }
+
+    pub(crate) fn add(&mut self, order: &[u16], units: u64) {
+        match self.index.get(order) {
+            Some(&g) => self.groups.weight[g] += units,
+            None => {
+                self.index.insert(order.to_vec(), self.groups.len());
+                self.groups.push(order, units);
+            }
+        }
+    }
+
+    pub(crate) fn into_groups(self) -> Groups {
+        self.groups
+    }
+}
+
 /// Rankings for ranked methods. Sets of choices are refused; a duplicate choice is refused.
 pub(crate) fn ranked(
     frame: &Frame,
     ballots: &[Ballot],
     method: Method,
 ) -> Result<Ranked, CountError> {
-    let mut merged: FnvMap<Vec<u16>, i128> = FnvMap::default();
-    let mut seen = vec![usize::MAX; frame.n];
-    let mut scratch: Vec<u16> = Vec::new();
-    let (mut total, mut blank) = (0i128, 0i128);
+    if frame.n <= PACKED_MAX_CHOICES {
+        ranked_packed(frame, ballots, method)
+    } else {
+        ranked_slices(frame, ballots, method)
+    }
+}
+
+fn needs_ranking(index: usize, method: Method) -> CountError {
+    bad(index, format!("{method} needs a ranking"))
+}
+
+fn ranked_twice(index: usize, c: usize) -> CountError {
+    bad(index, format!("choice {} is ranked more than once", c + 1))
+}
+
+/// [`ranked`] for contests of at most [`PACKED_MAX_CHOICES`] choices: sets of choices are
+/// bit masks, rankings packed words.
+fn ranked_packed(frame: &Frame, ballots: &[Ballot], method: Method) -> Result<Ranked, CountError> {
+    let active = (0..frame.n)
+        .filter(|&c| frame.active[c])
+        .fold(0u32, |m, c| m | 1 << c);
+    let mut sums = PackedSums::new(ballots.len());
+    let (mut total, mut blank) = (0u64, 0u64);
     for (index, b) in ballots.iter().enumerate() {
         let BallotForm::Ranking(order) = &b.form else {
-            return Err(bad(index, format!("{method} needs a ranking")));
+            return Err(needs_ranking(index, method));
+        };
+        let mut key = 0u64;
+        let mut seen = 0u32;
+        for &c in order {
+            check_choice(frame, index, c)?;
+            let bit = 1u32 << c;
+            if seen & bit != 0 {
+                return Err(ranked_twice(index, c));
+            }
+            seen |= bit;
+            if active & bit != 0 {
+                key = pack(key, c as u16);
+            }
+        }
+        let units = b.weight.small_units(frame.decimals);
+        if key == 0 {
+            blank += units;
+        } else {
+            total += units;
+            sums.add(key, units);
+        }
+    }
+    Ok(Ranked {
+        groups: sums.into_groups(),
+        total: i128::from(total),
+        blank: i128::from(blank),
+    })
+}
+
+/// [`ranked`] for larger contests.
+fn ranked_slices(frame: &Frame, ballots: &[Ballot], method: Method) -> Result<Ranked, CountError> {
+    let mut sums = SliceSums::new();
+    let mut seen = vec![usize::MAX; frame.n];
+    let mut scratch: Vec<u16> = Vec::new();
+    let (mut total, mut blank) = (0u64, 0u64);
+    for (index, b) in ballots.iter().enumerate() {
+        let BallotForm::Ranking(order) = &b.form else {
+            return Err(needs_ranking(index, method));
         };
         scratch.clear();
         for &c in order {
             check_choice(frame, index, c)?;
             if seen[c] == index {
-                return Err(bad(
-                    index,
-                    format!("choice {} is ranked more than once", c + 1),
-                ));
+                return Err(ranked_twice(index, c));
             }
             seen[c] = index;
             if frame.active[c] {
                 scratch.push(c as u16);
             }
         }
-        let units = b.weight.units(frame.decimals);
+        let units = b.weight.small_units(frame.decimals);
         if scratch.is_empty() {
             blank += units;
-            continue;
-        }
-        total += units;
-        match merged.get_mut(scratch.as_slice()) {
-            Some(w) => *w += units,
-            None => {
-                merged.insert(scratch.clone(), units);
-            }
+        } else {
+            total += units;
+            sums.add(&scratch, units);
         }
     }
-    let mut groups: Vec<(Vec<u16>, i128)> = merged.into_iter().collect();
-    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(Ranked {
-        groups,
-        total,
-        blank,
+        groups: sums.into_groups(),
+        total: i128::from(total),
+        blank: i128::from(blank),
     })
 }
 
@@ -278,4 +485,67 @@ pub(crate) fn scores(
         out.push((v, b.weight.units(frame.decimals)));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decimal::Weight;
+
+    /// Each distinct ranking with its weight, in ranking order.
+    fn sorted(groups: &Groups) -> Vec<(Vec<u16>, i128)> {
+        let mut v: Vec<(Vec<u16>, i128)> = groups.iter().map(|(o, w)| (o.to_vec(), w)).collect();
+        v.sort();
+        v
+    }
+
+    /// Packed and unpacked merging agree, on short and long rankings and mixed decimal weights.
+    #[test]
+    fn packed_and_slice_merging_agree() {
+        let mut x: u64 = 7;
+        let mut next = |n: u64| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) % n
+        };
+        let n = 15;
+        let mut contest =
+            Contest::with_names(&(1..=n).map(|i| format!("c{i}")).collect::<Vec<_>>(), 2);
+        contest.withdrawn = vec![4];
+        let weights = ["1", "2", "0.5", "0.125"];
+        let ballots: Vec<Ballot> = (0..20_000)
+            .map(|_| {
+                let mut left: Vec<usize> = (0..n).collect();
+                let len = [0, 1, 1, 2, 3, 4, 5, 8, 15][next(9) as usize];
+                let order = (0..len)
+                    .map(|_| left.swap_remove(next(left.len() as u64) as usize))
+                    .collect();
+                let w = Weight::parse(weights[next(4) as usize]).unwrap();
+                Ballot::weighted(w, BallotForm::Ranking(order))
+            })
+            .collect();
+        let f = frame(&contest, &ballots).unwrap();
+        let packed = ranked_packed(&f, &ballots, Method::StvMeek).unwrap();
+        let slices = ranked_slices(&f, &ballots, Method::StvMeek).unwrap();
+        assert_eq!(sorted(&packed.groups), sorted(&slices.groups));
+        assert!(packed.groups.len() > 1000);
+        assert_eq!(packed.total, slices.total);
+        assert_eq!(packed.blank, slices.blank);
+        let units: i128 = ballots.iter().map(|b| b.weight.units(f.decimals)).sum();
+        assert_eq!(packed.total + packed.blank, units);
+    }
+
+    /// The total weight is refused above 10^18 units of the finest decimal place used.
+    #[test]
+    fn total_weight_is_bounded_in_the_finest_units() {
+        let contest = Contest::with_names(&["a", "b"], 1);
+        let ballot = |w: Weight| Ballot::weighted(w, BallotForm::Ranking(vec![0]));
+        let count = |n: u64| ballot(Weight::from_count(n).unwrap());
+        let half = ballot(Weight::parse("0.5").unwrap());
+        let limit = 1_000_000_000_000_000_000;
+        assert!(frame(&contest, &[count(limit)]).is_ok());
+        assert!(frame(&contest, &[count(limit), count(1)]).is_err());
+        assert!(frame(&contest, &[count(limit / 10), half.clone()]).is_err());
+        assert!(frame(&contest, &[count(limit / 10 - 1), half.clone(), half]).is_ok());
+        assert!(frame(&contest, &[count(u64::MAX), count(u64::MAX)]).is_err());
+    }
 }

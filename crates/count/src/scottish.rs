@@ -201,14 +201,20 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
             let total = votes[c];
             round.surplus = Some(fx(surplus));
             let papers = std::mem::take(&mut piles[c]);
+            // (value received, transfer value) for each value among the papers.
             let mut values: Vec<(u32, i128)> = Vec::new();
             let mut moved = 0i128;
             for p in papers {
-                let tv = surplus * i128::from(p.value) / total;
-                if !values.iter().any(|&(v, _)| v == p.value) {
-                    values.push((p.value, tv));
-                }
-                let (order, w) = &groups[p.group as usize];
+                let tv = match values.iter().find(|&&(v, _)| v == p.value) {
+                    Some(&(_, tv)) => tv,
+                    None => {
+                        let tv = surplus * i128::from(p.value) / total;
+                        values.push((p.value, tv));
+                        tv
+                    }
+                };
+                let g = p.group as usize;
+                let (order, w) = (groups.order(g), groups.weight(g));
                 let next = order[usize::from(p.pos) + 1..]
                     .iter()
                     .position(|&d| state[usize::from(d)] == State::Continuing)
@@ -272,7 +278,8 @@ pub(crate) fn count(ctx: &Ctx) -> Result<Outcome, CountError> {
                 reason: how,
             });
             for p in std::mem::take(&mut piles[c]) {
-                let (order, w) = &groups[p.group as usize];
+                let g = p.group as usize;
+                let (order, w) = (groups.order(g), groups.weight(g));
                 let next = order[usize::from(p.pos) + 1..]
                     .iter()
                     .position(|&d| state[usize::from(d)] == State::Continuing)

@@ -104,7 +104,7 @@ pub(crate) fn borda(ctx: &Ctx) -> Result<Outcome, CountError> {
     let ranked = prepare::ranked(&ctx.frame, ctx.ballots, Method::Borda)?;
     let standing = ctx.frame.active_choices().len() as i128;
     let mut totals = vec![0i128; ctx.frame.n];
-    for (order, w) in &ranked.groups {
+    for (order, w) in ranked.groups.iter() {
         for (pos, &c) in order.iter().enumerate() {
             totals[usize::from(c)] += w * (standing - 1 - pos as i128);
         }
