@@ -186,13 +186,34 @@ fn pg_auto_failover_timeouts_demote_an_isolated_primary_before_the_standby_takes
 }
 
 #[test]
-fn the_local_cluster_script_takes_its_postgres_settings_from_the_files() {
+fn the_local_cluster_takes_its_postgres_settings_from_the_files() {
+    // deploy/local-cluster is a thin wrapper; the orchestration is the cluster crate.
     let script = read("deploy/local-cluster");
-    let code: String = script
-        .lines()
-        .filter(|line| !line.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
+    assert!(
+        script.contains("exec \"$CLUSTER_BIN\" \"$@\""),
+        "deploy/local-cluster runs the cluster tool"
+    );
+    let code: String = [
+        "cluster/src/main.rs",
+        "cluster/src/cluster.rs",
+        "cluster/src/sys.rs",
+    ]
+    .iter()
+    .flat_map(|file| {
+        read(file)
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    })
+    .chain(
+        script
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .map(str::to_owned),
+    )
+    .collect::<Vec<_>>()
+    .join("\n");
     for inline in [
         "shared_buffers",
         "pgautofailover.health_check_period",
@@ -202,7 +223,7 @@ fn the_local_cluster_script_takes_its_postgres_settings_from_the_files() {
     ] {
         assert!(
             !code.contains(inline),
-            "{inline} is set in deploy/local-cluster instead of deploy/postgres/"
+            "{inline} is set in the cluster tool instead of deploy/postgres/"
         );
     }
     for file in [
@@ -212,10 +233,12 @@ fn the_local_cluster_script_takes_its_postgres_settings_from_the_files() {
         "pg_hba.local-cluster",
         "pg_hba.local-cluster-auto",
         "pg_ident.local-cluster",
+        "securevote.conf",
+        "setup-primary.sql",
     ] {
         assert!(
-            code.contains(&format!("$PG_CONF_DIR/{file}")),
-            "deploy/local-cluster does not read deploy/postgres/{file}"
+            code.contains(&format!("\"{file}\"")),
+            "the cluster tool does not read deploy/postgres/{file}"
         );
     }
     assert!(

@@ -1,209 +1,130 @@
-//! `cargo run -p cluster -- up|status|failover|rejoin|sync-demo|down|destroy`: the local cluster
-//! (deploy/local-cluster, same commands, options, environment and output).
+//! `cargo run -p cluster -- up|status|failover|rejoin|sync-demo|down|destroy`: the local cluster,
+//! the production topology of securevote on this one machine. deploy/local-cluster is a thin
+//! wrapper that builds this tool when missing and runs it with the same arguments and
+//! environment.
 //!
-//! What is ported to Rust so far is what the script and the pg_auto_failover fault drills share
-//! (settings.rs: reading and rendering the files under deploy/postgres/, the pg_hba rules of
-//! auto mode) and the readiness wait on the backends; the script calls these as the helper
-//! commands below, and still does the orchestration itself.
-//!
-//! Helper commands (used by deploy/local-cluster; output on stdout):
-//!   render FILE [NAME=VALUE...]     FILE with its @NAME@ placeholders filled in
-//!   conf-section FILE SECTION       the `key = value` lines of [SECTION], as key=value
-//!   harden-hba PG_HBA RULES HOST    PG_HBA with its rules replaced by RULES' (auto mode)
-//!   wait-ballot CANDIDATES SECONDS URL
-//!                                   until URL (GET /api/options of one backend) answers 200
-//!                                   with every candidate of CANDIDATES; prints their number
+//! The orchestration lives here: pid files and process checks, the waits and their timings
+//! (sys.rs), the status table, failover and rejoin in both modes, up and down. The real tools are
+//! still called for what they do: psql (as the PostgreSQL user, over the unix socket with peer
+//! authentication), pg_ctl, initdb, pg_basebackup, pg_rewind, pg_autoctl, nginx, openssl,
+//! dpkg-query/apt-get. The settings come from the files under deploy/postgres/ (settings.rs,
+//! shared with the pg_auto_failover fault drills).
 
+mod cluster;
 mod settings;
+mod sys;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
-const COMMANDS: &[&str] = &[
-    "up",
-    "status",
-    "failover",
-    "rejoin",
-    "sync-demo",
-    "down",
-    "destroy",
-    "help",
-    "-h",
-    "--help",
-];
+const USAGE: &str = "\
+deploy/local-cluster - the production topology of securevote on this one machine.
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local-cluster")
+  NGINX 127.0.0.1:8080 (HTTP) + 127.0.0.1:8443 (TLS, self-signed)
+    -> securevote backend1 127.0.0.1:3001 (metrics 127.0.0.1:9101)
+    -> securevote backend2 127.0.0.1:3002 (metrics 127.0.0.1:9102)
+         -> PostgreSQL 15 pg1 127.0.0.1:54321 (primary)
+            PostgreSQL 15 pg2 127.0.0.1:54322 (synchronous standby, physical slot)
+            [--auto: pg_auto_failover monitor 127.0.0.1:54320 + one keeper per node]
+
+Usage:
+  deploy/local-cluster up [--auto]     build/install what is missing, start everything
+                                       (MODE=auto in the environment = --auto)
+  deploy/local-cluster status          what runs where, who is primary, replication state
+  deploy/local-cluster failover        crash the primary, promote the standby (manual mode;
+                                       in auto mode the monitor does it and it is timed),
+                                       show the API keeps working, then rejoin the old
+                                       primary as the new standby (--no-rejoin: leave it down)
+  deploy/local-cluster rejoin          manual mode: turn a crashed old primary into a standby
+                                       (pg_rewind, pg_basebackup as fallback)
+  deploy/local-cluster sync-demo       show that a write waits while the standby is down
+  deploy/local-cluster down            stop everything this tool started (idempotent)
+  deploy/local-cluster destroy         down + delete the state directory
+
+  `cargo run -p cluster -- CMD` is the same as `deploy/local-cluster CMD`.
+
+Environment:
+  STATE_DIR        where data, logs, pids, secrets go [<repo>/target/local-cluster]
+  SECUREVOTE_BIN   backend binary [<repo>/target/release/securevote (or $CARGO_TARGET_DIR/
+                   release/securevote), built with `cargo build --release` when missing]
+  PG_BIN           PostgreSQL binaries [/usr/lib/postgresql/15/bin]
+  MODE             manual | auto: the mode of a first `up` [manual]
+  CLUSTER_BIN      (deploy/local-cluster) this tool [<target>/release/cluster, built with
+                   `cargo build --release -p cluster` when missing or older than its sources]
+
+Run as root (Debian packages are installed with apt-get when missing, PostgreSQL runs as
+the `postgres` user) or as an ordinary user when the packages are already installed
+(everything then runs as that user).
+";
+
+#[derive(Parser)]
+#[command(
+    name = "local-cluster",
+    override_help = USAGE,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
 }
 
-fn read(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build/install what is missing, start everything.
+    Up {
+        /// pg_auto_failover (monitor + keepers) instead of manual failover.
+        #[arg(long)]
+        auto: bool,
+        /// Manual failover (the default).
+        #[arg(long, conflicts_with = "auto")]
+        manual: bool,
+    },
+    /// What runs where, who is primary, replication state.
+    Status,
+    /// Crash the primary, promote the standby, then rejoin the old primary.
+    Failover {
+        /// Leave the old primary down.
+        #[arg(long)]
+        no_rejoin: bool,
+    },
+    /// Manual mode: turn a crashed old primary into a standby.
+    Rejoin,
+    /// Show that a write waits while the standby is down.
+    SyncDemo,
+    /// Stop everything this tool started (idempotent).
+    Down,
+    /// Down + delete the state directory.
+    Destroy,
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        None => run_script(&[]),
-        Some(command) if COMMANDS.contains(&command) => run_script(&args),
-        Some("render") => render(&args[1..]),
-        Some("conf-section") => conf_section(&args[1..]),
-        Some("harden-hba") => harden_hba(&args[1..]),
-        Some("wait-ballot") => wait_ballot(&args[1..]),
-        // Unknown commands: the script prints its usage and the error, as before.
-        Some(_) => run_script(&args),
-    };
+    let cli = Cli::parse();
+    let result = cluster::Cluster::from_env(match &cli.command {
+        Cmd::Up { auto, manual } => Some(if *auto {
+            Some(cluster::Mode::Auto)
+        } else if *manual {
+            Some(cluster::Mode::Manual)
+        } else {
+            None
+        }),
+        _ => None,
+    })
+    .and_then(|c| match cli.command {
+        Cmd::Up { .. } => c.up(),
+        Cmd::Status => c.status(),
+        Cmd::Failover { no_rejoin } => c.failover(!no_rejoin),
+        Cmd::Rejoin => c.rejoin(),
+        Cmd::SyncDemo => c.sync_demo(),
+        Cmd::Down => c.down(),
+        Cmd::Destroy => c.destroy(),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("cluster: {message}");
+            let s = sys::style();
+            eprintln!("{}error:{} {message}", s.red, s.reset);
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The command itself: deploy/local-cluster, told where this tool is (for its helper commands).
-fn run_script(args: &[String]) -> Result<(), String> {
-    let mut command = Command::new(script());
-    command.args(args);
-    if let Ok(me) = std::env::current_exe() {
-        command.env("CLUSTER_BIN", me);
-    }
-    Err(format!(
-        "cannot run {}: {}",
-        script().display(),
-        command.exec()
-    ))
-}
-
-fn render(args: &[String]) -> Result<(), String> {
-    let file = args.first().ok_or("render FILE [NAME=VALUE...]")?;
-    let values = args[1..]
-        .iter()
-        .map(|kv| kv.split_once('=').ok_or(format!("not NAME=VALUE: {kv}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let text = settings::render(&read(file)?, &values).map_err(|e| format!("{file}: {e}"))?;
-    print!("{text}");
-    Ok(())
-}
-
-fn conf_section(args: &[String]) -> Result<(), String> {
-    let [file, section] = args else {
-        return Err("conf-section FILE SECTION".into());
-    };
-    let settings = settings::conf_section(&read(file)?, section)?;
-    if settings.is_empty() {
-        return Err(format!("no [{section}] settings in {file}"));
-    }
-    for (key, value) in settings {
-        println!("{key}={value}");
-    }
-    Ok(())
-}
-
-fn harden_hba(args: &[String]) -> Result<(), String> {
-    let [hba, rules, host] = args else {
-        return Err("harden-hba PG_HBA RULES HOST".into());
-    };
-    let rules_text = read(rules)?;
-    if !settings::has_pg_auto_failover_marker(&rules_text) {
-        return Err(format!(
-            "no `# {}` line in {rules}",
-            settings::PG_AUTO_FAILOVER_RULES
-        ));
-    }
-    print!(
-        "{}",
-        settings::hardened_hba(&read(hba)?, &rules_text, host)
-            .map_err(|e| format!("{rules}: {e}"))?
-    );
-    Ok(())
-}
-
-/// The candidate names of a `securevote candidates import` file, or of a GET /api/options body.
-fn names(json: &str) -> Result<Vec<String>, String> {
-    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    value
-        .as_array()
-        .ok_or("not a JSON array")?
-        .iter()
-        .map(|c| {
-            c.get("name")
-                .and_then(|n| n.as_str())
-                .map(str::to_owned)
-                .ok_or_else(|| format!("a candidate without a name: {c}"))
-        })
-        .collect()
-}
-
-/// One HTTP/1.0 GET (no chunked answer): the status and the body.
-fn get(url: &str) -> Result<(u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("not an http:// URL: {url}"))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let address = std::net::ToSocketAddrs::to_socket_addrs(authority)
-        .map_err(|e| format!("{authority}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{authority}: no address"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&address, Duration::from_secs(3)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nAccept: application/json\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
-    let answer = String::from_utf8_lossy(&answer);
-    let (head, body) = answer.split_once("\r\n\r\n").ok_or("no end of headers")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no status")?;
-    Ok((status, body.to_owned()))
-}
-
-fn wait_ballot(args: &[String]) -> Result<(), String> {
-    let [candidates, seconds, url] = args else {
-        return Err("wait-ballot CANDIDATES SECONDS URL".into());
-    };
-    let expected = names(&read(candidates)?).map_err(|e| format!("{candidates}: {e}"))?;
-    if expected.is_empty() {
-        return Err(format!("no candidates in {candidates}"));
-    }
-    let limit = Duration::from_secs(seconds.parse().map_err(|_| "SECONDS: a number")?);
-    let start = Instant::now();
-    loop {
-        let last = match get(url) {
-            Ok((200, body)) => match names(&body) {
-                Ok(served) => {
-                    let missing: Vec<&String> =
-                        expected.iter().filter(|n| !served.contains(n)).collect();
-                    if missing.is_empty() {
-                        println!("{}", expected.len());
-                        return Ok(());
-                    }
-                    format!("HTTP 200, missing: {missing:?}")
-                }
-                Err(e) => format!("HTTP 200, body: {e}"),
-            },
-            Ok((status, _)) => format!("HTTP {status}"),
-            Err(e) => e,
-        };
-        if start.elapsed() >= limit {
-            return Err(format!(
-                "{url} does not serve the imported ballot within {seconds}s ({last})"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }

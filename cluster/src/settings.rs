@@ -1,7 +1,7 @@
 //! The settings files under deploy/postgres/ (one description of the cluster): how they are read
-//! and rendered. Used by the `cluster` tool (which deploy/local-cluster calls) and, through
+//! and rendered. Used by the `cluster` tool (deploy/local-cluster runs it) and, through
 //! `#[path]`, by the pg_auto_failover fault drills (tests/fault/auto_failover.rs), so the
-//! script and the drills apply the same files the same way.
+//! local cluster and the drills apply the same files the same way.
 
 /// The line of deploy/postgres/pg_hba.local-cluster-auto that stands for pg_auto_failover's own
 /// rules.

@@ -48,8 +48,8 @@ mod election_close;
 // Invitations being sent during a failover; a child module too.
 #[path = "invitations_failover.rs"]
 mod invitations_failover;
-// Reading and rendering the files under deploy/postgres/: the code of the cluster tool, which
-// deploy/local-cluster calls, so the drills apply the settings exactly as the script does.
+// Reading and rendering the files under deploy/postgres/: the code of the cluster tool (which
+// deploy/local-cluster runs), so the drills apply the settings exactly as the local cluster does.
 #[path = "../../cluster/src/settings.rs"]
 mod settings;
 use crate::postgres::{PgCluster, free_port};
@@ -767,7 +767,7 @@ impl Instance {
         );
     }
 
-    /// deploy/local-cluster's `auto_local_conf`: deploy/postgres/local-cluster-auto.conf, read after pg_auto_failover's own
+    /// The cluster tool's `auto_local_conf` (cluster/src/cluster.rs): deploy/postgres/local-cluster-auto.conf, read after pg_auto_failover's own
     /// file (which sizes shared_buffers to 25 % of the machine's RAM, for each instance). On the
     /// data nodes without `listen_addresses`, which pg_autoctl sets per node (`--listen`): here
     /// the nodes listen on different addresses, and pg_basebackup (and pg_rewind) copy node1's
@@ -791,7 +791,7 @@ impl Instance {
         }
     }
 
-    /// deploy/local-cluster's `auto_harden_hba` with deploy/postgres/pg_hba.local-cluster-auto:
+    /// The cluster tool's `auto_harden_hba` with deploy/postgres/pg_hba.local-cluster-auto:
     /// initdb's trust rules replaced by peer for the postgres OS user over the socket,
     /// pg_auto_failover's own scram rules kept. Instead of the application role's scram rule, the
     /// drill's harness and backends then connect as postgres without a password, from the given
