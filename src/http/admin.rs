@@ -118,6 +118,7 @@ pub(super) async fn create_candidate(
         (status = 400, description = "`invalid_request`: not a UUID, no field, or an invalid value", body = ErrorBody),
         (status = 403, description = "`forbidden`: not an admin", body = ErrorBody),
         (status = 404, description = "`candidate_not_found`", body = ErrorBody),
+        (status = 409, description = "`candidate_has_votes`: votes name this candidate, so it can no longer change", body = ErrorBody),
     )
 )]
 pub(super) async fn update_candidate(

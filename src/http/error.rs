@@ -38,7 +38,7 @@ pub(crate) enum ApiError {
     CandidateNotFound,
     #[error("this user has already voted")]
     AlreadyVoted,
-    #[error("this candidate has votes and cannot be deleted")]
+    #[error("this candidate has votes: it can no longer be changed or deleted")]
     CandidateHasVotes,
     #[error("this user has not voted yet")]
     NotVoted,

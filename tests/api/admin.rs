@@ -224,6 +224,22 @@ async fn a_candidate_with_votes_cannot_be_deleted(kind: Kind) {
         .unwrap()
         .len();
 
+    let before = app.candidates().await;
+    let edited = send(
+        &app,
+        Method::PATCH,
+        &format!("/api/candidates/{candidate}"),
+        Some(&admin),
+        Some(&json!({"party": "Another Party"})),
+    )
+    .await;
+    assert_error(edited, StatusCode::CONFLICT, "candidate_has_votes").await;
+    assert_eq!(
+        app.candidates().await,
+        before,
+        "a voted-for candidate is unchanged"
+    );
+
     let refused = send(
         &app,
         Method::DELETE,
