@@ -48,6 +48,9 @@ mod election_close;
 // Invitations being sent during a failover; a child module too.
 #[path = "invitations_failover.rs"]
 mod invitations_failover;
+// The long randomised fault run under mixed load; a child module too.
+#[path = "long_run.rs"]
+mod long_run;
 // Reading and rendering the files under deploy/postgres/: the code of the cluster tool (which
 // deploy/local-cluster runs), so the drills apply the settings exactly as the local cluster does.
 #[path = "../../cluster/src/settings.rs"]

@@ -250,7 +250,7 @@ pub async fn run(
     }
 }
 
-async fn vote_with_retries(
+pub async fn vote_with_retries(
     client: &reqwest::Client,
     base: &str,
     voter: &Voter,
