@@ -13,6 +13,7 @@
 mod cluster;
 mod settings;
 mod sys;
+mod votes;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
