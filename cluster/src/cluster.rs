@@ -1825,8 +1825,8 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
         self.api_check("before");
 
         let base = format!("http://{HOST}:{HTTP_PORT}");
-        let wanted = (votes::BUDGET.as_millis() / votes::CADENCE.as_millis()) as usize;
-        let voters_count = FAILOVER_VOTERS.min(wanted) + 1;
+        // One more voter for the vote before the crash.
+        let voters_count = FAILOVER_VOTERS + 1;
         say(&format!(
             "{voters_count} voters: POST /api/auth/register and /api/auth/login through nginx"
         ));
@@ -1877,8 +1877,10 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
         let _ = fs::remove_file(self.run_dir.join(format!("autoctl-{primary}.pid")));
 
         say(&format!(
-            "waiting for the monitor to fail over (polling every 0.2 s); meanwhile a vote with a fresh voter every {} s through nginx, each retried with its Idempotency-Key",
-            votes::CADENCE.as_secs_f64()
+            "waiting for the monitor to fail over (polling every 0.2 s); meanwhile a vote with a fresh voter every {} s through nginx (at most {} waiting), each retried every {} s with its Idempotency-Key",
+            votes::CADENCE.as_secs_f64(),
+            votes::MAX_PENDING,
+            votes::RETRY_DELAY.as_secs_f64()
         ));
         let (mut promoted, mut reported, mut api) = (None::<&str>, false, false);
         let health = format!("{base}/health");
@@ -2466,9 +2468,9 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
 
 const PROBE_TABLE: &str = "CREATE TABLE IF NOT EXISTS local_cluster_probe \
     (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), note text)";
-/// Voters registered before an auto-mode failover: one fresh vote every 0.1 s for 8 s (the
-/// votes already started keep being retried after that).
-const FAILOVER_VOTERS: usize = 80;
+/// Voters registered before an auto-mode failover: the few whose votes wait through the outage,
+/// then one fresh vote every 0.1 s for the second after the first acknowledgement.
+const FAILOVER_VOTERS: usize = 40;
 const LAST_PROBES: &str = "SELECT id, at, note FROM local_cluster_probe ORDER BY id DESC LIMIT 3";
 
 fn joined_settings(settings: &[(String, String)]) -> String {

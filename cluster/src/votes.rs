@@ -1,10 +1,11 @@
 //! The votes of an auto-mode failover, through NGINX: voters registered and logged in through
-//! the API before the crash; after it, one vote every 100 ms with a fresh voter, each retried
-//! with its own Idempotency-Key until acknowledged (201), everything bounded by 60 s after the
-//! crash.
+//! the API before the crash; after it, a vote with a fresh voter every 100 ms (at most four
+//! waiting at a time), each retried with its own Idempotency-Key until acknowledged (201),
+//! everything bounded by 60 s after the crash.
 
 use crate::sys::{self, R};
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,7 +13,10 @@ use std::time::{Duration, Instant};
 /// A fresh vote starts this often after the crash.
 pub const CADENCE: Duration = Duration::from_millis(100);
 /// A vote not acknowledged is sent again (same Idempotency-Key) after this pause.
-const RETRY_DELAY: Duration = Duration::from_millis(200);
+pub const RETRY_DELAY: Duration = Duration::from_millis(300);
+/// At most this many votes wait for their acknowledgement at a time: during the outage about
+/// MAX_PENDING / RETRY_DELAY attempts a second, not one more waiting vote every CADENCE.
+pub const MAX_PENDING: usize = 4;
 /// One attempt (connect, request, answer) gets this long.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// No vote is sent or retried later than this after the crash.
@@ -212,9 +216,10 @@ fn vote_until_acknowledged(
     }
 }
 
-/// From `t0` (the crash) on: a vote with a fresh voter every CADENCE, each in its own thread,
-/// until the voters run out, the budget is spent or AFTER_FIRST_ACK after the first
-/// acknowledgement; then every vote started is waited for.
+/// From `t0` (the crash) on: every CADENCE a vote with a fresh voter, each in its own thread,
+/// while fewer than MAX_PENDING are unacknowledged (an outage does not pile up requests that
+/// would slow the failover itself), until the voters run out, the budget is spent or
+/// AFTER_FIRST_ACK after the first acknowledgement; then every vote started is waited for.
 pub fn during_failover(
     base: String,
     voters: Vec<Voter>,
@@ -222,26 +227,38 @@ pub fn during_failover(
     t0: Instant,
 ) -> Vec<Outcome> {
     let first_ack = Arc::new(Mutex::new(None::<f64>));
+    let pending = Arc::new(AtomicUsize::new(0));
     let base = Arc::new(base);
     let candidate = Arc::new(candidate);
     let mut handles = Vec::new();
-    for (i, voter) in voters.into_iter().enumerate() {
-        let due = CADENCE * i as u32;
-        if due >= BUDGET {
+    let mut voters = voters.into_iter();
+    loop {
+        let now = t0.elapsed();
+        if now >= BUDGET {
             break;
         }
-        if let Some(first) = *first_ack.lock().unwrap_or_else(|e| e.into_inner()) {
-            if due.as_secs_f64() > first + AFTER_FIRST_ACK.as_secs_f64() {
+        let first = *first_ack.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_some_and(|f| now.as_secs_f64() > f + AFTER_FIRST_ACK.as_secs_f64()) {
+            break;
+        }
+        if pending.load(Ordering::SeqCst) < MAX_PENDING {
+            let Some(voter) = voters.next() else {
                 break;
-            }
+            };
+            pending.fetch_add(1, Ordering::SeqCst);
+            let (base, candidate, first_ack, pending) = (
+                base.clone(),
+                candidate.clone(),
+                first_ack.clone(),
+                pending.clone(),
+            );
+            handles.push(thread::spawn(move || {
+                let outcome = vote_until_acknowledged(&base, &voter, &candidate, t0, &first_ack);
+                pending.fetch_sub(1, Ordering::SeqCst);
+                outcome
+            }));
         }
-        if let Some(wait) = due.checked_sub(t0.elapsed()) {
-            thread::sleep(wait);
-        }
-        let (base, candidate, first_ack) = (base.clone(), candidate.clone(), first_ack.clone());
-        handles.push(thread::spawn(move || {
-            vote_until_acknowledged(&base, &voter, &candidate, t0, &first_ack)
-        }));
+        thread::sleep(CADENCE);
     }
     handles
         .into_iter()
