@@ -1840,8 +1840,7 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
         ));
         let probe = voters.remove(0);
         let t_vote = Instant::now();
-        let key = &sys::random_hex()?[..32];
-        match votes::cast(&base, &probe, &candidate, key, Duration::from_secs(10)) {
+        match votes::cast(&base, &probe, &candidate, Duration::from_secs(10)) {
             Ok((201, _)) => ok(&format!(
                 "a vote before the crash: 201 in {:.2} s",
                 t_vote.elapsed().as_secs_f64()

@@ -25,7 +25,10 @@ pub const BUDGET: Duration = Duration::from_secs(60);
 const AFTER_FIRST_ACK: Duration = Duration::from_secs(1);
 
 pub struct Voter {
+    /// The bearer token of POST /api/auth/login.
     pub token: String,
+    /// The Idempotency-Key of the voter's one vote (every retry sends the same).
+    pub key: String,
 }
 
 /// The id of the first candidate of GET /api/options.
@@ -114,8 +117,9 @@ pub fn prepare(base: &str, count: usize) -> R<Vec<Voter>> {
                         .step_by(workers)
                         .map(|i| {
                             let email = format!("failover-{run}-{i}@example.org");
-                            register_and_login(base, &email, password, give_up)
-                                .map(|token| Voter { token })
+                            let token = register_and_login(base, &email, password, give_up)?;
+                            let key = sys::random_hex()?[..32].to_owned();
+                            Ok(Voter { token, key })
                         })
                         .collect::<R<Vec<Voter>>>()
                 })
@@ -137,18 +141,12 @@ pub fn prepare(base: &str, count: usize) -> R<Vec<Voter>> {
 }
 
 /// One POST /api/votes attempt: the status and the body.
-pub fn cast(
-    base: &str,
-    voter: &Voter,
-    candidate: &str,
-    key: &str,
-    timeout: Duration,
-) -> R<(u16, String)> {
+pub fn cast(base: &str, voter: &Voter, candidate: &str, timeout: Duration) -> R<(u16, String)> {
     let auth = format!("Bearer {}", voter.token);
     sys::request(
         "POST",
         &format!("{base}/api/votes"),
-        &[("Authorization", &auth), ("Idempotency-Key", key)],
+        &[("Authorization", &auth), ("Idempotency-Key", &voter.key)],
         Some(&json!({"candidate_id": candidate}).to_string()),
         timeout,
     )
@@ -171,8 +169,6 @@ fn vote_until_acknowledged(
     t0: Instant,
     first_ack: &Mutex<Option<f64>>,
 ) -> Outcome {
-    let key =
-        sys::random_hex().map_or_else(|_| format!("{:?}", Instant::now()), |k| k[..32].to_owned());
     let started = t0.elapsed().as_secs_f64();
     let mut tries = 0;
     loop {
@@ -186,7 +182,7 @@ fn vote_until_acknowledged(
             };
         }
         tries += 1;
-        match cast(base, voter, candidate, &key, ATTEMPT_TIMEOUT.min(left)) {
+        match cast(base, voter, candidate, ATTEMPT_TIMEOUT.min(left)) {
             Ok((201, _)) => {
                 let at = t0.elapsed().as_secs_f64();
                 let mut first = first_ack.lock().unwrap_or_else(|e| e.into_inner());
