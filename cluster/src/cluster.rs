@@ -1,5 +1,6 @@
 //! The local cluster's commands: state directory, PostgreSQL in manual mode (primary +
-//! synchronous standby) and in auto mode (pg_auto_failover: monitor, three data nodes), the two backends, NGINX.
+//! synchronous standby) and in auto mode (pg_auto_failover: monitor, three data nodes), the two
+//! backends, NGINX.
 
 use crate::settings;
 use crate::sys::{
