@@ -53,6 +53,13 @@ pub struct Settings {
     pub db_pool_size: usize,
     #[command(flatten)]
     pub db_tls: database::TlsSettings,
+    /// PostgreSQL only: acknowledge a ballot only while the primary has a synchronous standby
+    /// (`synchronous_standby_names` set); otherwise the ballot waits up to 3 s for one, then is
+    /// refused with 503 and retried by the client. For formations with `number_sync_standbys`
+    /// of 1 or more, whose newly promoted primary runs for a moment without one (wait_primary).
+    #[arg(long, env = "DB_REQUIRE_SYNC_STANDBY", global = true, action = ArgAction::Set,
+          default_value_t = false, value_parser = boolean)]
+    pub db_require_sync_standby: bool,
     /// Seconds to wait for one database host to accept a connection.
     #[arg(long, env = "DB_CONNECT_TIMEOUT_SECONDS", global = true, default_value_t = 2, value_parser = at_least(1u64))]
     pub db_connect_timeout_seconds: u64,

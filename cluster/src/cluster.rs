@@ -1,11 +1,13 @@
 //! The local cluster's commands: state directory, PostgreSQL in manual mode (primary +
-//! synchronous standby) and in auto mode (pg_auto_failover), the two backends, NGINX.
+//! synchronous standby) and in auto mode (pg_auto_failover: monitor, three data nodes), the two
+//! backends, NGINX.
 
 use crate::settings;
 use crate::sys::{
     self, Deadline, R, live_pid, ok, output, output_with_input, pid_alive, run_logged,
     run_logged_fresh, say, secs, spawn_logged, stop_pid, wait_http_200, wait_until, warn,
 };
+use crate::votes;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -17,12 +19,19 @@ use std::time::{Duration, Instant};
 const MONITOR_PORT: u16 = 54320;
 const PG1_PORT: u16 = 54321;
 const PG2_PORT: u16 = 54322;
+const PG3_PORT: u16 = 54323;
 const BACKEND_PORTS: [u16; 2] = [3001, 3002];
 const METRICS_PORTS: [u16; 2] = [9101, 9102];
 const HTTP_PORT: u16 = 8080;
 const HTTPS_PORT: u16 = 8443;
 const HOST: &str = "127.0.0.1";
-const NODES: [&str; 2] = ["pg1", "pg2"];
+/// The data nodes of manual mode (primary + synchronous standby).
+const MANUAL_NODES: [&str; 2] = ["pg1", "pg2"];
+/// The data nodes of auto mode (primary + two standbys, number_sync_standbys = 1).
+const AUTO_NODES: [&str; 3] = ["pg1", "pg2", "pg3"];
+/// The formation's number_sync_standbys in auto mode: a write is acknowledged once it is on
+/// the primary and on one of the two standbys.
+const NUMBER_SYNC_STANDBYS: u32 = 1;
 const PG_AUTOCTL: &str = "/usr/bin/pg_autoctl";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -71,6 +80,8 @@ pub struct Cluster {
     pg_os_user: String,
     /// The mode `up` asked for (None for the other commands: the saved one).
     up_mode: Option<Mode>,
+    /// The data nodes of the mode: MANUAL_NODES or AUTO_NODES.
+    nodes: &'static [&'static str],
     /// How the user calls this tool, for the hints printed.
     prog: String,
 }
@@ -99,6 +110,7 @@ fn indent(text: &str, prefix: &str) -> String {
     text.lines().map(|l| format!("{prefix}{l}\n")).collect()
 }
 
+/// The other node of manual mode's pair.
 fn other_node(node: &str) -> &'static str {
     if node == "pg1" { "pg2" } else { "pg1" }
 }
@@ -107,15 +119,26 @@ fn node_port(node: &str) -> u16 {
     match node {
         "pg1" => PG1_PORT,
         "pg2" => PG2_PORT,
+        "pg3" => PG3_PORT,
         _ => MONITOR_PORT,
     }
 }
 
-/// `name reported_state goal_state` lines of the monitor: one node primary, the other secondary.
-fn states_settled(states: &str) -> bool {
-    let lines: Vec<&str> = states.lines().collect();
-    lines.iter().any(|l| l.ends_with(" primary primary"))
-        && lines.iter().any(|l| l.ends_with(" secondary secondary"))
+/// `name reported_state goal_state` lines of the monitor: `count` nodes, one of them primary and
+/// every other one secondary, each in its goal state.
+fn states_settled(states: &str, count: usize) -> bool {
+    let lines: Vec<&str> = states.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines.len() == count
+        && lines
+            .iter()
+            .filter(|l| l.ends_with(" primary primary"))
+            .count()
+            == 1
+        && lines
+            .iter()
+            .filter(|l| l.ends_with(" secondary secondary"))
+            .count()
+            == count - 1
 }
 
 /// The reported state of `node` when it is wait_primary or primary.
@@ -129,11 +152,27 @@ fn promoted_state<'a>(states: &'a str, node: &str) -> Option<&'a str> {
     })
 }
 
-/// `host:port,host:port` of a `postgres://user@hosts/db?...` formation URI.
-fn uri_hosts(uri: &str) -> String {
-    let rest = uri.trim().trim_start_matches("postgres://");
-    let hosts = rest.split('/').next().unwrap_or_default();
-    hosts.rsplit('@').next().unwrap_or_default().to_owned()
+/// The formation URI `pg_autoctl show uri` printed, unchanged except for the user and password
+/// put in front of its hosts (replacing a user it may name).
+fn uri_with_credentials(uri: &str, user: &str, password: &str) -> R<String> {
+    let uri = uri.trim();
+    let (scheme, rest) = uri
+        .split_once("://")
+        .ok_or_else(|| format!("not a postgres:// URI: {uri}"))?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let hosts = authority.rsplit('@').next().unwrap_or_default();
+    Ok(format!("{scheme}://{user}:{password}@{hosts}{tail}"))
+}
+
+/// The data node a `pgautofailover_standby_<nodeid>` application name stands for, from the
+/// monitor's `nodeid nodename` lines.
+fn standby_node<'a>(application_name: &str, ids: &'a str) -> Option<&'a str> {
+    let id = application_name.strip_prefix("pgautofailover_standby_")?;
+    ids.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        (words.next() == Some(id)).then(|| words.next()).flatten()
+    })
 }
 
 /// First `limit` characters of `text`, `...` when cut.
@@ -197,6 +236,7 @@ impl Cluster {
             root,
             pg_os_user,
             up_mode: None,
+            nodes: &MANUAL_NODES,
             prog: std::env::var("CLUSTER_COMMAND").unwrap_or("deploy/local-cluster".into()),
         };
         let mode = match up_mode {
@@ -218,6 +258,7 @@ impl Cluster {
         };
         if mode == Mode::Auto {
             cluster.pg_sock = "/var/run/postgresql".into();
+            cluster.nodes = &AUTO_NODES;
         }
         Ok(cluster)
     }
@@ -350,7 +391,10 @@ impl Cluster {
     }
 
     fn current_primary(&self) -> Option<&'static str> {
-        NODES.into_iter().find(|n| self.node_role(n) == "primary")
+        self.nodes
+            .iter()
+            .copied()
+            .find(|n| self.node_role(n) == "primary")
     }
 
     // --------------------------------------------------------------------------------------
@@ -738,7 +782,7 @@ impl Cluster {
     }
 
     fn start_manual_cluster(&self) -> R<()> {
-        for node in NODES {
+        for node in MANUAL_NODES {
             if !self.node_dir(node).join("PG_VERSION").is_file() {
                 return Err(format!(
                     "{} is not a PostgreSQL data directory; run '{} destroy' and 'up' again",
@@ -747,7 +791,7 @@ impl Cluster {
                 ));
             }
         }
-        for node in NODES {
+        for node in MANUAL_NODES {
             self.start_node(node)?;
         }
         let primary = self.current_primary().ok_or_else(|| {
@@ -772,14 +816,17 @@ impl Cluster {
     // Backends
     // --------------------------------------------------------------------------------------
 
+    /// Manual mode: both nodes, plain TCP. Auto mode: the formation URI as `pg_autoctl show
+    /// uri --formation default` printed it (every node, `target_session_attrs=read-write`,
+    /// `sslmode=require`), with the application's user and password added.
     fn database_url(&self) -> R<String> {
-        let hosts = match fs::read_to_string(self.state_dir.join("database-hosts")) {
-            Ok(h) if self.saved_mode() == Some(Mode::Auto) => h.trim().to_owned(),
-            _ => format!("{HOST}:{PG1_PORT},{HOST}:{PG2_PORT}"),
-        };
+        let password = self.secret("db_password")?;
+        if self.saved_mode() == Some(Mode::Auto) {
+            let file = self.state_dir.join("database-uri");
+            return uri_with_credentials(&read(&file)?, "securevote", &password);
+        }
         Ok(format!(
-            "postgres://securevote:{}@{hosts}/securevote",
-            self.secret("db_password")?
+            "postgres://securevote:{password}@{HOST}:{PG1_PORT},{HOST}:{PG2_PORT}/securevote"
         ))
     }
 
@@ -1130,7 +1177,7 @@ http {{
                 updown(pid),
                 &log("monitor"),
             );
-            for node in NODES {
+            for node in self.nodes.iter().copied() {
                 let pid = self.autoctl_pid(node);
                 row(
                     &format!("keeper {node}"),
@@ -1141,7 +1188,7 @@ http {{
                 );
             }
         }
-        for node in NODES {
+        for node in self.nodes.iter().copied() {
             let pid = self.postmaster_pid(node);
             let role = if self.run_dir.join(format!("{node}.failed")).exists() {
                 "failed"
@@ -1225,6 +1272,102 @@ http {{
                 "    "
             )
         );
+    }
+
+    /// Auto mode: each data node with its pg_auto_failover state (reported / goal, from the
+    /// monitor) and, for the standbys, their replication state on the primary.
+    fn print_auto_nodes(&self) {
+        say(&format!(
+            "pg_auto_failover data nodes (monitor {HOST}:{MONITOR_PORT}: reported / goal state; primary's pg_stat_replication: state, sync_state)"
+        ));
+        let states = self.auto_states().unwrap_or_default();
+        let ids = output(self.psql(MONITOR_PORT).args([
+            "-d",
+            "pg_auto_failover",
+            "-F",
+            " ",
+            "-c",
+            "SELECT nodeid, nodename FROM pgautofailover.node",
+        ]))
+        .unwrap_or_default();
+        let primary = self.current_primary();
+        let replication = primary
+            .and_then(|p| {
+                self.sql(
+                    node_port(p),
+                    "SELECT application_name, state, sync_state FROM pg_stat_replication",
+                )
+                .ok()
+            })
+            .unwrap_or_default();
+        for node in self.nodes.iter().copied() {
+            let state = states
+                .lines()
+                .find_map(|l| {
+                    let mut words = l.split_whitespace();
+                    if words.next() != Some(node) {
+                        return None;
+                    }
+                    Some(format!("{} / {}", words.next()?, words.next()?))
+                })
+                .unwrap_or_else(|| "not registered".into());
+            let streaming = if Some(node) == primary {
+                "primary".to_owned()
+            } else {
+                replication
+                    .lines()
+                    .find_map(|l| {
+                        let mut fields = l.split('|');
+                        let name = fields.next()?;
+                        (standby_node(name, &ids) == Some(node)).then(|| {
+                            let state = fields.next().unwrap_or_default();
+                            let sync = fields.next().unwrap_or_default();
+                            format!("{state}, {sync}")
+                        })
+                    })
+                    .unwrap_or_else(|| "not streaming".into())
+            };
+            println!(
+                "  {node}  {HOST}:{}  {state:<24} {streaming}",
+                node_port(node)
+            );
+        }
+        println!(
+            "  number_sync_standbys = {} (a vote is acknowledged once it is on the primary and a standby)",
+            self.auto_number_sync_standbys()
+        );
+    }
+
+    /// Auto mode: whether the backends' connections to the primary use TLS (pg_stat_ssl).
+    fn print_app_tls(&self) {
+        let Some(primary) = self.current_primary() else {
+            return;
+        };
+        say(&format!(
+            "the application's connections to the primary {primary} (pg_stat_ssl)"
+        ));
+        let counts = self
+            .sql(
+                node_port(primary),
+                "SELECT count(*), count(*) FILTER (WHERE ssl), \
+                 coalesce(string_agg(DISTINCT version, ','), '-') \
+                 FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE usename = 'securevote'",
+            )
+            .unwrap_or_default();
+        let mut fields = counts.split('|');
+        let total: u64 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
+        let tls: u64 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
+        let versions = fields.next().unwrap_or("-");
+        if total == 0 {
+            println!("  securevote: no connection");
+        } else if tls == total {
+            println!("  securevote: {total} connections, all TLS ({versions})");
+        } else {
+            println!(
+                "  securevote: {total} connections, {} WITHOUT TLS",
+                total - tls
+            );
+        }
     }
 
     // --------------------------------------------------------------------------------------
@@ -1371,15 +1514,15 @@ http {{
         ]))
     }
 
-    /// Until one node is primary and the other secondary.
-    fn wait_auto_states(&self, limit: u64) -> R<()> {
+    /// Until the monitor has `count` nodes, one primary and every other one secondary.
+    fn wait_auto_states(&self, count: usize, limit: u64) -> R<()> {
         let mut states = String::new();
         let settled = wait_until(
             Duration::from_secs(limit),
             Duration::from_millis(500),
             || {
                 states = self.auto_states().unwrap_or_default();
-                states_settled(&states)
+                states_settled(&states, count)
             },
         );
         let joined = states.lines().collect::<Vec<_>>().join(", ");
@@ -1388,7 +1531,8 @@ http {{
             return Ok(());
         }
         Err(format!(
-            "pg_auto_failover did not reach primary + secondary within {limit} s (now: {joined}); see {}/",
+            "pg_auto_failover did not reach 1 primary + {} secondary within {limit} s (now: {joined}); see {}/",
+            count.saturating_sub(1),
             self.pg_log.display()
         ))
     }
@@ -1542,7 +1686,10 @@ http {{
                 ),
             )?;
             self.auto_create_node("pg2")?;
-            self.wait_auto_states(180)?;
+            self.wait_auto_states(2, 180)?;
+            self.auto_create_node("pg3")?;
+            self.wait_auto_states(3, 180)?;
+            self.auto_set_number_sync_standbys()?;
             let primary = self.current_primary().ok_or("no primary")?;
             say(&format!("application role and database on {primary}"));
             self.sql_script(
@@ -1565,7 +1712,7 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
                 ),
             )?;
             ok("role securevote owns database securevote");
-            for node in NODES {
+            for node in self.nodes.iter().copied() {
                 self.auto_reload(node);
             }
         } else {
@@ -1577,32 +1724,77 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
                     self.pg_log.join("monitor.log").display()
                 ));
             }
-            for node in NODES {
+            for node in self.nodes.iter().copied() {
                 self.start_autoctl(node)?;
             }
-            self.wait_auto_states(180)?;
+            self.wait_auto_states(self.nodes.len(), 180)?;
         }
-        // The backends get the node list from the monitor, as production would.
+        // The backends get the formation URI from the monitor, as production would, and use
+        // it as printed (TLS: sslmode=require; the primary: target_session_attrs=read-write).
         let uri = output(
             self.autoctl()
                 .args(["show", "uri", "--formation", "default", "--monitor"])
                 .arg(self.monitor_uri()),
         )?;
         let uri = uri.trim();
-        write_file(
-            &self.state_dir.join("database-hosts"),
-            &format!("{}\n", uri_hosts(uri)),
-        )?;
+        write_file(&self.state_dir.join("database-uri"), &format!("{uri}\n"))?;
         ok(&format!("formation URI: {uri}"));
         Ok(())
     }
 
+    /// number_sync_standbys of the formation, set on the monitor (what `pg_autoctl set formation
+    /// number-sync-standbys` calls): a write (a vote) is acknowledged only once it is on the
+    /// primary and on NUMBER_SYNC_STANDBYS standbys. The monitor refuses while the primary
+    /// applies a previous change, so it is retried for up to 60 s.
+    fn auto_set_number_sync_standbys(&self) -> R<()> {
+        let query = format!(
+            "SELECT pgautofailover.set_formation_number_sync_standbys('default', {NUMBER_SYNC_STANDBYS})"
+        );
+        let mut last = String::new();
+        let set = wait_until(
+            Duration::from_secs(60),
+            Duration::from_millis(500),
+            || match output(
+                self.psql(MONITOR_PORT)
+                    .args(["-d", "pg_auto_failover", "-c", &query]),
+            ) {
+                Ok(_) => true,
+                Err(e) => {
+                    last = e;
+                    false
+                }
+            },
+        );
+        if !set {
+            return Err(format!(
+                "number_sync_standbys = {NUMBER_SYNC_STANDBYS} was refused by the monitor: {last}"
+            ));
+        }
+        self.wait_auto_states(self.nodes.len(), 60)?;
+        ok(&format!(
+            "formation default: number_sync_standbys = {}",
+            self.auto_number_sync_standbys()
+        ));
+        Ok(())
+    }
+
+    fn auto_number_sync_standbys(&self) -> String {
+        output(self.psql(MONITOR_PORT).args([
+            "-d",
+            "pg_auto_failover",
+            "-c",
+            "SELECT number_sync_standbys FROM pgautofailover.formation WHERE formationid = 'default'",
+        ]))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|_| "?".into())
+    }
+
     fn auto_down(&self) -> R<()> {
-        // Monitor first (no failover decisions while the nodes stop), then the standby, then
+        // Monitor first (no failover decisions while the nodes stop), then the standbys, then
         // the primary (a primary stopped first would be failed over).
         self.stop_autoctl("monitor")?;
         let primary = self.current_primary();
-        for node in NODES {
+        for node in self.nodes.iter().copied() {
             if Some(node) != primary {
                 self.stop_autoctl(node)?;
             }
@@ -1614,15 +1806,54 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
     }
 
     /// kill -9 of the whole primary node (keeper + PostgreSQL), timing how long the monitor
-    /// needs to make the other node the primary.
+    /// needs to make one of the two secondaries the primary, and how long until a vote sent
+    /// through NGINX after the crash is acknowledged.
     fn auto_failover(&self, rejoin: bool) -> R<()> {
+        let count = self.nodes.len();
+        self.wait_auto_states(count, 30)?;
         let primary = self.current_primary().ok_or("no primary is running")?;
-        let standby = other_node(primary);
-        self.wait_auto_states(30)?;
+        let standbys: Vec<&str> = self
+            .nodes
+            .iter()
+            .copied()
+            .filter(|n| *n != primary)
+            .collect();
         say(&format!(
-            "before: {primary} is primary, {standby} is secondary"
+            "before: {primary} is primary, {} are secondaries (number_sync_standbys = {})",
+            standbys.join(" and "),
+            self.auto_number_sync_standbys()
         ));
         self.api_check("before");
+
+        let base = format!("http://{HOST}:{HTTP_PORT}");
+        // One more voter for the vote before the crash.
+        let voters_count = FAILOVER_VOTERS + 1;
+        say(&format!(
+            "{voters_count} voters: POST /api/auth/register and /api/auth/login through nginx"
+        ));
+        let t_prepare = Instant::now();
+        let candidate = votes::candidate(&base)?;
+        let mut voters = votes::prepare(&base, voters_count)?;
+        ok(&format!(
+            "{} voters logged in ({} s)",
+            voters.len(),
+            secs(t_prepare)
+        ));
+        let probe = voters.remove(0);
+        let t_vote = Instant::now();
+        match votes::cast(&base, &probe, &candidate, Duration::from_secs(10)) {
+            Ok((201, _)) => ok(&format!(
+                "a vote before the crash: 201 in {:.2} s",
+                t_vote.elapsed().as_secs_f64()
+            )),
+            Ok((status, body)) => {
+                return Err(format!(
+                    "a vote before the crash was refused: HTTP {status} {}",
+                    truncate(body.trim(), 200)
+                ));
+            }
+            Err(e) => return Err(format!("a vote before the crash got no answer: {e}")),
+        }
 
         let kpid = self.autoctl_pid(primary);
         let ppid = self.postmaster_pid(primary);
@@ -1638,37 +1869,55 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
         if let Some(ppid) = ppid {
             sys::signal(ppid as i32, libc::SIGKILL);
         }
+        let voting = {
+            let base = base.clone();
+            let candidate = candidate.clone();
+            std::thread::spawn(move || votes::during_failover(base, voters, candidate, t0))
+        };
         let _ = fs::remove_file(self.run_dir.join(format!("autoctl-{primary}.pid")));
 
-        say("waiting for the monitor to fail over (polling every 0.2 s)");
-        let (mut promoted, mut reported, mut api) = (false, false, false);
-        let health = format!("http://{HOST}:{HTTP_PORT}/health");
+        say(&format!(
+            "waiting for the monitor to fail over (polling every 0.2 s); meanwhile a vote with a fresh voter every {} s through nginx (at most {} waiting), each retried every {} s with its Idempotency-Key",
+            votes::CADENCE.as_secs_f64(),
+            votes::MAX_PENDING,
+            votes::RETRY_DELAY.as_secs_f64()
+        ));
+        let (mut promoted, mut reported, mut api) = (None::<&str>, false, false);
+        let health = format!("{base}/health");
         wait_until(Duration::from_secs(120), Duration::from_millis(200), || {
-            if !promoted && self.node_role(standby) == "primary" {
-                promoted = true;
-                ok(&format!(
-                    "{standby} is promoted (pg_is_in_recovery = false) {} s after the crash",
-                    secs(t0)
-                ));
-            }
-            if !reported {
-                let states = self.auto_states().unwrap_or_default();
-                if let Some(state) = promoted_state(&states, standby) {
-                    reported = true;
+            if promoted.is_none() {
+                promoted = standbys
+                    .iter()
+                    .copied()
+                    .find(|n| self.node_role(n) == "primary");
+                if let Some(node) = promoted {
                     ok(&format!(
-                        "monitor: {standby} reported {state} {} s after the crash",
+                        "{node} is promoted (pg_is_in_recovery = false) {} s after the crash",
                         secs(t0)
                     ));
                 }
             }
-            if promoted && !api && sys::http_code(&health) == "200" {
+            if !reported {
+                let states = self.auto_states().unwrap_or_default();
+                if let Some((node, state)) = standbys
+                    .iter()
+                    .find_map(|n| promoted_state(&states, n).map(|state| (*n, state)))
+                {
+                    reported = true;
+                    ok(&format!(
+                        "monitor: {node} reported {state} {} s after the crash",
+                        secs(t0)
+                    ));
+                }
+            }
+            if promoted.is_some() && !api && sys::http_code(&health) == "200" {
                 api = true;
                 ok(&format!(
                     "/health through nginx answers 200 {} s after the crash",
                     secs(t0)
                 ));
             }
-            promoted && reported && api
+            promoted.is_some() && reported && api
         });
         if !reported {
             warn(&format!(
@@ -1676,14 +1925,66 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
                 self.pg_log.join("monitor.log").display()
             ));
         }
+
+        let outcomes = voting
+            .join()
+            .map_err(|_| "the voting thread panicked".to_owned())?;
+        let first = outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| o.acknowledged.map(|at| (i, at, o)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let acknowledged = outcomes.iter().filter(|o| o.acknowledged.is_some()).count();
+        let refused: Vec<&str> = outcomes
+            .iter()
+            .filter_map(|o| o.refused.as_deref())
+            .collect();
+        let slowest = outcomes
+            .iter()
+            .filter_map(|o| o.acknowledged.map(|at| at - o.started))
+            .fold(0.0, f64::max);
+        match first {
+            Some((i, at, o)) => ok(&format!(
+                "first acknowledged vote {at:.2} s after the kill (vote {} of {}, sent {:.2} s after the kill, {} attempts)",
+                i + 1,
+                outcomes.len(),
+                o.started,
+                o.tries
+            )),
+            None => warn(&format!(
+                "no vote acknowledged within {} s after the kill",
+                votes::BUDGET.as_secs()
+            )),
+        }
+        println!(
+            "  votes after the kill: {} sent, {acknowledged} acknowledged, {} refused, {} unacknowledged after {} s; slowest acknowledgement {slowest:.2} s after its first attempt",
+            outcomes.len(),
+            refused.len(),
+            outcomes.len() - acknowledged - refused.len(),
+            votes::BUDGET.as_secs()
+        );
+        if let Some(refusal) = refused.first() {
+            println!("  a refusal: {}", truncate(refusal, 200));
+        }
+
+        let new_primary = self.current_primary();
+        match new_primary {
+            Some(node) => ok(&format!(
+                "new primary: {node} (the monitor chose it among {})",
+                standbys.join(" and ")
+            )),
+            None => warn("no node is primary"),
+        }
         println!("  pg_autoctl show state:");
         print!("{}", indent(&self.auto_show_state(), "    "));
         self.api_check("after");
         self.print_backend_pids();
-        println!(
-            "  a write on the new primary: {}",
-            self.probe_write(node_port(standby), "written after auto failover", 5)
-        );
+        if let Some(node) = new_primary {
+            println!(
+                "  a write on the new primary: {}",
+                self.probe_write(node_port(node), "written after auto failover", 5)
+            );
+        }
 
         if rejoin {
             say(&format!(
@@ -1691,7 +1992,7 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
             ));
             let t0 = Instant::now();
             self.start_autoctl(primary)?;
-            self.wait_auto_states(180)?;
+            self.wait_auto_states(count, 180)?;
             ok(&format!(
                 "{primary} is secondary again {} s after its keeper restarted",
                 secs(t0)
@@ -1701,6 +2002,15 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
                 "{primary} stays down; '{} up' restarts its keeper, which rejoins it as a standby",
                 self.prog
             ));
+        }
+        if first.is_none() {
+            return Err(format!(
+                "no vote was acknowledged within {} s after the kill",
+                votes::BUDGET.as_secs()
+            ));
+        }
+        if new_primary.is_none() || !reported {
+            return Err("the formation did not fail over".into());
         }
         Ok(())
     }
@@ -1754,7 +2064,7 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
     /// Every process this tool can start is gone.
     fn check_nothing_left(&self) -> R<()> {
         let mut left = Vec::new();
-        for node in ["pg1", "pg2", "monitor"] {
+        for node in AUTO_NODES.into_iter().chain(["monitor"]) {
             if self.postmaster_pid(node).is_some() {
                 left.push(format!("postgres {node}"));
             }
@@ -1869,6 +2179,8 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
         say("replication");
         self.print_replication();
         if mode == Some(Mode::Auto) {
+            self.print_auto_nodes();
+            self.print_app_tls();
             say("pg_auto_failover: pg_autoctl show state");
             print!("{}", indent(&self.auto_show_state(), "  "));
         }
@@ -1913,7 +2225,7 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
             if let Some(primary) = self.current_primary() {
                 self.stop_node(primary, "fast")?;
             }
-            for node in NODES {
+            for node in MANUAL_NODES {
                 self.stop_node(node, "fast")?;
             }
         }
@@ -2042,7 +2354,7 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
         if self.saved_mode() != Some(Mode::Manual) {
             return Err("rejoin is for manual mode (pg_auto_failover rejoins by itself)".into());
         }
-        let Some(failed) = NODES
+        let Some(failed) = MANUAL_NODES
             .into_iter()
             .rfind(|n| self.run_dir.join(format!("{n}.failed")).exists())
         else {
@@ -2156,6 +2468,9 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
 
 const PROBE_TABLE: &str = "CREATE TABLE IF NOT EXISTS local_cluster_probe \
     (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), note text)";
+/// Voters registered before an auto-mode failover: the few whose votes wait through the outage,
+/// then one fresh vote every 0.1 s for the second after the first acknowledgement.
+const FAILOVER_VOTERS: usize = 40;
 const LAST_PROBES: &str = "SELECT id, at, note FROM local_cluster_probe ORDER BY id DESC LIMIT 3";
 
 fn joined_settings(settings: &[(String, String)]) -> String {
@@ -2197,13 +2512,22 @@ mod tests {
 
     #[test]
     fn monitor_states_settle_with_one_primary_and_one_secondary() {
+        let three = "pg1 primary primary\npg2 secondary secondary\npg3 secondary secondary\n";
+        assert!(states_settled(three, 3));
+        assert!(!states_settled(three, 2));
         assert!(states_settled(
-            "pg1 primary primary\npg2 secondary secondary\n"
+            "pg1 primary primary\npg2 secondary secondary\n",
+            2
         ));
         assert!(!states_settled(
-            "pg1 primary primary\npg2 catchingup secondary\n"
+            "pg1 primary primary\npg2 secondary secondary\npg3 catchingup secondary\n",
+            3
         ));
-        assert!(!states_settled("pg1 single single\n"));
+        assert!(!states_settled(
+            "pg1 primary primary\npg2 primary primary\npg3 secondary secondary\n",
+            3
+        ));
+        assert!(!states_settled("pg1 single single\n", 1));
     }
 
     #[test]
@@ -2216,14 +2540,29 @@ mod tests {
     }
 
     #[test]
-    fn hosts_of_the_formation_uri() {
+    fn the_formation_uri_gets_only_the_credentials() {
         assert_eq!(
-            uri_hosts(
-                "postgres://127.0.0.1:54321,127.0.0.1:54322/securevote?target_session_attrs=read-write&sslmode=require\n"
-            ),
-            "127.0.0.1:54321,127.0.0.1:54322"
+            uri_with_credentials(
+                "postgres://127.0.0.1:54321,127.0.0.1:54322,127.0.0.1:54323/securevote?target_session_attrs=read-write&sslmode=require\n",
+                "securevote",
+                "pw"
+            )
+            .unwrap(),
+            "postgres://securevote:pw@127.0.0.1:54321,127.0.0.1:54322,127.0.0.1:54323/securevote?target_session_attrs=read-write&sslmode=require"
         );
-        assert_eq!(uri_hosts("postgres://u@h:1,h:2/db"), "h:1,h:2");
+        assert_eq!(
+            uri_with_credentials("postgres://u@h:1,h:2/db?sslmode=require", "a", "b").unwrap(),
+            "postgres://a:b@h:1,h:2/db?sslmode=require"
+        );
+        assert!(uri_with_credentials("h:1/db", "a", "b").is_err());
+    }
+
+    #[test]
+    fn standbys_are_named_by_their_node_id() {
+        let ids = "1 pg1\n2 pg2\n3 pg3\n";
+        assert_eq!(standby_node("pgautofailover_standby_3", ids), Some("pg3"));
+        assert_eq!(standby_node("pgautofailover_standby_4", ids), None);
+        assert_eq!(standby_node("walreceiver", ids), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 mod cluster;
 mod settings;
 mod sys;
+mod votes;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,16 +26,26 @@ deploy/local-cluster - the production topology of securevote on this one machine
     -> securevote backend2 127.0.0.1:3002 (metrics 127.0.0.1:9102)
          -> PostgreSQL 15 pg1 127.0.0.1:54321 (primary)
             PostgreSQL 15 pg2 127.0.0.1:54322 (synchronous standby, physical slot)
-            [--auto: pg_auto_failover monitor 127.0.0.1:54320 + one keeper per node]
+  --auto: pg_auto_failover monitor 127.0.0.1:54320 + one keeper per data node, three data
+          nodes pg1 :54321, pg2 :54322, pg3 :54323 (primary + 2 standbys,
+          number_sync_standbys = 1: a vote is acknowledged once it is on two machines); the
+          backends connect with the URI of `pg_autoctl show uri` as printed (sslmode=require,
+          target_session_attrs=read-write)
 
 Usage:
   deploy/local-cluster up [--auto]     build/install what is missing, start everything
                                        (MODE=auto in the environment = --auto)
   deploy/local-cluster status          what runs where, who is primary, replication state
+                                       (auto mode: each node's pg_auto_failover state, each
+                                       standby's sync_state, whether the backends' connections
+                                       use TLS)
   deploy/local-cluster failover        crash the primary, promote the standby (manual mode;
-                                       in auto mode the monitor does it and it is timed),
-                                       show the API keeps working, then rejoin the old
-                                       primary as the new standby (--no-rejoin: leave it down)
+                                       in auto mode: kill -9 of the primary node, the monitor
+                                       promotes one of the two standbys, and it is timed:
+                                       promotion, monitor state, /health, and the first vote
+                                       acknowledged through NGINX after the kill), show the
+                                       API keeps working, then rejoin the old primary as a
+                                       standby (--no-rejoin: leave it down)
   deploy/local-cluster rejoin          manual mode: turn a crashed old primary into a standby
                                        (pg_rewind, pg_basebackup as fallback)
   deploy/local-cluster sync-demo       show that a write waits while the standby is down
@@ -82,7 +93,7 @@ enum Cmd {
     },
     /// What runs where, who is primary, replication state.
     Status,
-    /// Crash the primary, promote the standby, then rejoin the old primary.
+    /// Crash the primary, promote a standby, then rejoin the old primary.
     Failover {
         /// Leave the old primary down.
         #[arg(long)]

@@ -241,6 +241,19 @@ pub fn run_with_deadline(command: &mut Command, limit: Duration) -> R<Deadline> 
 
 /// One HTTP/1.0 GET (no chunked answer): the status and the body.
 pub fn get(url: &str) -> R<(u16, String)> {
+    request("GET", url, &[], None, Duration::from_secs(3))
+}
+
+/// One HTTP/1.0 request (no chunked answer) with extra `headers` and an optional JSON `body`,
+/// all of it (connect, send, answer) within `timeout`: the status and the body.
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    timeout: Duration,
+) -> R<(u16, String)> {
+    let start = Instant::now();
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("not an http:// URL: {url}"))?;
@@ -250,18 +263,46 @@ pub fn get(url: &str) -> R<(u16, String)> {
         .map_err(|e| format!("{authority}: {e}"))?
         .next()
         .ok_or_else(|| format!("{authority}: no address"))?;
+    let left = |start: Instant| {
+        timeout
+            .checked_sub(start.elapsed())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("no answer within {} s", timeout.as_secs_f64()))
+    };
     let mut stream =
-        TcpStream::connect_timeout(&address, Duration::from_secs(3)).map_err(|e| e.to_string())?;
+        TcpStream::connect_timeout(&address, left(start)?).map_err(|e| e.to_string())?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
+        .set_write_timeout(Some(left(start)?))
         .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nAccept: application/json\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    let mut head =
+        format!("{method} {path} HTTP/1.0\r\nHost: {authority}\r\nAccept: application/json\r\n");
+    for (name, value) in headers {
+        head += &format!("{name}: {value}\r\n");
+    }
+    if let Some(body) = body {
+        head += &format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+    }
+    head += "\r\n";
+    head += body.unwrap_or_default();
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let mut chunk = [0u8; 8192];
+    loop {
+        stream
+            .set_read_timeout(Some(left(start)?))
+            .map_err(|e| e.to_string())?;
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     let answer = String::from_utf8_lossy(&answer);
     let (head, body) = answer.split_once("\r\n\r\n").ok_or("no end of headers")?;
     let status = head

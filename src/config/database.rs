@@ -194,6 +194,8 @@ pub enum DatabaseConfig {
 pub struct PostgresConfig {
     pub connect: tokio_postgres::Config,
     pub tls: Tls,
+    /// `DB_REQUIRE_SYNC_STANDBY`: ballots wait for the primary to have a synchronous standby.
+    pub require_sync_standby: bool,
 }
 
 impl PostgresConfig {
@@ -215,7 +217,11 @@ impl PostgresConfig {
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
             _ => tokio_postgres::config::SslMode::Require,
         });
-        DatabaseConfig::Postgres(Box::new(Self { connect, tls }))
+        DatabaseConfig::Postgres(Box::new(Self {
+            connect,
+            tls,
+            require_sync_standby: false,
+        }))
     }
 
     /// `host:port` list for logs and errors; no user name, no password.
@@ -244,11 +250,26 @@ impl fmt::Debug for PostgresConfig {
             .field("dbname", &self.connect.get_dbname())
             .field("user", &self.connect.get_user())
             .field("sslmode", &self.tls.mode)
+            .field("require_sync_standby", &self.require_sync_standby)
             .finish_non_exhaustive()
     }
 }
 
 pub(super) fn database_config(settings: &Settings) -> Result<DatabaseConfig, ConfigError> {
+    match postgres_or_sqlite(settings)? {
+        DatabaseConfig::Postgres(mut config) => {
+            config.require_sync_standby = settings.db_require_sync_standby;
+            Ok(DatabaseConfig::Postgres(config))
+        }
+        DatabaseConfig::Sqlite { .. } if settings.db_require_sync_standby => Err(ConfigError::new(
+            "DB_REQUIRE_SYNC_STANDBY",
+            "needs PostgreSQL (DATABASE_URL or DB_HOST): SQLite has no standby",
+        )),
+        sqlite => Ok(sqlite),
+    }
+}
+
+fn postgres_or_sqlite(settings: &Settings) -> Result<DatabaseConfig, ConfigError> {
     let connect_timeout = Duration::from_secs(settings.db_connect_timeout_seconds);
     if let Some(url) = &settings.database_url {
         return from_url(url.expose_secret(), connect_timeout, &settings.db_tls);

@@ -38,6 +38,8 @@ const RECHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Upper bound on getting a usable connection; with the query itself this keeps requests that
 /// need an unreachable database under the 5 s the API promises.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a ballot waits for a synchronous standby with `DB_REQUIRE_SYNC_STANDBY`.
+const SYNC_STANDBY_WAIT: Duration = Duration::from_secs(3);
 /// Serialises migrations between instances starting at the same moment ("svmigrat" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x7376_6d69_6772_6174;
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -138,6 +140,8 @@ type Connection = managed::Object<ReconnectingManager>;
 
 pub(crate) struct PostgresStore {
     pool: Pool,
+    /// `DB_REQUIRE_SYNC_STANDBY`: ballots wait for a synchronous standby.
+    require_sync_standby: bool,
 }
 
 impl PostgresStore {
@@ -174,7 +178,10 @@ impl PostgresStore {
             .recycle_timeout(Some(Duration::from_secs(2)))
             .build()
             .map_err(|e| StoreError::Internal(e.into()))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            require_sync_standby: config.require_sync_standby,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -187,6 +194,33 @@ impl PostgresStore {
             Err(_) => Err(StoreError::Unavailable(anyhow::anyhow!(
                 "no writable PostgreSQL connection within {ACQUIRE_TIMEOUT:?}"
             ))),
+        }
+    }
+
+    /// With `DB_REQUIRE_SYNC_STANDBY`: returns once the primary has a synchronous standby
+    /// (`synchronous_standby_names` set, so the next commit waits for it), polling for up to
+    /// [`SYNC_STANDBY_WAIT`]; then the ballot is refused as unavailable (503, retried by the
+    /// client with its key). The session sees a reloaded setting before its next statement.
+    async fn await_sync_standby(&self, conn: &Connection) -> Result<(), StoreError> {
+        if !self.require_sync_standby {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + SYNC_STANDBY_WAIT;
+        loop {
+            let names: String = conn
+                .query_one("SELECT current_setting('synchronous_standby_names')", &[])
+                .await
+                .map_err(map_error)?
+                .get(0);
+            if !names.trim().is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "the primary has no synchronous standby (DB_REQUIRE_SYNC_STANDBY)"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -28,7 +28,6 @@
 //! is printed; `DRILL_KEEP_TMP=1` keeps them after a passing one too.
 
 use std::fs::OpenOptions;
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -60,6 +59,10 @@ use crate::topology::{Backend, DATABASE, Nginx, wait_for_health, which};
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const PG_AUTOCTL: &str = "/usr/bin/pg_autoctl";
+/// The formation's data nodes: node1 starts as the primary.
+const DATA_NODES: [&str; 3] = ["node1", "node2", "node3"];
+/// `number_sync_standbys` of the formation (deploy/local-cluster up --auto sets the same).
+const NUMBER_SYNC_STANDBYS: &str = "1";
 /// pg_autoctl starts PostgreSQL without a socket directory option: Debian's default directory.
 const SOCKET_DIR: &str = "/var/run/postgresql";
 const AUTOCTL_NODE_PASSWORD: &str = "drill-autoctl-node-password";
@@ -87,6 +90,7 @@ async fn auto_failover_after_primary_node_killed_loses_nothing_and_needs_no_huma
     let base = cluster.nginx.url();
     let (voters, candidates) = (cluster.voters.clone(), cluster.candidates.clone());
     let mut timeline = Timeline::default();
+    let mut fault_epoch = 0.0;
 
     let report = {
         let formation = &mut cluster.formation;
@@ -94,23 +98,19 @@ async fn auto_failover_after_primary_node_killed_loses_nothing_and_needs_no_huma
             tokio::time::sleep(Duration::from_secs(3)).await;
             let killed = formation.nodes[0].kill9();
             let fault = Instant::now();
+            fault_epoch = unix_seconds();
             announce!(
                 "fault drill auto-failover-kill: kill -9 of node1's keeper process group \
                  and postgres ({killed})"
             );
             timeline.fault = Some(fault);
             formation
-                .watch_failover(&mut timeline, None, Duration::from_secs(40))
+                .watch_failover(&mut timeline, 0, None, Duration::from_secs(40))
                 .await;
             // The process supervisor (systemd) starts the keeper again once the host is back.
             let restarted = Instant::now();
             formation.nodes[0].start_keeper();
-            let rejoined = formation
-                .wait_for_states(
-                    &[("node1", "secondary"), ("node2", "primary")],
-                    Duration::from_secs(60),
-                )
-                .await;
+            let rejoined = formation.wait_for_all_states(Duration::from_secs(60)).await;
             timeline.rejoined = Some(rejoined.duration_since(restarted));
         })
         .await
@@ -118,17 +118,21 @@ async fn auto_failover_after_primary_node_killed_loses_nothing_and_needs_no_huma
 
     let formation = &cluster.formation;
     let writable = formation.writable_nodes().await;
-    let new_primary = formation.nodes[1].cluster();
+    let took_over = timeline.new_primary(formation);
+    let new_primary = took_over.cluster();
     let verification = verify(&report, &new_primary).await;
     announce!("{}", summary("auto-failover-kill", &report, &verification));
     timeline.print("auto-failover-kill", "kill", &report);
+    for event in formation.events_since(fault_epoch).await {
+        announce!("fault drill auto-failover-kill: monitor event {event}");
+    }
     announce!(
         "fault drill auto-failover-kill: nodes accepting writes: {writable:?}; monitor: {}",
         formation.states_line().await
     );
     assert_nothing_lost(&report, &verification, writable.len());
     assert_no_failed_reads(&report);
-    assert_eq!(writable, ["node2"], "the standby is the one primary");
+    assert_eq!(writable, [took_over.name], "a standby is the one primary");
     let resumed = timeline
         .resumed(&report)
         .expect("votes resumed after the kill, with no human step");
@@ -177,12 +181,13 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
             "fault drill auto-failover-partition: link {} of namespace {} (node1, the primary) is down",
             netns.ns_if, netns.name
         );
-        formation.watch_failover(&mut timeline, Some(netns), Duration::from_secs(45)).await;
+        formation.watch_failover(&mut timeline, 0, Some(netns), Duration::from_secs(45)).await;
     })
     .await;
 
     let writable = formation.writable_nodes().await;
-    let new_primary = formation.nodes[1].cluster();
+    let took_over = timeline.new_primary(formation);
+    let new_primary = took_over.cluster();
     let verification = verify(&report, &new_primary).await;
     announce!(
         "{}",
@@ -198,8 +203,8 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
     assert_no_failed_reads(&report);
     assert_eq!(
         writable,
-        ["node2"],
-        "the node on the monitor's side is the one primary"
+        [took_over.name],
+        "a node on the monitor's side is the one primary"
     );
     assert!(
         timeline.isolated_demoted.is_some(),
@@ -209,15 +214,11 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
         isolated, "primary",
         "the isolated node must not accept writes"
     );
-    // No split brain: the isolated primary is read-only before the other node takes writes
-    // (wal_sender_timeout + network_partition_timeout < unhealthy + demote timeouts).
-    if let (Some((demoted, _)), Some(writable)) = (&timeline.isolated_demoted, timeline.writable) {
-        assert!(
-            *demoted <= writable,
-            "both nodes accepted writes for {:?}",
-            demoted.saturating_duration_since(writable)
-        );
-    }
+    // No split brain in what is acknowledged: the isolated node may still open read-write
+    // sessions for a moment after another node takes writes (the overlap printed above), but
+    // none of its commits completes: its synchronous_standby_names names the two other nodes,
+    // and neither streams from it any more. assert_nothing_lost checked that every
+    // acknowledged vote is on the new primary.
     let resumed = timeline
         .resumed(&report)
         .expect("votes resumed after the cut, with no human step");
@@ -225,6 +226,120 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
         resumed <= Duration::from_secs(25),
         "votes resumed {resumed:?} after the cut"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_node_lost_after_a_failover_makes_votes_wait_and_none_is_acknowledged_on_one_copy()
+{
+    let _serial = crate::ONE_AT_A_TIME.lock().await;
+    let mut cluster = AutoTopology::start(Layout::Loopback, 40_000).await;
+    let base = cluster.nginx.url();
+    let (voters, candidates) = (cluster.voters.clone(), cluster.candidates.clone());
+    let mut timeline = Timeline::default();
+    // How long the primary runs alone before the lost standby's keeper is started again.
+    const ALONE: Duration = Duration::from_secs(8);
+    let mut second = None;
+
+    let report = {
+        let formation = &mut cluster.formation;
+        drill::run(&base, &voters, &candidates, load(36), async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let killed = formation.nodes[0].kill9();
+            timeline.fault = Some(Instant::now());
+            announce!("fault drill second-node-lost: kill -9 of node1 ({killed})");
+            formation
+                .watch_failover(&mut timeline, 0, None, Duration::from_secs(40))
+                .await;
+            let primary = timeline.new_primary.expect("a node took over");
+            assert!(
+                timeline.monitor_primary_synchronous.is_some(),
+                "{} never became primary with a synchronous standby",
+                DATA_NODES[primary]
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            // The other standby, the only other copy, dies too.
+            let standby = (1..DATA_NODES.len())
+                .find(|i| *i != primary)
+                .expect("a third node");
+            let killed = formation.nodes[standby].kill9();
+            let lost = Instant::now();
+            announce!(
+                "fault drill second-node-lost: kill -9 of {} ({killed}), {} alone for {ALONE:?}",
+                DATA_NODES[standby],
+                DATA_NODES[primary]
+            );
+            tokio::time::sleep(ALONE).await;
+            let names = formation.nodes[primary].synchronous_standby_names().await;
+            let states = formation.states_line().await;
+            let back = Instant::now();
+            formation.nodes[standby].start_keeper();
+            formation
+                .wait_for_states(
+                    &[
+                        (DATA_NODES[primary], "primary"),
+                        (DATA_NODES[standby], "secondary"),
+                    ],
+                    Duration::from_secs(60),
+                )
+                .await;
+            let recovered = Instant::now();
+            second = Some((lost, back, recovered, names, states));
+            formation.nodes[0].start_keeper();
+            formation.wait_for_all_states(Duration::from_secs(90)).await;
+        })
+        .await
+    };
+
+    let formation = &cluster.formation;
+    let took_over = timeline.new_primary(formation);
+    let verification = verify(&report, &took_over.cluster()).await;
+    announce!("{}", summary("second-node-lost", &report, &verification));
+    timeline.print("second-node-lost", "first kill", &report);
+    let (lost, back, recovered, names, states) = second.expect("the second node was lost");
+    let acks = report.ack_times();
+    let alone = acks
+        .iter()
+        .filter(|t| **t >= lost + IN_FLIGHT_GRACE && **t < back)
+        .count();
+    let resumed = report
+        .first_ack_after(back)
+        .map_or("never".to_owned(), |t| {
+            format!("{:.2}s", t.duration_since(back).as_secs_f64())
+        });
+    announce!(
+        "fault drill second-node-lost: votes acknowledged while {} ran alone ({:.1}s): {alone}; \
+         its synchronous_standby_names then: '{names}'; monitor then: {states}; first vote \
+         acknowledged {resumed} after the lost node's keeper restarted (both again {:.2}s after)",
+        took_over.name,
+        back.duration_since(lost).as_secs_f64(),
+        recovered.duration_since(back).as_secs_f64()
+    );
+    assert_nothing_lost(
+        &report,
+        &verification,
+        formation.writable_nodes().await.len(),
+    );
+    assert_no_failed_reads(&report);
+    assert_eq!(
+        alone, 0,
+        "votes were acknowledged while the primary was the only copy"
+    );
+    assert!(
+        !names.trim().is_empty(),
+        "the lone primary stopped waiting for a synchronous standby"
+    );
+    assert!(
+        report.first_ack_after(back).is_some(),
+        "votes resumed once the lost node was back"
+    );
+}
+
+/// Now, in seconds since the Unix epoch (the monitor's event times are compared with it).
+fn unix_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
 }
 
 // ------------------------------------------------------------------------------------------
@@ -239,8 +354,14 @@ struct Timeline {
     promoted: Option<Instant>,
     /// The standby takes writes (a new session is read-write).
     writable: Option<Instant>,
-    /// The monitor shows it as wait_primary or primary.
-    monitor_primary: Option<Instant>,
+    /// Which node took over (index into `Formation::nodes`).
+    new_primary: Option<usize>,
+    /// Its `synchronous_standby_names` when it first took writes.
+    sync_names_when_writable: Option<String>,
+    /// The monitor first shows it as wait_primary or primary (and which).
+    monitor_primary: Option<(Instant, String)>,
+    /// The monitor shows it as primary: a synchronous standby follows it again.
+    monitor_primary_synchronous: Option<Instant>,
     /// The isolated old primary no longer accepts writes (partition drill only).
     isolated_demoted: Option<(Instant, String)>,
     /// From the restart of the killed node's keeper to its being the secondary again.
@@ -253,6 +374,11 @@ impl Timeline {
             (Some(fault), Some(at)) => format!("{:.2}s", at.duration_since(fault).as_secs_f64()),
             _ => "never".to_owned(),
         }
+    }
+
+    /// The node that took over.
+    fn new_primary<'f>(&self, formation: &'f Formation) -> &'f Instance {
+        &formation.nodes[self.new_primary.expect("a node took over")]
     }
 
     /// From the fault to the first vote acknowledged after it.
@@ -278,11 +404,22 @@ impl Timeline {
             None => 0,
         };
         announce!("fault drill {name}: votes resumed {resumed} after the {fault}");
+        let new_primary = self
+            .new_primary
+            .map_or("no node".to_owned(), |i| DATA_NODES[i].to_owned());
+        let (first_state, first_state_at) = match &self.monitor_primary {
+            Some((at, state)) => (state.as_str(), Some(*at)),
+            None => ("primary", None),
+        };
         let mut line = format!(
-            "fault drill {name}: after the {fault}: standby promoted {}, takes writes {}, monitor shows it primary {}",
+            "fault drill {name}: after the {fault}: {new_primary} promoted {}, takes writes {} \
+             (synchronous_standby_names '{}'), monitor shows it {first_state} {}, primary with a \
+             synchronous standby {}",
             self.after(self.promoted),
             self.after(self.writable),
-            self.after(self.monitor_primary)
+            self.sync_names_when_writable.as_deref().unwrap_or("?"),
+            self.after(first_state_at),
+            self.after(self.monitor_primary_synchronous)
         );
         if let Some((at, state)) = &self.isolated_demoted {
             line.push_str(&format!(
@@ -802,20 +939,17 @@ impl Instance {
     fn harden_hba(&self, settings: &DeploySettings, harness_networks: &[&str]) {
         let path = self.pgdata.join("pg_hba.conf");
         let original = std::fs::read_to_string(&path).expect("pg_hba.conf");
-        write_as_postgres(
-            &path,
-            &settings::hardened_hba(&original, &settings.hba_rules, LOCAL_CLUSTER_HOST)
-                .expect("deploy/postgres/pg_hba.local-cluster-auto"),
-        );
-        let mut hba = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .expect("pg_hba.conf");
-        for network in harness_networks {
-            let rule =
-                format!("host    all   postgres   {network}   trust   # fault drill harness");
-            writeln!(hba, "{rule}").expect("pg_hba.conf");
-        }
+        let hardened = settings::hardened_hba(&original, &settings.hba_rules, LOCAL_CLUSTER_HOST)
+            .expect("deploy/postgres/pg_hba.local-cluster-auto");
+        // First, so that they match before pg_auto_failover's `hostssl ... scram` rules (the
+        // backends connect with TLS).
+        let harness: String = harness_networks
+            .iter()
+            .map(|network| {
+                format!("host    all   postgres   {network}   trust   # fault drill harness\n")
+            })
+            .collect();
+        write_as_postgres(&path, &format!("{harness}{hardened}"));
     }
 
     /// `pg_autoctl run` in the background, in a process group of its own (so that a kill of the
@@ -913,6 +1047,27 @@ impl Instance {
         }
     }
 
+    /// `synchronous_standby_names` of the node ("?" when it does not answer).
+    async fn synchronous_standby_names(&self) -> String {
+        let url = format!(
+            "postgres://postgres@{}:{}/postgres?connect_timeout=2",
+            self.harness_host, self.port
+        );
+        let probe = async {
+            let (client, connection) = tokio_postgres::connect(&url, NoTls).await.ok()?;
+            tokio::spawn(connection);
+            let row = client
+                .query_one("SELECT current_setting('synchronous_standby_names')", &[])
+                .await
+                .ok()?;
+            Some(row.get::<_, String>(0))
+        };
+        match tokio::time::timeout(Duration::from_secs(3), probe).await {
+            Ok(Some(names)) => names,
+            _ => "?".to_owned(),
+        }
+    }
+
     /// A handle for the harness (drill::verify, prepare_ballot).
     pub fn cluster(&self) -> PgCluster {
         PgCluster::attach(&self.harness_host, self.port, self.pgdata.clone())
@@ -988,10 +1143,10 @@ impl Formation {
                 let host = "127.0.0.1";
                 (
                     Instance::new("monitor", &root, host, host, host, None),
-                    vec![
-                        Instance::new("node1", &root, host, host, host, None),
-                        Instance::new("node2", &root, host, host, host, None),
-                    ],
+                    DATA_NODES
+                        .iter()
+                        .map(|name| Instance::new(name, &root, host, host, host, None))
+                        .collect(),
                 )
             }
             Some(ns) => {
@@ -1005,17 +1160,18 @@ impl Formation {
                         "127.0.0.1",
                         None,
                     ),
-                    vec![
-                        Instance::new(
-                            "node1",
-                            &root,
-                            &ns.ns_addr,
-                            &ns.ns_addr,
-                            &ns.ns_addr,
-                            Some(ns),
-                        ),
-                        Instance::new("node2", &root, &ns.host_addr, &host_side, "127.0.0.1", None),
-                    ],
+                    std::iter::once(Instance::new(
+                        "node1",
+                        &root,
+                        &ns.ns_addr,
+                        &ns.ns_addr,
+                        &ns.ns_addr,
+                        Some(ns),
+                    ))
+                    .chain(DATA_NODES[1..].iter().map(|name| {
+                        Instance::new(name, &root, &ns.host_addr, &host_side, "127.0.0.1", None)
+                    }))
+                    .collect(),
                 )
             }
         };
@@ -1057,13 +1213,32 @@ impl Formation {
             ))
             .await
             .expect("replication password");
-        formation.create_node(1, &settings);
-        formation
-            .wait_for_states(
-                &[("node1", "primary"), ("node2", "secondary")],
-                Duration::from_secs(90),
-            )
-            .await;
+        // One standby at a time: each is made with pg_basebackup from node1.
+        for index in 1..DATA_NODES.len() {
+            formation.create_node(index, &settings);
+            let mut wanted = vec![("node1", "primary")];
+            wanted.extend(
+                DATA_NODES[1..=index]
+                    .iter()
+                    .map(|name| (*name, "secondary")),
+            );
+            formation
+                .wait_for_states(&wanted, Duration::from_secs(90))
+                .await;
+        }
+        // A vote is acknowledged once it is on two nodes, with any one node lost.
+        formation.nodes[0].autoctl(
+            &[
+                "set",
+                "formation",
+                "number-sync-standbys",
+                NUMBER_SYNC_STANDBYS,
+                "--pgdata",
+                formation.nodes[0].pgdata.to_str().unwrap(),
+            ],
+            "pg_autoctl set formation number-sync-standbys",
+        );
+        formation.wait_for_all_states(Duration::from_secs(60)).await;
         for node in &formation.nodes {
             node.cluster()
                 .connect("postgres")
@@ -1264,33 +1439,80 @@ impl Formation {
         }
     }
 
-    /// Polls, after the fault, until node2 takes writes and the monitor shows it as the primary
-    /// (and, with a partition, until the isolated node1 no longer accepts writes, seen from its
-    /// namespace), recording when each happened.
+    /// Waits until one node is the primary and every other one a secondary, each reported
+    /// (and assigned) so by the monitor.
+    async fn wait_for_all_states(&self, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        loop {
+            let states = self.states().await;
+            let settled = |state: &str| {
+                states
+                    .iter()
+                    .filter(|(_, r, g)| r == state && g == state)
+                    .count()
+            };
+            if settled("primary") == 1 && settled("secondary") == self.nodes.len() - 1 {
+                let primary = states.iter().find(|(_, r, _)| r == "primary").unwrap();
+                if let Some(node) = self.nodes.iter().find(|n| n.name == primary.0)
+                    && node_role(&node.harness_host, node.port).await == "primary"
+                {
+                    return Instant::now();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pg_auto_failover did not settle (one primary, the others secondary) within {limit:?} (now: {states:?}); logs in {}",
+                self.root.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls, after the fault of `nodes[failed]`, until another node takes writes and the
+    /// monitor shows it as the primary with a synchronous standby again (and, with a partition,
+    /// until the isolated node1 no longer accepts writes, seen from its namespace), recording
+    /// when each happened and which node it is.
     async fn watch_failover(
         &self,
         timeline: &mut Timeline,
+        failed: usize,
         isolated: Option<&Netns>,
         limit: Duration,
     ) {
         let deadline = Instant::now() + limit;
-        let standby = &self.nodes[1];
         loop {
-            let role = node_role(&standby.harness_host, standby.port).await;
-            if role != "standby" && role != "down" && timeline.promoted.is_none() {
-                timeline.promoted = Some(Instant::now());
+            for (index, node) in self.nodes.iter().enumerate() {
+                if index == failed || timeline.new_primary.is_some_and(|p| p != index) {
+                    continue;
+                }
+                let role = node_role(&node.harness_host, node.port).await;
+                if role != "standby" && role != "down" && timeline.promoted.is_none() {
+                    timeline.promoted = Some(Instant::now());
+                    timeline.new_primary = Some(index);
+                }
+                if role == "primary" && timeline.writable.is_none() {
+                    timeline.writable = Some(Instant::now());
+                    timeline.new_primary = Some(index);
+                    timeline.sync_names_when_writable =
+                        Some(node.synchronous_standby_names().await);
+                }
             }
-            if role == "primary" && timeline.writable.is_none() {
-                timeline.writable = Some(Instant::now());
-            }
-            if timeline.monitor_primary.is_none()
-                && self
-                    .states()
-                    .await
-                    .iter()
-                    .any(|(n, r, _)| n == "node2" && (r == "wait_primary" || r == "primary"))
-            {
-                timeline.monitor_primary = Some(Instant::now());
+            let states = self.states().await;
+            for (name, reported, _) in &states {
+                let Some(index) = self.nodes.iter().position(|n| n.name == name) else {
+                    continue;
+                };
+                if index == failed {
+                    continue;
+                }
+                if timeline.monitor_primary.is_none()
+                    && (reported == "wait_primary" || reported == "primary")
+                {
+                    timeline.monitor_primary = Some((Instant::now(), reported.clone()));
+                }
+                if timeline.monitor_primary_synchronous.is_none() && reported == "primary" {
+                    timeline.monitor_primary_synchronous = Some(Instant::now());
+                }
             }
             if let Some(netns) = isolated
                 && timeline.isolated_demoted.is_none()
@@ -1302,13 +1524,42 @@ impl Formation {
                 }
             }
             let done = timeline.writable.is_some()
-                && timeline.monitor_primary.is_some()
+                && timeline.monitor_primary_synchronous.is_some()
                 && (isolated.is_none() || timeline.isolated_demoted.is_some());
             if done || Instant::now() >= deadline {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The monitor's events since `since` (seconds since the Unix epoch), each as
+    /// `+S.SSs node reported/goal: description`, relative to `since`.
+    async fn events_since(&self, since: f64) -> Vec<String> {
+        let sql = self.monitor_sql().await;
+        let rows = sql
+            .query(
+                "SELECT extract(epoch FROM eventtime)::float8 - $1, nodename,
+                        reportedstate::text, goalstate::text, description
+                 FROM pgautofailover.event
+                 WHERE extract(epoch FROM eventtime)::float8 >= $1 ORDER BY eventid",
+                &[&since],
+            )
+            .await
+            .expect("pgautofailover.event");
+        rows.iter()
+            .map(|r| {
+                let description: String = r.get(4);
+                format!(
+                    "+{:.2}s {} {}/{}: {}",
+                    r.get::<_, f64>(0),
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(2),
+                    r.get::<_, String>(3),
+                    description.chars().take(110).collect::<String>()
+                )
+            })
+            .collect()
     }
 
     /// Names of the nodes that answer and are not in recovery, seen from the host.
@@ -1435,16 +1686,15 @@ impl AutoTopology {
             ]),
             "pg_autoctl show uri --formation default",
         );
-        // The backends speak plain TCP: the formation's sslmode=require becomes disable, and the
-        // harness's password-less postgres role is the user.
+        // The backends get the formation's URI as it is (TLS: sslmode=require, the nodes'
+        // self-signed certificates), with the harness's password-less postgres role as the user.
         let uri = uri.trim();
         assert!(
             uri.starts_with("postgres://") && uri.contains("target_session_attrs=read-write"),
             "formation URI: {uri}"
         );
-        let database_url = uri
-            .replacen("postgres://", "postgres://postgres@", 1)
-            .replace("sslmode=require", "sslmode=disable");
+        assert!(uri.contains("sslmode=require"), "formation URI: {uri}");
+        let database_url = uri.replacen("postgres://", "postgres://postgres@", 1);
         announce!(
             "fault drill pg_auto_failover formation URI: {uri} -> backends' DATABASE_URL {database_url}"
         );
@@ -1454,6 +1704,9 @@ impl AutoTopology {
             .map(|i| Backend::new(database_url.clone(), work.path(), i))
             .collect();
         for backend in &mut backends {
+            // No ballot is acknowledged while the primary has no synchronous standby (a newly
+            // promoted node in wait_primary): deploy/local-cluster's backends set the same.
+            backend.set_env("DB_REQUIRE_SYNC_STANDBY", "true");
             for (key, value) in env {
                 backend.set_env(key, value);
             }

@@ -476,6 +476,7 @@ impl ElectionStore for PostgresStore {
 
     async fn cast_ballot(&self, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
         let conn = self.connection().await?;
+        self.await_sync_standby(&conn).await?;
         // One autocommit statement: the open check by the database's clock, the voter's
         // participation, the ballot (which names no voter) and its counts commit together (and,
         // like every commit, wait for the synchronous standby; no statement_timeout applies, so
