@@ -930,7 +930,7 @@ async fn randomised_faults_under_mixed_load_keep_every_invariant() {
                 )
             }
             Fault::PrimaryStop => {
-                let stopped_for = Duration::from_millis(rng.gen_range(2000..=8000));
+                let stopped_for = Duration::from_millis(rng.gen_range(1000..=6000));
                 let mut frozen = formation.nodes[primary].freeze();
                 tokio::time::sleep(stopped_for).await;
                 frozen.thaw();
