@@ -26,8 +26,8 @@
 //! ballots per candidate, and every standby holds what the primary holds once it has replayed.
 //!
 //! `FAULT_MINUTES` (default 2.5: with the formation's start and the last recovery, the run takes
-//! about 4 minutes) is how long new faults are started; `FAULT_SEED` fixes the
-//! schedule (the seed is printed). Every wait is bounded; the run prints each fault, the time
+//! 3 to 4 minutes) is how long new faults are started; `FAULT_SEED` fixes the schedule (the
+//! seed is printed; the faults' timing, and so the load's figures, still vary from run to run). Every wait is bounded; the run prints each fault, the time
 //! from it to the first vote acknowledged after it, the time to full recovery, and totals.
 
 use std::collections::HashMap;
