@@ -70,6 +70,10 @@ const LOGIN_PASSWORD: &str = "long-run correct horse battery";
 const ADMIN_PACE: Duration = Duration::from_millis(700);
 /// From a fault to full recovery, at most.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(120);
+/// How long the recovered state must hold before recovery counts: more than the monitor takes
+/// to judge a node unhealthy (deploy/postgres/pg_auto_failover.conf:
+/// node_considered_unhealthy_timeout, after a failed health check).
+const SETTLED_FOR: Duration = Duration::from_secs(4);
 /// From a kill or cut of the primary to another node being primary, at most.
 const FAILOVER_LIMIT: Duration = Duration::from_secs(60);
 /// From full recovery to a vote acknowledged after the fault, at most.
@@ -525,8 +529,10 @@ fn token(id: Uuid, ttl: Duration) -> String {
 
 /// What was seen while waiting for recovery.
 struct Recovery {
+    /// Since when everything has been as wanted (for at least SETTLED_FOR).
     at: Instant,
-    /// When the nodes were all primary or secondary and answering as such.
+    /// Since when the nodes have been primary or secondary, answering as such, with that
+    /// primary.
     nodes_settled: Instant,
     /// How long two nodes were seen accepting writes at once (polled; informational: the
     /// synchronous standby keeps the stale one from committing, which the checks confirm).
@@ -541,53 +547,77 @@ async fn healthy(client: &reqwest::Client, base: &str) -> bool {
 }
 
 /// Waits until the monitor shows one node primary and every other secondary (reported and
-/// assigned), every node answers as such, and both backends and NGINX are healthy.
+/// assigned), every node answers as such, and both backends and NGINX are healthy, and all of
+/// that has held, with the same primary, for [`SETTLED_FOR`]: right after a SIGCONT the monitor
+/// still shows the states from before the stop, and may start a failover a moment later.
+/// Recovery is the start of that stretch.
 async fn wait_for_recovery(cluster: &AutoTopology, client: &reqwest::Client) -> Recovery {
     let formation = &cluster.formation;
     let deadline = Instant::now() + RECOVERY_LIMIT;
     let mut two_writable_since: Option<Instant> = None;
     let mut two_writable_for = Duration::ZERO;
-    let mut nodes_settled = None;
+    // Since when the nodes, and everything, have been as wanted, and with which primary.
+    let mut nodes_since: Option<(Instant, String)> = None;
+    let mut all_since: Option<Instant> = None;
     loop {
+        let polled = Instant::now();
         let states = formation.states().await;
         let writable = formation.writable_nodes().await;
         if writable.len() > 1 {
-            two_writable_since.get_or_insert_with(Instant::now);
+            two_writable_since.get_or_insert(polled);
         } else if let Some(since) = two_writable_since.take() {
-            two_writable_for += since.elapsed();
+            two_writable_for += polled.duration_since(since);
         }
-        let primaries = states
+        let primaries: Vec<&String> = states
             .iter()
             .filter(|(_, r, g)| r == "primary" && g == "primary")
-            .count();
+            .map(|(n, _, _)| n)
+            .collect();
         let secondaries = states
             .iter()
             .filter(|(_, r, g)| r == "secondary" && g == "secondary")
             .count();
-        let mut recovered = primaries == 1 && secondaries + 1 == formation.nodes.len();
-        if recovered {
+        let mut nodes_ok = primaries.len() == 1 && secondaries + 1 == formation.nodes.len();
+        if nodes_ok {
             for node in &formation.nodes {
-                let primary = states
-                    .iter()
-                    .any(|(n, r, _)| n == node.name && r == "primary");
                 let role = node_role(&node.harness_host, node.port).await;
-                recovered &= role == if primary { "primary" } else { "standby" };
+                nodes_ok &= role
+                    == if *primaries[0] == node.name {
+                        "primary"
+                    } else {
+                        "standby"
+                    };
             }
         }
-        if recovered {
-            nodes_settled.get_or_insert_with(Instant::now);
+        if nodes_ok {
+            let primary = primaries[0].clone();
+            if nodes_since.as_ref().is_none_or(|(_, p)| *p != primary) {
+                nodes_since = Some((polled, primary));
+                all_since = None;
+            }
+            let mut services_ok = true;
             for backend in &cluster.backends {
-                recovered &= healthy(client, &backend.url()).await;
+                services_ok &= healthy(client, &backend.url()).await;
             }
-            recovered &= healthy(client, &cluster.nginx.url()).await;
-        }
-        if recovered {
-            let at = Instant::now();
-            return Recovery {
-                at,
-                nodes_settled: nodes_settled.unwrap_or(at),
-                two_writable_for,
-            };
+            services_ok &= healthy(client, &cluster.nginx.url()).await;
+            if services_ok {
+                let since = *all_since.get_or_insert(polled);
+                if polled.duration_since(since) >= SETTLED_FOR {
+                    if let Some(since) = two_writable_since {
+                        two_writable_for += polled.duration_since(since);
+                    }
+                    return Recovery {
+                        at: since,
+                        nodes_settled: nodes_since.map_or(since, |(at, _)| at),
+                        two_writable_for,
+                    };
+                }
+            } else {
+                all_since = None;
+            }
+        } else {
+            nodes_since = None;
+            all_since = None;
         }
         assert!(
             Instant::now() < deadline,
