@@ -927,6 +927,198 @@ async fn an_election_from_the_console_to_the_published_results() {
 const ROLL_SLUG: &str = "members-vote-2026";
 
 /// A roll file of ten voters (five in North, five in South), with `bad` in place of line 4.
+/// A published election with an STV and a Schulze contest, set up and voted through the API:
+/// the results page shows the STV rounds as a chart next to their table, and the Schulze
+/// pairwise matrix as a table whose cells are the ballots counted from what was cast; the
+/// election's console page offers the exports (results JSON, the BLT file of each ranked
+/// contest) and they download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_show_the_rounds_as_a_chart_and_the_pairwise_matrix_and_the_console_exports_them() {
+    let server = Server::start(&[]).await;
+    let api = Api::new(&server);
+    api.register(ADMIN).await;
+    server.promote_admin(ADMIN);
+    let admin_token = api.login(ADMIN).await;
+    let send = |method: reqwest::Method, path: String, token: &str, body: Option<Value>| {
+        let mut request = api
+            .client
+            .request(method, format!("{}{path}", api.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let document = json!({
+        "slug": "council",
+        "title": "Council 2027",
+        "timezone": "Europe/Paris",
+        "results": "after_publish",
+        "contests": [
+            {"title": "Council", "method": "stv-scottish", "seats": 2,
+             "choices": [{"name": "Ada"}, {"name": "Grace"}, {"name": "Linus"}, {"name": "Mary"}]},
+            {"title": "Motto", "method": "schulze",
+             "choices": [{"name": "Forward"}, {"name": "Together"}, {"name": "Onward"}]}
+        ]
+    });
+    let created = send(
+        reqwest::Method::POST,
+        "/api/elections".into(),
+        &admin_token,
+        Some(document),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let election: Value = created.json().await.unwrap();
+    let id = election["id"].as_str().unwrap().to_owned();
+    for action in ["schedule", "open"] {
+        let changed = send(
+            reqwest::Method::POST,
+            format!("/api/elections/{id}/{action}"),
+            &admin_token,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(changed.status(), 200, "{action}");
+    }
+    let contest = |i: usize| election["contests"][i]["id"].as_str().unwrap().to_owned();
+    let choice = |i: usize, j: usize| election["contests"][i]["choices"][j]["id"].clone();
+    // Rankings by index: the STV contest, then the Schulze contest.
+    let ballots: [(&[usize], &[usize]); 6] = [
+        (&[0, 1], &[0, 1, 2]),
+        (&[0, 2], &[0, 2, 1]),
+        (&[0, 3, 1], &[1, 0, 2]),
+        (&[1, 0], &[1, 2, 0]),
+        (&[2, 1], &[2, 0, 1]),
+        (&[3, 2], &[0, 1, 2]),
+    ];
+    for (n, (stv, schulze)) in ballots.iter().enumerate() {
+        let email = format!("voter{n}@example.org");
+        api.register(&email).await;
+        let token = api.login(&email).await;
+        let body = json!({"selections": {
+            contest(0): {"ranking": stv.iter().map(|j| choice(0, *j)).collect::<Vec<_>>()},
+            contest(1): {"ranking": schulze.iter().map(|j| choice(1, *j)).collect::<Vec<_>>()},
+        }});
+        let cast = send(
+            reqwest::Method::POST,
+            format!("/api/elections/{id}/ballots"),
+            &token,
+            Some(body),
+        )
+        .await
+        .unwrap();
+        assert_eq!(cast.status(), 201, "ballot {n}");
+    }
+    for action in ["close", "publish"] {
+        let changed = send(
+            reqwest::Method::POST,
+            format!("/api/elections/{id}/{action}"),
+            &admin_token,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(changed.status(), 200, "{action}");
+    }
+    // What the matrix must show: d[a][b] = ballots ranking a above b.
+    let mut expected = [[0u32; 3]; 3];
+    for (_, ranking) in &ballots {
+        for (pos, a) in ranking.iter().enumerate() {
+            for b in &ranking[pos + 1..] {
+                expected[*a][*b] += 1;
+            }
+        }
+    }
+
+    let driver = Driver::start().await;
+    let admin = driver.browser(&server).await;
+    admin.goto("/admin").await;
+    ui_log_in(&admin, ADMIN, PASSWORD).await;
+    admin.wait_visible("admin-new").await;
+
+    admin.goto("/elections/council/results").await;
+    admin.wait_css_text(".pairwise-table", "over Forward").await;
+    let cells = admin
+        .js(
+            "return [...document.querySelectorAll('.pairwise-table tbody tr')].map((row) =>
+               [...row.querySelectorAll('td')].map((td) => td.firstChild ? td.firstChild.textContent : ''));",
+            vec![],
+        )
+        .await;
+    let shown: Vec<Vec<String>> = serde_json::from_value(cells).unwrap();
+    for (a, row) in shown.iter().enumerate() {
+        for (b, cell) in row.iter().enumerate() {
+            let want = if a == b {
+                "–".to_owned()
+            } else {
+                expected[a][b].to_string()
+            };
+            assert_eq!(cell.trim(), want, "pairwise[{a}][{b}]: {shown:?}");
+        }
+    }
+    let outcomes = admin
+        .js(
+            "return [...document.querySelectorAll('.pairwise-table td[data-outcome=win]')].length;",
+            vec![],
+        )
+        .await;
+    assert!(
+        outcomes.as_u64().unwrap_or(0) >= 1,
+        "a pairwise win is marked: {outcomes}"
+    );
+    let chart = admin
+        .js(
+            "const chart = document.querySelector('.rounds-chart');
+             return chart && {
+               hidden: chart.querySelector('.rounds-chart-grid').getAttribute('aria-hidden'),
+               rounds: chart.querySelectorAll('.rounds-chart-round').length,
+               table_rounds: chart.closest('.result-contest').querySelectorAll('.rounds-table thead th').length - 1,
+             };",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        chart["hidden"],
+        json!("true"),
+        "the chart is hidden from assistive technology: {chart}"
+    );
+    assert!(chart["rounds"].as_u64().unwrap_or(0) >= 2, "{chart}");
+    assert_eq!(
+        chart["rounds"], chart["table_rounds"],
+        "one chart per round of the table: {chart}"
+    );
+    admin.check_page("results-rounds-pairwise").await;
+    for (selector, name) in [
+        (".rounds-chart", "results-rounds-chart"),
+        (".pairwise-table", "results-pairwise-matrix"),
+    ] {
+        admin
+            .js(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'start'});",
+                vec![json!(selector)],
+            )
+            .await;
+        admin.screenshot(name, None).await;
+    }
+
+    admin.goto(&format!("/admin/elections/{id}")).await;
+    admin.wait_visible("election-exports").await;
+    admin.click("export-blt-0").await;
+    admin
+        .wait_text("election-export-status", "council-1.blt")
+        .await;
+    admin.click("export-results").await;
+    admin
+        .wait_text("election-export-status", "council-results.json")
+        .await;
+    admin.check_page("admin-exports").await;
+    admin.assert_clean_console().await;
+    admin.close().await;
+}
+
 fn roll_csv(bad: Option<&str>) -> String {
     let mut lines = vec!["email,name,external_id,weight,groups".to_owned()];
     for i in 1..=10 {
