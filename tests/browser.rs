@@ -939,16 +939,6 @@ async fn results_show_the_rounds_as_a_chart_and_the_pairwise_matrix_and_the_cons
     api.register(ADMIN).await;
     server.promote_admin(ADMIN);
     let admin_token = api.login(ADMIN).await;
-    let send = |method: reqwest::Method, path: String, token: &str, body: Option<Value>| {
-        let mut request = api
-            .client
-            .request(method, format!("{}{path}", api.base))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send()
-    };
     let document = json!({
         "slug": "council",
         "title": "Council 2027",
@@ -961,28 +951,18 @@ async fn results_show_the_rounds_as_a_chart_and_the_pairwise_matrix_and_the_cons
              "choices": [{"name": "Forward"}, {"name": "Together"}, {"name": "Onward"}]}
         ]
     });
-    let created = send(
-        reqwest::Method::POST,
-        "/api/elections".into(),
-        &admin_token,
-        Some(document),
-    )
-    .await
-    .unwrap();
-    assert_eq!(created.status(), 201);
-    let election: Value = created.json().await.unwrap();
-    let id = election["id"].as_str().unwrap().to_owned();
-    for action in ["schedule", "open"] {
-        let changed = send(
+    let election = api
+        .call(
             reqwest::Method::POST,
-            format!("/api/elections/{id}/{action}"),
+            "/api/elections",
             &admin_token,
-            None,
+            Some(document),
+            201,
         )
-        .await
-        .unwrap();
-        assert_eq!(changed.status(), 200, "{action}");
-    }
+        .await;
+    let id = election["id"].as_str().unwrap().to_owned();
+    api.transition(&admin_token, &id, &["schedule", "open"])
+        .await;
     let contest = |i: usize| election["contests"][i]["id"].as_str().unwrap().to_owned();
     let choice = |i: usize, j: usize| election["contests"][i]["choices"][j]["id"].clone();
     // Rankings by index: the STV contest, then the Schulze contest.
@@ -1002,27 +982,12 @@ async fn results_show_the_rounds_as_a_chart_and_the_pairwise_matrix_and_the_cons
             contest(0): {"ranking": stv.iter().map(|j| choice(0, *j)).collect::<Vec<_>>()},
             contest(1): {"ranking": schulze.iter().map(|j| choice(1, *j)).collect::<Vec<_>>()},
         }});
-        let cast = send(
-            reqwest::Method::POST,
-            format!("/api/elections/{id}/ballots"),
-            &token,
-            Some(body),
-        )
-        .await
-        .unwrap();
-        assert_eq!(cast.status(), 201, "ballot {n}");
+        let path = format!("/api/elections/{id}/ballots");
+        api.call(reqwest::Method::POST, &path, &token, Some(body), 201)
+            .await;
     }
-    for action in ["close", "publish"] {
-        let changed = send(
-            reqwest::Method::POST,
-            format!("/api/elections/{id}/{action}"),
-            &admin_token,
-            None,
-        )
-        .await
-        .unwrap();
-        assert_eq!(changed.status(), 200, "{action}");
-    }
+    api.transition(&admin_token, &id, &["close", "publish"])
+        .await;
     // What the matrix must show: d[a][b] = ballots ranking a above b.
     let mut expected = [[0u32; 3]; 3];
     for (_, ranking) in &ballots {
