@@ -1080,6 +1080,70 @@ async fn results_show_the_rounds_as_a_chart_and_the_pairwise_matrix_and_the_cons
     admin.close().await;
 }
 
+/// The ballot cryptography in the real browser: web/crypto, loaded by Chromium from the
+/// service, encrypts the shared test vectors to the same bytes and trackers as the Rust
+/// implementation, verifies the Rust ballots, and the time to encrypt (and to verify) a ballot of
+/// one 5-choice contest with its proofs is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_encrypts_the_shared_vectors_like_rust_and_its_encryption_time_is_printed() {
+    const RUNS: u32 = 20;
+    let vectors: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crates/crypto/tests/vectors/ballots.json"
+        ))
+        .expect("the shared ballot vectors"),
+    )
+    .unwrap();
+    let server = Server::start(&[]).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser(&server).await;
+    browser.goto("/").await;
+    let outcome = browser
+        .js(
+            "const [cases, runs] = arguments;
+             return (async () => {
+               const m = await import('/crypto/securevote-crypto.js');
+               const contextOf = (c) => m.electionContext({ electionHash: c.election_hash, publicKey: c.public_key, contests: c.contests });
+               const checked = [];
+               for (const c of cases) {
+                 const ctx = contextOf(c);
+                 const { ballot, tracker } = m.encryptBallot(ctx, c.pseudonym, c.values, m.seededNonces(c.nonce_seed_utf8));
+                 if (JSON.stringify(ballot) !== c.ballot_json) return { error: `${c.name}: the ballot differs from Rust's` };
+                 if (m.toHex(m.ballotBytes(ballot)) !== c.ballot_bytes) return { error: `${c.name}: the ballot bytes differ` };
+                 if (tracker.display !== c.tracker) return { error: `${c.name}: the tracker differs` };
+                 m.verifyBallot(ctx, c.ballot, c.pseudonym);
+                 checked.push(c.name);
+               }
+               const c = cases.find((x) => x.name === 'plurality-5');
+               const ctx = contextOf(c);
+               let last = null;
+               const t0 = performance.now();
+               for (let i = 0; i < runs; i++) last = m.encryptBallot(ctx, c.pseudonym, c.values, m.randomNonces()).ballot;
+               const t1 = performance.now();
+               for (let i = 0; i < runs; i++) m.verifyBallot(ctx, last, c.pseudonym);
+               const t2 = performance.now();
+               return { checked, encrypt_ms: (t1 - t0) / runs, verify_ms: (t2 - t1) / runs };
+             })();",
+            vec![vectors["cases"].clone(), json!(RUNS)],
+        )
+        .await;
+    assert!(outcome.get("error").is_none(), "{outcome}");
+    assert_eq!(
+        outcome["checked"].as_array().map(Vec::len),
+        vectors["cases"].as_array().map(Vec::len),
+        "every vector checked: {outcome}"
+    );
+    println!(
+        "browser ballot cryptography (headless Chromium, one contest of 5 choices, {RUNS} runs): \
+         encrypt with proofs {:.1} ms, verify {:.1} ms per ballot",
+        outcome["encrypt_ms"].as_f64().unwrap_or(f64::NAN),
+        outcome["verify_ms"].as_f64().unwrap_or(f64::NAN)
+    );
+    browser.assert_clean_console().await;
+    browser.close().await;
+}
+
 fn roll_csv(bad: Option<&str>) -> String {
     let mut lines = vec!["email,name,external_id,weight,groups".to_owned()];
     for i in 1..=10 {
