@@ -927,6 +927,223 @@ async fn an_election_from_the_console_to_the_published_results() {
 const ROLL_SLUG: &str = "members-vote-2026";
 
 /// A roll file of ten voters (five in North, five in South), with `bad` in place of line 4.
+/// A published election with an STV and a Schulze contest, set up and voted through the API:
+/// the results page shows the STV rounds as a chart next to their table, and the Schulze
+/// pairwise matrix as a table whose cells are the ballots counted from what was cast; the
+/// election's console page offers the exports (results JSON, the BLT file of each ranked
+/// contest) and they download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_show_the_rounds_as_a_chart_and_the_pairwise_matrix_and_the_console_exports_them() {
+    let server = Server::start(&[]).await;
+    let api = Api::new(&server);
+    api.register(ADMIN).await;
+    server.promote_admin(ADMIN);
+    let admin_token = api.login(ADMIN).await;
+    let document = json!({
+        "slug": "council",
+        "title": "Council 2027",
+        "timezone": "Europe/Paris",
+        "results": "after_publish",
+        "contests": [
+            {"title": "Council", "method": "stv-scottish", "seats": 2,
+             "choices": [{"name": "Ada"}, {"name": "Grace"}, {"name": "Linus"}, {"name": "Mary"}]},
+            {"title": "Motto", "method": "schulze",
+             "choices": [{"name": "Forward"}, {"name": "Together"}, {"name": "Onward"}]}
+        ]
+    });
+    let election = api
+        .call(
+            reqwest::Method::POST,
+            "/api/elections",
+            &admin_token,
+            Some(document),
+            201,
+        )
+        .await;
+    let id = election["id"].as_str().unwrap().to_owned();
+    api.transition(&admin_token, &id, &["schedule", "open"])
+        .await;
+    let contest = |i: usize| election["contests"][i]["id"].as_str().unwrap().to_owned();
+    let choice = |i: usize, j: usize| election["contests"][i]["choices"][j]["id"].clone();
+    // Rankings by index: the STV contest, then the Schulze contest.
+    let ballots: [(&[usize], &[usize]); 6] = [
+        (&[0, 1], &[0, 1, 2]),
+        (&[0, 2], &[0, 2, 1]),
+        (&[0, 3, 1], &[1, 0, 2]),
+        (&[1, 0], &[1, 2, 0]),
+        (&[2, 1], &[2, 0, 1]),
+        (&[3, 2], &[0, 1, 2]),
+    ];
+    for (n, (stv, schulze)) in ballots.iter().enumerate() {
+        let email = format!("voter{n}@example.org");
+        api.register(&email).await;
+        let token = api.login(&email).await;
+        let body = json!({"selections": {
+            contest(0): {"ranking": stv.iter().map(|j| choice(0, *j)).collect::<Vec<_>>()},
+            contest(1): {"ranking": schulze.iter().map(|j| choice(1, *j)).collect::<Vec<_>>()},
+        }});
+        let path = format!("/api/elections/{id}/ballots");
+        api.call(reqwest::Method::POST, &path, &token, Some(body), 201)
+            .await;
+    }
+    api.transition(&admin_token, &id, &["close", "publish"])
+        .await;
+    // What the matrix must show: d[a][b] = ballots ranking a above b.
+    let mut expected = [[0u32; 3]; 3];
+    for (_, ranking) in &ballots {
+        for (pos, a) in ranking.iter().enumerate() {
+            for b in &ranking[pos + 1..] {
+                expected[*a][*b] += 1;
+            }
+        }
+    }
+
+    let driver = Driver::start().await;
+    let admin = driver.browser(&server).await;
+    admin.goto("/admin").await;
+    ui_log_in(&admin, ADMIN, PASSWORD).await;
+    admin.wait_visible("admin-new").await;
+
+    admin.goto("/elections/council/results").await;
+    admin.wait_css_text(".pairwise-table", "over Forward").await;
+    let cells = admin
+        .js(
+            "return [...document.querySelectorAll('.pairwise-table tbody tr')].map((row) =>
+               [...row.querySelectorAll('td')].map((td) => td.firstChild ? td.firstChild.textContent : ''));",
+            vec![],
+        )
+        .await;
+    let shown: Vec<Vec<String>> = serde_json::from_value(cells).unwrap();
+    for (a, row) in shown.iter().enumerate() {
+        for (b, cell) in row.iter().enumerate() {
+            let want = if a == b {
+                "–".to_owned()
+            } else {
+                expected[a][b].to_string()
+            };
+            assert_eq!(cell.trim(), want, "pairwise[{a}][{b}]: {shown:?}");
+        }
+    }
+    let outcomes = admin
+        .js(
+            "return [...document.querySelectorAll('.pairwise-table td[data-outcome=win]')].length;",
+            vec![],
+        )
+        .await;
+    assert!(
+        outcomes.as_u64().unwrap_or(0) >= 1,
+        "a pairwise win is marked: {outcomes}"
+    );
+    let chart = admin
+        .js(
+            "const chart = document.querySelector('.rounds-chart');
+             return chart && {
+               hidden: chart.querySelector('.rounds-chart-grid').getAttribute('aria-hidden'),
+               rounds: chart.querySelectorAll('.rounds-chart-round').length,
+               table_rounds: chart.closest('.result-contest').querySelectorAll('.rounds-table thead th').length - 1,
+             };",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        chart["hidden"],
+        json!("true"),
+        "the chart is hidden from assistive technology: {chart}"
+    );
+    assert!(chart["rounds"].as_u64().unwrap_or(0) >= 2, "{chart}");
+    assert_eq!(
+        chart["rounds"], chart["table_rounds"],
+        "one chart per round of the table: {chart}"
+    );
+    admin.check_page("results-rounds-pairwise").await;
+    // The chart and the matrix in one picture (for the README).
+    admin
+        .js(
+            "document.querySelector('.rounds-chart').scrollIntoView({block: 'start'});",
+            vec![],
+        )
+        .await;
+    admin.screenshot("results-count", None).await;
+
+    admin.goto(&format!("/admin/elections/{id}")).await;
+    admin.wait_visible("election-exports").await;
+    admin.click("export-blt-0").await;
+    admin
+        .wait_text("election-export-status", "council-1.blt")
+        .await;
+    admin.click("export-results").await;
+    admin
+        .wait_text("election-export-status", "council-results.json")
+        .await;
+    admin.check_page("admin-exports").await;
+    admin.assert_clean_console().await;
+    admin.close().await;
+}
+
+/// The ballot cryptography in the real browser: web/crypto, loaded by Chromium from the
+/// service, encrypts the shared test vectors to the same bytes and trackers as the Rust
+/// implementation, verifies the Rust ballots, and the time to encrypt (and to verify) a ballot of
+/// one 5-choice contest with its proofs is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_encrypts_the_shared_vectors_like_rust_and_its_encryption_time_is_printed() {
+    const RUNS: u32 = 20;
+    let vectors: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crates/crypto/tests/vectors/ballots.json"
+        ))
+        .expect("the shared ballot vectors"),
+    )
+    .unwrap();
+    let server = Server::start(&[]).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser(&server).await;
+    browser.goto("/").await;
+    let outcome = browser
+        .js(
+            "const [cases, runs] = arguments;
+             return (async () => {
+               const m = await import('/crypto/securevote-crypto.js');
+               const contextOf = (c) => m.electionContext({ electionHash: c.election_hash, publicKey: c.public_key, contests: c.contests });
+               const checked = [];
+               for (const c of cases) {
+                 const ctx = contextOf(c);
+                 const { ballot, tracker } = m.encryptBallot(ctx, c.pseudonym, c.values, m.seededNonces(c.nonce_seed_utf8));
+                 if (JSON.stringify(ballot) !== c.ballot_json) return { error: `${c.name}: the ballot differs from Rust's` };
+                 if (m.toHex(m.ballotBytes(ballot)) !== c.ballot_bytes) return { error: `${c.name}: the ballot bytes differ` };
+                 if (tracker.display !== c.tracker) return { error: `${c.name}: the tracker differs` };
+                 m.verifyBallot(ctx, c.ballot, c.pseudonym);
+                 checked.push(c.name);
+               }
+               const c = cases.find((x) => x.name === 'plurality-5');
+               const ctx = contextOf(c);
+               let last = null;
+               const t0 = performance.now();
+               for (let i = 0; i < runs; i++) last = m.encryptBallot(ctx, c.pseudonym, c.values, m.randomNonces()).ballot;
+               const t1 = performance.now();
+               for (let i = 0; i < runs; i++) m.verifyBallot(ctx, last, c.pseudonym);
+               const t2 = performance.now();
+               return { checked, encrypt_ms: (t1 - t0) / runs, verify_ms: (t2 - t1) / runs };
+             })();",
+            vec![vectors["cases"].clone(), json!(RUNS)],
+        )
+        .await;
+    assert!(outcome.get("error").is_none(), "{outcome}");
+    assert_eq!(
+        outcome["checked"].as_array().map(Vec::len),
+        vectors["cases"].as_array().map(Vec::len),
+        "every vector checked: {outcome}"
+    );
+    println!(
+        "browser ballot cryptography (headless Chromium, one contest of 5 choices, {RUNS} runs): \
+         encrypt with proofs {:.1} ms, verify {:.1} ms per ballot",
+        outcome["encrypt_ms"].as_f64().unwrap_or(f64::NAN),
+        outcome["verify_ms"].as_f64().unwrap_or(f64::NAN)
+    );
+    browser.assert_clean_console().await;
+    browser.close().await;
+}
+
 fn roll_csv(bad: Option<&str>) -> String {
     let mut lines = vec!["email,name,external_id,weight,groups".to_owned()];
     for i in 1..=10 {

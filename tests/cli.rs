@@ -51,6 +51,14 @@ fn bad_configuration_exits_with_code_2_and_names_the_setting() {
         (vec![("BIND_ADDR", "somewhere")], "BIND_ADDR"),
         (vec![("LOG_FORMAT", "yaml")], "LOG_FORMAT"),
         (
+            vec![("DB_REQUIRE_SYNC_STANDBY", "true")],
+            "DB_REQUIRE_SYNC_STANDBY",
+        ),
+        (
+            vec![("DB_REQUIRE_SYNC_STANDBY", "sometimes")],
+            "DB_REQUIRE_SYNC_STANDBY",
+        ),
+        (
             vec![("DATABASE_URL", "mysql://root:pa55-DO-NOT-LEAK@db/votes")],
             "DATABASE_URL",
         ),
@@ -185,6 +193,7 @@ fn help_documents_every_subcommand_and_setting() {
         "DB_NAME",
         "DB_SSLMODE",
         "DB_SSLROOTCERT",
+        "DB_REQUIRE_SYNC_STANDBY",
         "JWT_SECRET",
         "JWT_TTL_SECONDS",
         "PORT",

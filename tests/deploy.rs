@@ -126,65 +126,6 @@ fn systemd_analyze_verifies_the_unit() {
     );
 }
 
-/// `[section]` `key = value` lines of an ini-style file (`#` starts a comment).
-fn section(text: &str, name: &str) -> Vec<(String, String)> {
-    let mut current = String::new();
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap().trim();
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = s.to_owned();
-        } else if current == name {
-            let (k, v) = line.split_once('=').unwrap_or_else(|| panic!("{line}"));
-            out.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-    }
-    out
-}
-
-/// The value of `key = value` in a postgresql.conf-style file.
-fn setting(text: &str, key: &str) -> String {
-    text.lines()
-        .filter_map(|line| {
-            let (k, v) = line.split('#').next()?.split_once('=')?;
-            (k.trim() == key).then(|| v.trim().trim_matches('\'').to_owned())
-        })
-        .next_back()
-        .unwrap_or_else(|| panic!("{key} not set"))
-}
-
-#[test]
-fn pg_auto_failover_timeouts_demote_an_isolated_primary_before_the_standby_takes_writes() {
-    let timing = read("deploy/postgres/pg_auto_failover.conf");
-    let monitor = section(&timing, "monitor");
-    let keeper = section(&timing, "keeper");
-    assert!(
-        monitor.len() >= 6 && keeper.len() >= 5,
-        "{monitor:?} {keeper:?}"
-    );
-    let get = |list: &[(String, String)], key: &str| -> f64 {
-        list.iter()
-            .find(|(k, _)| k == key)
-            .unwrap_or_else(|| panic!("{key} missing"))
-            .1
-            .parse()
-            .unwrap()
-    };
-    let local = read("deploy/postgres/local-cluster-auto.conf");
-    // deploy/README.md: the isolated primary notices its standby gone when the walsender times
-    // out and demotes network_partition_timeout later; the standby takes writes after
-    // node_considered_unhealthy_timeout + primary_demote_timeout.
-    let demoted = seconds(&setting(&local, "wal_sender_timeout"))
-        + get(&keeper, "timeout.network_partition_timeout");
-    let writable = (get(&monitor, "pgautofailover.node_considered_unhealthy_timeout")
-        + get(&monitor, "pgautofailover.primary_demote_timeout"))
-        / 1000.0;
-    assert!(demoted < writable, "{demoted} s >= {writable} s");
-}
-
 #[test]
 fn the_local_cluster_takes_its_postgres_settings_from_the_files() {
     // deploy/local-cluster is a thin wrapper; the orchestration is the cluster crate.

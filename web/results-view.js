@@ -1,7 +1,7 @@
 // Results of one election, per contest: bars with the same numbers as a table for the methods
 // counted per choice (plurality, approval), and the count's rounds as a table when the server
-// sends the method's full count. Renderers for further parts of a count (pairwise matrices,
-// charts of rounds) plug into COUNT_PARTS.
+// sends the method's full count: for IRV/STV a chart of the rounds (the table carries the same
+// numbers), for the Condorcet methods the pairwise matrix. Further parts plug into COUNT_PARTS.
 
 import { h } from './dom.js';
 import { t, formatNumber, formatPercent } from './i18n.js';
@@ -101,8 +101,86 @@ function roundsTable(contest, count) {
   );
 }
 
+/** The votes of each choice in each round, as bars (hidden from assistive technology: the rounds
+ * table has the same numbers). Only for counts that transfer votes between rounds. */
+function roundsChart(contest, count) {
+  const rounds = Array.isArray(count.rounds) ? count.rounds : [];
+  const transfers = rounds.some((r) => (r.votes || []).some((v) => v.transfer !== undefined));
+  if (rounds.length < 2 || !transfers) return null;
+  const votesOf = (round, name) => Number((round.votes || []).find((v) => v.choice === name)?.votes);
+  const names = Array.isArray(count.choices) ? count.choices.map((c) => c.name) : [];
+  const top = Math.max(1, ...rounds.flatMap((r) => names.map((n) => votesOf(r, n) || 0)));
+  return h(
+    'figure',
+    { className: 'rounds-chart' },
+    h('figcaption', { text: t('results.rounds_chart_caption', { contest: contest.title }) }),
+    h(
+      'div',
+      { className: 'rounds-chart-grid', 'aria-hidden': 'true' },
+      rounds.map((round) =>
+        h(
+          'div',
+          { className: 'rounds-chart-round' },
+          h('p', { className: 'rounds-chart-title', text: t('results.round', { n: round.round }) }),
+          h(
+            'div',
+            { className: 'bars' },
+            names
+              .filter((name) => Number.isFinite(votesOf(round, name)))
+              .map((name) => {
+                const votes = votesOf(round, name);
+                const fill = h('span', { className: 'bar-fill' });
+                fill.style.setProperty('width', `${((votes / top) * 100).toFixed(2)}%`);
+                return h(
+                  'div',
+                  { className: 'bar-row' },
+                  h('span', { className: 'bar-label', text: name }),
+                  h('span', { className: 'bar-track' }, fill),
+                  h('span', { className: 'bar-value', text: num(votes) }),
+                );
+              }),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** The pairwise matrix of a Condorcet count (its last round that has one): the ballots that
+ * prefer the row's choice to the column's; a win is marked in words, not only by colour. */
+function pairwiseMatrix(contest, count) {
+  const rounds = Array.isArray(count.rounds) ? count.rounds : [];
+  const round = [...rounds].reverse().find((r) => Array.isArray(r.pairwise));
+  if (!round) return null;
+  const names = Array.isArray(count.choices) ? count.choices.map((c) => c.name) : [];
+  const d = round.pairwise;
+  const cell = (a, b) => {
+    if (a === b) return h('td', { className: 'num muted', text: '–' });
+    const mine = Number(d[a]?.[b]);
+    const theirs = Number(d[b]?.[a]);
+    const outcome = mine > theirs ? 'win' : mine < theirs ? 'loss' : 'tie';
+    return h(
+      'td',
+      { className: `num pairwise-${outcome}`, dataset: { outcome } },
+      num(d[a]?.[b]),
+      h('span', { className: 'pairwise-outcome', text: ` ${t(`results.pairwise_${outcome}`)}` }),
+    );
+  };
+  return h(
+    'div',
+    { className: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': t('results.pairwise_caption', { contest: contest.title }) },
+    h(
+      'table',
+      { className: 'data-table pairwise-table' },
+      h('caption', {}, t('results.pairwise_caption', { contest: contest.title }), h('span', { className: 'caption-note', text: t('results.pairwise_help') })),
+      h('thead', {}, h('tr', {}, h('td', {}), names.map((name) => h('th', { scope: 'col', text: t('results.pairwise_over', { name }) })))),
+      h('tbody', {}, names.map((name, a) => h('tr', {}, h('th', { scope: 'row', text: name }), names.map((_, b) => cell(a, b))))),
+    ),
+  );
+}
+
 /** Further parts of a count, each `(contest, count) => Node | null`. */
-export const COUNT_PARTS = [];
+export const COUNT_PARTS = [roundsChart, pairwiseMatrix];
 
 function countView(contest, count) {
   const parts = [];
@@ -112,7 +190,9 @@ function countView(contest, count) {
   if (count.quota !== undefined && count.quota !== null) parts.push(h('p', { text: t('results.quota', { quota: num(count.quota) }) }));
   // A single round of a method counted per choice says no more than the table above.
   const perChoice = Array.isArray(contest.results) && contest.results.length > 0;
-  if (Array.isArray(count.rounds) && (count.rounds.length > 1 || (!perChoice && count.rounds.length))) parts.push(roundsTable(contest, count));
+  // A count whose rounds hold no votes (a Condorcet count: its pairwise matrix follows) has no table.
+  const withVotes = Array.isArray(count.rounds) && count.rounds.some((r) => (r.votes || []).length > 0);
+  if (withVotes && (count.rounds.length > 1 || !perChoice)) parts.push(roundsTable(contest, count));
   if (Array.isArray(count.ties) && count.ties.length) {
     parts.push(
       h('ul', { className: 'tie-notes' }, count.ties.map((tie) => h('li', { text: t('results.tie', { tied: (tie.tied || []).join(', '), chosen: tie.chosen, how: tie.resolved_by }) }))),

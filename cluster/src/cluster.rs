@@ -838,7 +838,7 @@ impl Cluster {
     fn write_backend_env(&self, i: usize) -> R<Vec<(String, String)>> {
         let dir = self.backend_dir(i);
         fs::create_dir_all(dir.join("data")).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let vars = vec![
+        let mut vars = vec![
             ("DATABASE_URL", self.database_url()?),
             ("JWT_SECRET", self.secret("jwt_secret")?),
             ("PORT", BACKEND_PORTS[i - 1].to_string()),
@@ -848,6 +848,11 @@ impl Cluster {
             ("METRICS_ADDR", format!("{HOST}:{}", METRICS_PORTS[i - 1])),
             ("TRUSTED_PROXIES", format!("{HOST}/32")),
         ];
+        // A newly promoted node runs for a moment without a synchronous standby (wait_primary):
+        // no ballot is acknowledged until one follows it again.
+        if self.saved_mode() == Some(Mode::Auto) {
+            vars.push(("DB_REQUIRE_SYNC_STANDBY", "true".to_owned()));
+        }
         let mut text = String::from(
             "# written by deploy/local-cluster (same format as /etc/securevote/securevote.env)\n",
         );

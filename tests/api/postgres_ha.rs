@@ -409,3 +409,39 @@ async fn the_ballot_is_served_from_the_last_copy_with_its_age_while_the_database
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_db_require_sync_standby_no_ballot_is_written_while_the_primary_has_no_synchronous_standby()
+ {
+    let mut db = TestDatabase::new(Kind::Postgres)
+        .await
+        .with_demo_candidates()
+        .await;
+    // The shared test cluster is a lone server: synchronous_standby_names is empty.
+    db.settings.db_require_sync_standby = true;
+    let guarded = db.spawn().await;
+    let token = guarded.new_voter().await;
+    let candidate = guarded.first_candidate_id().await;
+    let started = Instant::now();
+    let refused = guarded.vote(&token, &candidate, Some("sync-guard-1")).await;
+    let waited = started.elapsed();
+    assert_error(refused, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(
+        waited >= Duration::from_secs(3),
+        "the ballot waited {waited:?} for a synchronous standby before the refusal"
+    );
+    let stored: i64 = db
+        .sql()
+        .await
+        .query_one("SELECT count(*) FROM participation", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0, "nothing was written for the refused ballot");
+
+    // The same voter and key on an instance without the setting: written once, now.
+    db.settings.db_require_sync_standby = false;
+    let plain = db.spawn().await;
+    let accepted = plain.vote(&token, &candidate, Some("sync-guard-1")).await;
+    assert_eq!(accepted.status(), StatusCode::CREATED);
+}

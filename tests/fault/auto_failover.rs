@@ -346,6 +346,9 @@ fn unix_seconds() -> f64 {
 // Measurements
 // ------------------------------------------------------------------------------------------
 
+/// The first acknowledged vote after each automatic failover of this run, for the spread.
+static RESUMED: std::sync::Mutex<Vec<(String, f64)>> = std::sync::Mutex::new(Vec::new());
+
 /// What happened when, after the fault.
 #[derive(Default)]
 struct Timeline {
@@ -404,6 +407,21 @@ impl Timeline {
             None => 0,
         };
         announce!("fault drill {name}: votes resumed {resumed} after the {fault}");
+        if let Some(took) = self.resumed(report) {
+            let mut runs = RESUMED.lock().unwrap_or_else(|e| e.into_inner());
+            runs.push((name.to_owned(), took.as_secs_f64()));
+            let (low, high) = runs.iter().fold((f64::MAX, 0f64), |(lo, hi), (_, s)| {
+                (lo.min(*s), hi.max(*s))
+            });
+            announce!(
+                "fault drill automatic failovers so far: first vote acknowledged {low:.2} – {high:.2} s after the fault over {} runs ({})",
+                runs.len(),
+                runs.iter()
+                    .map(|(n, s)| format!("{n} {s:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         let new_primary = self
             .new_primary
             .map_or("no node".to_owned(), |i| DATA_NODES[i].to_owned());
@@ -1723,6 +1741,27 @@ impl AutoTopology {
         for backend in &backends {
             wait_for_health(&client, &backend.url(), Duration::from_secs(30)).await;
         }
+        // Every connection of the backends to the primary is TLS.
+        let (total, tls): (i64, i64) = {
+            let row = formation.nodes[0]
+                .cluster()
+                .connect("postgres")
+                .await
+                .query_one(
+                    "SELECT count(*), count(*) FILTER (WHERE s.ssl)
+                     FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                     WHERE a.application_name = 'securevote'",
+                    &[],
+                )
+                .await
+                .expect("pg_stat_ssl");
+            (row.get(0), row.get(1))
+        };
+        announce!("fault drill backends' connections to the primary: {total}, with TLS: {tls}");
+        assert!(
+            total > 0 && tls == total,
+            "backends' connections: {total}, TLS: {tls}"
+        );
         let nginx = Nginx::start(&backends.iter().collect::<Vec<_>>(), work.path());
         if let Some(pid) = nginx.pid() {
             std::fs::write(formation.root.join("nginx-pid"), pid.to_string()).expect("record pid");

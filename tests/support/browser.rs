@@ -1085,6 +1085,42 @@ impl Api {
         }
     }
 
+    /// `method path` with a bearer token and an optional JSON body; asserts the status and
+    /// returns the body (`null` when it is empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let actual = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(actual, status, "{method} {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Each of `actions` (`schedule`, `open`, `close`, `publish`, ...) on the election, in order.
+    pub async fn transition(&self, token: &str, election_id: &str, actions: &[&str]) {
+        for action in actions {
+            let path = format!("/api/elections/{election_id}/{action}");
+            self.call(reqwest::Method::POST, &path, token, None, 200)
+                .await;
+        }
+    }
+
     pub async fn register(&self, email: &str) {
         let response = self
             .client
