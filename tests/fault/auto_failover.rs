@@ -967,7 +967,18 @@ impl Instance {
                 format!("host    all   postgres   {network}   trust   # fault drill harness\n")
             })
             .collect();
-        write_as_postgres(&path, &format!("{harness}{hardened}"));
+        // pg_rewind (an old primary rejoining) from the namespace's subnet too: the file's
+        // rule names the loopback address only, where the local cluster's nodes all live.
+        let rewind: String = harness_networks
+            .iter()
+            .filter(|network| !network.starts_with(LOCAL_CLUSTER_HOST))
+            .map(|network| {
+                format!(
+                    "hostssl postgres pgautofailover_replicator {network} scram-sha-256 # fault drill: pg_rewind\n"
+                )
+            })
+            .collect();
+        write_as_postgres(&path, &format!("{harness}{hardened}{rewind}"));
     }
 
     /// `pg_autoctl run` in the background, in a process group of its own (so that a kill of the
