@@ -707,3 +707,105 @@ async fn plain_elections_refuse_encrypted_ballots_and_have_no_board(kind: Kind) 
     assert!(shown.get("encryption").is_none() && shown.get("board_head").is_none());
 }
 
+/// An open encrypted election (3 trustees, 2 needed) with `voters` voters on its roll.
+async fn open_election(app: &TestApp, admin: &str, slug: &str, voters: usize) -> String {
+    let election = create(app, admin, slug, "plurality").await;
+    let id = election["id"].as_str().unwrap().to_owned();
+    let path = |tail: &str| format!("/api/elections/{id}/{tail}");
+    upload_roll(app, admin, &id, voters).await;
+    let settings = json!({"trustees": 3, "threshold": 2});
+    let response = send(
+        app,
+        Method::PUT,
+        &path("encryption"),
+        Some(admin),
+        Some(&settings),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    for i in 1..=3u64 {
+        let (_, public) = trustee_keygen(
+            &params(&id),
+            i,
+            &mut SeededNonces::new(format!("{slug} {i}").as_bytes()),
+        )
+        .unwrap();
+        let response = send(
+            app,
+            Method::POST,
+            &path("trustees"),
+            Some(admin),
+            Some(&json!(public)),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    for action in ["schedule", "open"] {
+        let response = send(app, Method::POST, &path(action), Some(admin), None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{action}");
+    }
+    id
+}
+
+#[apply(both_stores)]
+async fn the_ballot_cast_command_encrypts_casts_and_prints_the_tracker(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = admin_token(&app).await;
+    let id = open_election(&app, &admin, "cli-vote", 2).await;
+    let token = voter(&app, "enc0@example.org").await;
+    let run = |choices: &[&str]| {
+        let mut args = vec![
+            "ballot".to_owned(),
+            "cast".into(),
+            "--url".into(),
+            app.base.clone(),
+            "--election".into(),
+            id.clone(),
+            "--token".into(),
+            token.clone(),
+        ];
+        for choice in choices {
+            args.push("--choice".into());
+            args.push((*choice).to_owned());
+        }
+        std::process::Command::new(env!("CARGO_BIN_EXE_securevote"))
+            .env_clear()
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["Chair=Grace", "Budget=Plan A:4,Plan B:1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tracker = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(tracker.len(), 29, "6 groups of 4: {tracker}");
+    let record = archive(&app, &id).await;
+    let ballot_line = record.lines().nth(1).unwrap();
+    assert!(ballot_line.contains(&format!("\"tracker\":\"{tracker}\"")));
+
+    // Two choices in a single-choice contest, an unknown choice: refused before anything is sent.
+    for bad in [
+        &["Chair=Ada,Grace"][..],
+        &["Chair=Nobody"][..],
+        &["Nowhere=Ada"][..],
+    ] {
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    // The server's refusal is reported with its code (voting closed).
+    let response = send(
+        &app,
+        Method::POST,
+        &format!("/api/elections/{id}/close"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let out = run(&["Chair=Ada"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("election_not_open"));
+}
