@@ -492,6 +492,15 @@ pub(super) struct Receipt {
     cast_at: DateTime<Utc>,
 }
 
+/// What casting answers: a receipt, or in an encrypted election the ballot's tracker.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(super) enum CastAnswer {
+    Plain(Receipt),
+    Encrypted(super::board::EncryptedReceipt),
+}
+
 pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -549,13 +558,13 @@ pub(crate) async fn store_ballot(
     ),
     request_body = BallotBody,
     responses(
-        (status = 201, description = "Ballot stored (or replayed for a retried key)", body = Receipt,
+        (status = 201, description = "Ballot stored (or replayed for a retried key); in an encrypted election, on the board with its tracker (a later ballot of the voter supersedes it)", body = CastAnswer,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replay"))),
-        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 400, description = "`invalid_request` (`selections` or `encrypted` missing or misplaced)", body = ErrorBody),
         (status = 403, description = "`not_eligible`", body = ErrorBody),
         (status = 404, description = "`election_not_found`", body = ErrorBody),
         (status = 409, description = "`election_not_open` or `already_voted`", body = ErrorBody),
-        (status = 422, description = "`invalid_ballot` naming the fault, or `idempotency_key_reused`", body = ErrorBody),
+        (status = 422, description = "`invalid_ballot` naming the fault, `idempotency_key_reused`, or (encrypted elections) `invalid_ballot_proof`: a malformed or non-canonical encoding, a proof that fails, a ballot for another election or voter, a replayed or spoiled ballot", body = ErrorBody),
     )
 )]
 pub(super) async fn cast(

@@ -809,3 +809,55 @@ async fn the_ballot_cast_command_encrypts_casts_and_prints_the_tracker(kind: Kin
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("election_not_open"));
 }
+
+/// Concurrent ballots (on PostgreSQL through two instances on one database) make one chain:
+/// every acknowledged ballot is on the board, numbered without gap or fork.
+#[apply(both_stores)]
+async fn concurrent_ballots_make_one_chain_without_gap_or_fork(kind: Kind) {
+    let db = crate::helpers::TestDatabase::new(kind).await;
+    let first = db.spawn().await;
+    let second = match kind {
+        Kind::Postgres => Some(db.spawn().await),
+        Kind::Sqlite => None,
+    };
+    let admin = admin_token(&first).await;
+    let voters = 12;
+    let id = open_election(&first, &admin, "concurrent", voters).await;
+    let mut ballots = Vec::new();
+    for i in 0..voters {
+        let app = match (&second, i % 2) {
+            (Some(second), 1) => second,
+            _ => &first,
+        };
+        let token = voter(app, &format!("enc{i}@example.org")).await;
+        let (pseudonym, context) = credential(app, &id, &token).await;
+        let ballot = encrypt(
+            &context,
+            &pseudonym,
+            &[&[0, 0, 1], &[1, 2]],
+            &format!("c{i}"),
+        );
+        ballots.push((i, token, ballot));
+    }
+    let id = id.as_str();
+    let casts = ballots.iter().map(|(i, token, ballot)| {
+        let app = match (&second, i % 2) {
+            (Some(second), 1) => second,
+            _ => &first,
+        };
+        async move { cast(app, id, token, &json!(ballot)).await.status() }
+    });
+    let statuses = futures_util::future::join_all(casts).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    let record = archive(&first, id).await;
+    let lines: Vec<&str> = record.lines().collect();
+    assert_eq!(lines.len(), voters + 1);
+    let summary = securevote_crypto::verify_board(&Record::from_jsonl(&record)).unwrap();
+    assert_eq!(summary.ballots, voters as u64);
+    if let Some(second) = second {
+        second.stop().await;
+    }
+}
