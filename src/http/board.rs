@@ -779,3 +779,122 @@ pub(super) async fn voter_credential(
         setup: first.line,
     }))
 }
+
+/// A challenged ballot with what it encrypts (docs/election-record.md §4.6).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SpoilBody {
+    /// The encrypted ballot the client showed (§4.4).
+    #[schema(value_type = Object)]
+    ballot: Value,
+    /// Its values and nonces (§4.6): `{"tracker", "contests": [{"values", "nonces"}]}`.
+    #[schema(value_type = Object)]
+    reveal: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct SpoiledReceipt {
+    tracker: String,
+    /// What the ballot encrypted, per contest and choice.
+    values: Vec<Vec<u64>>,
+    seq: u64,
+    hash: String,
+}
+
+/// Spoils a challenged ballot (a Benaloh challenge): its reveal is checked and published on
+/// the board as a `spoiled` event; that ballot can never be cast.
+#[utoipa::path(
+    post,
+    path = "/api/elections/{id}/spoiled",
+    tag = "encrypted elections",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "election id or slug")),
+    request_body = SpoilBody,
+    responses(
+        (status = 201, description = "On the board as `spoiled`, with the values it encrypts", body = SpoiledReceipt),
+        (status = 403, description = "`not_eligible`", body = ErrorBody),
+        (status = 404, description = "`election_not_found`", body = ErrorBody),
+        (status = 409, description = "`not_encrypted` or `election_not_open`", body = ErrorBody),
+        (status = 422, description = "`invalid_ballot_proof` (the ballot, or already on the board) or `invalid_reveal`", body = ErrorBody),
+    )
+)]
+pub(super) async fn spoil(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<SpoilBody>,
+) -> Result<(StatusCode, Json<SpoiledReceipt>), ApiError> {
+    let (election, encryption) = encrypted_election(&state, &id, false).await?;
+    if user.election.is_some_and(|scope| scope != election.id) {
+        return Err(ApiError::NotEligible);
+    }
+    if election.state == ElectionState::Draft {
+        return Err(ApiError::ElectionNotOpen);
+    }
+    ensure_setup(&state, &election, &encryption).await?;
+    let setup = setup_of(&state, election.id)
+        .await?
+        .ok_or(ApiError::ElectionNotOpen)?;
+    let ballot: Ballot = serde_json::from_value(body.ballot).map_err(invalid_proof)?;
+    let invalid_reveal = |e: String| {
+        coded(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_reveal",
+            format!("reveal: {e}"),
+        )
+    };
+    let reveal: securevote_crypto::Reveal =
+        serde_json::from_value(body.reveal).map_err(|e| invalid_reveal(e.to_string()))?;
+    let email = state
+        .store
+        .user_profile(user.id)
+        .await?
+        .ok_or(ApiError::Unauthorized("this account no longer exists"))?
+        .user
+        .email;
+    let mine = pseudonym(&state.pseudonym_key, &election.id.to_string(), &email);
+    if !setup.roll.contains(&mine) {
+        return Err(ApiError::NotEligible);
+    }
+    let worker = Arc::clone(&setup);
+    let (checked_ballot, checked_reveal) = (ballot.clone(), reveal.clone());
+    let checked = tokio::task::spawn_blocking(move || {
+        let verified =
+            verify_ballot(&worker.context, &checked_ballot, Some(&mine)).map_err(invalid_proof)?;
+        let values =
+            securevote_crypto::verify_reveal(&worker.context, &checked_ballot, &checked_reveal)
+                .map_err(|e| invalid_reveal(e.to_string()))?;
+        Ok::<_, ApiError>((verified.tracker.display(), values))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let (tracker, values) = checked?;
+    let appended = state
+        .store
+        .append_board(&BoardAppend {
+            election_id: election.id,
+            expect_len: None,
+            require_open: true,
+            voter: None,
+            events: vec![Event::Spoiled(securevote_crypto::SpoiledEvent {
+                ballot,
+                tracker: tracker.clone(),
+                reveal,
+            })],
+        })
+        .await?;
+    let line = appended
+        .lines
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no line appended")))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SpoiledReceipt {
+            tracker,
+            values,
+            seq: line.seq,
+            hash: line.hash,
+        }),
+    ))
+}

@@ -189,6 +189,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(board::archive))
         .routes(routes!(board::decrypt))
         .routes(routes!(board::voter_credential))
+        .routes(routes!(board::spoil))
         .routes(routes!(rolls::turnout))
         .routes(routes!(rolls::turnout_csv))
         .routes(routes!(rolls::page))

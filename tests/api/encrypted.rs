@@ -861,3 +861,71 @@ async fn concurrent_ballots_make_one_chain_without_gap_or_fork(kind: Kind) {
         second.stop().await;
     }
 }
+
+#[apply(both_stores)]
+async fn a_challenged_ballot_is_spoiled_on_the_board_and_can_never_be_cast(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = admin_token(&app).await;
+    let id = open_election(&app, &admin, "benaloh", 2).await;
+    let token = voter(&app, "enc0@example.org").await;
+    let other = voter(&app, "enc1@example.org").await;
+    let (pseudonym, context) = credential(&app, &id, &token).await;
+    let (ballot, reveal) = encrypt_ballot(
+        &context,
+        &pseudonym,
+        &[vec![0, 1, 0], vec![4, 0]],
+        &mut SeededNonces::new(b"challenged"),
+    )
+    .unwrap();
+    let spoil = |token: String, body: Value| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            send(
+                app,
+                Method::POST,
+                &format!("/api/elections/{id}/spoiled"),
+                Some(&token),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let mut lying = json!(reveal);
+    lying["contests"][0]["values"] = json!([1, 0, 0]);
+    assert_error(
+        spoil(token.clone(), json!({"ballot": ballot, "reveal": lying})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_reveal",
+    )
+    .await;
+    assert_error(
+        spoil(other.clone(), json!({"ballot": ballot, "reveal": reveal})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_ballot_proof",
+    )
+    .await;
+    let spoiled = json_of(
+        spoil(token.clone(), json!({"ballot": ballot, "reveal": reveal})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(spoiled["values"], json!([[0, 1, 0], [4, 0]]));
+    assert_eq!(spoiled["tracker"], reveal.tracker);
+    assert_error(
+        cast(&app, &id, &token, &json!(ballot)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_ballot_proof",
+    )
+    .await;
+    let fresh = encrypt(&context, &pseudonym, &[&[0, 1, 0], &[4, 0]], "fresh");
+    json_of(
+        cast(&app, &id, &token, &json!(fresh)).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let record = archive(&app, &id).await;
+    let summary = securevote_crypto::verify_board(&Record::from_jsonl(&record)).unwrap();
+    assert_eq!(summary.spoiled_trackers, vec![reveal.tracker.clone()]);
+    assert_eq!(summary.ballots, 1);
+}
