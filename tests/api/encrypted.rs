@@ -451,6 +451,25 @@ async fn an_encrypted_election_runs_from_key_ceremony_to_a_verified_record(kind:
     )
     .unwrap();
     let two_choices = encrypt(&wide, &voters[3].pseudonym, &[&[1, 1, 0], &[0, 0]], "two");
+    let score_chair = ElectionContext::new(
+        *context.election_hash(),
+        context.public_key(),
+        vec![
+            Contest::Score {
+                title: "Chair".into(),
+                choices: vec!["Ada".into(), "Grace".into(), "Edsger".into()],
+                max_score: 2,
+            },
+            context.contests()[1].clone(),
+        ],
+    )
+    .unwrap();
+    let a_two = encrypt(
+        &score_chair,
+        &voters[3].pseudonym,
+        &[&[2, 0, 0], &[0, 0]],
+        "two-votes",
+    );
     let elsewhere = ElectionContext::new(
         securevote_crypto::sha256(b"another election"),
         context.public_key(),
@@ -474,6 +493,7 @@ async fn an_encrypted_election_runs_from_key_ceremony_to_a_verified_record(kind:
             "two choices in a single-choice contest",
         ),
         (3, json!(other_election), "a ballot for another election"),
+        (3, json!(a_two), "a ciphertext of 2"),
         (3, json!({"election_hash": "00"}), "a malformed ballot"),
     ] {
         let response = cast(&app, &id, &voters[who].token, &ballot).await;
