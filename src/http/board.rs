@@ -274,19 +274,52 @@ pub(crate) async fn ensure_setup(
     }
 }
 
+/// Whether the board's last event is the tally or follows it (`close` and `tally` are
+/// appended together), read from the last line alone.
+async fn tally_on_board(state: &AppState, election_id: Uuid) -> Result<bool, StoreError> {
+    let Some(head) = state.store.board_head(election_id).await? else {
+        return Ok(false);
+    };
+    let last = state
+        .store
+        .board_lines(election_id, head.seq.checked_sub(1), 1)
+        .await?;
+    Ok(last.first().is_some_and(|l| {
+        ["tally", "partial_decryption", "result"]
+            .iter()
+            .any(|kind| l.line.contains(&format!("\"type\":\"{kind}\"")))
+    }))
+}
+
+/// Makes sure a closed election's board has its `close` and `tally` events, reading the whole
+/// board only when they are missing.
+pub(crate) async fn ensure_closed(state: &AppState, election: &Election) -> Result<(), StoreError> {
+    let voting_over = matches!(
+        election.state,
+        ElectionState::Closed | ElectionState::Published | ElectionState::Archived
+    );
+    if voting_over && !tally_on_board(state, election.id).await? {
+        ensure_tally(state, election).await?;
+    }
+    Ok(())
+}
+
 /// Appends `close` and `tally` (§6.6–6.7) once the election is closed, if they are not on the
 /// board yet. Returns the board as it is then.
 pub(crate) async fn ensure_tally(
     state: &AppState,
     election: &Election,
 ) -> Result<Vec<BoardLine>, StoreError> {
+    let voting_over = matches!(
+        election.state,
+        ElectionState::Closed | ElectionState::Published | ElectionState::Archived
+    );
     for _ in 0..APPEND_ATTEMPTS {
+        if !voting_over || tally_on_board(state, election.id).await? {
+            return board_lines(state, election.id).await;
+        }
         let lines = board_lines(state, election.id).await?;
-        let voting_over = matches!(
-            election.state,
-            ElectionState::Closed | ElectionState::Published | ElectionState::Archived
-        );
-        if !voting_over || lines.is_empty() {
+        if lines.is_empty() {
             return Ok(lines);
         }
         let summary = summary_of(&lines)?;
@@ -507,18 +540,26 @@ pub(super) async fn board(
         )));
     }
     let (election, _) = encrypted_election(&state, &id, false).await?;
-    let all = ensure_tally(&state, &election).await?;
-    let complete = all
-        .last()
-        .is_some_and(|l| l.line.contains("\"type\":\"result\""));
-    let head = all.last().map(|l| BoardHeadBody {
-        seq: l.seq,
-        hash: l.hash.clone(),
+    ensure_closed(&state, &election).await?;
+    let head = state.store.board_head(election.id).await?;
+    let complete = match &head {
+        Some(head) => state
+            .store
+            .board_lines(election.id, head.seq.checked_sub(1), 1)
+            .await?
+            .first()
+            .is_some_and(|l| l.line.contains("\"type\":\"result\"")),
+        None => false,
+    };
+    let head = head.map(|h| BoardHeadBody {
+        seq: h.seq,
+        hash: h.hash,
     });
-    let lines = all
+    let lines = state
+        .store
+        .board_lines(election.id, page.after, limit)
+        .await?
         .into_iter()
-        .filter(|l| page.after.is_none_or(|after| l.seq > after))
-        .take(limit as usize)
         .map(|l| BoardLineBody {
             seq: l.seq,
             line: l.line,

@@ -330,7 +330,7 @@ async fn act(
         // The roll and the trustees' keys are frozen from `scheduled` on: the setup event can
         // be written (by whichever request gets there first), and once closed the tally.
         super::board::ensure_setup(state, &changed, encryption).await?;
-        super::board::ensure_tally(state, &changed).await?;
+        super::board::ensure_closed(state, &changed).await?;
     }
     if matches!(
         changed.state,
