@@ -74,6 +74,10 @@ impl Application {
             elections: Arc::new(http::election_cache::ElectionCache::new(Arc::clone(&store))),
             registration_open: config.registration == crate::config::Registration::Open,
             bench_ceiling_route: config.bench_ceiling_route,
+            pseudonym_key: crate::elections::encrypted::pseudonym_key(
+                secrecy::ExposeSecret::expose_secret(&secret).as_bytes(),
+            ),
+            encrypted: Arc::default(),
         });
         if config.bench_ceiling_route {
             tracing::warn!(

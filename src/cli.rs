@@ -9,10 +9,12 @@ use crate::config::{self, Config, ConfigError};
 use crate::store;
 
 mod admin;
+mod ballot;
 mod elections;
 mod offline;
 mod roll;
 
+pub use ballot::BallotCommand;
 pub use offline::{OfflineError, TrusteeCommand};
 
 #[derive(Debug, Parser)]
@@ -114,6 +116,12 @@ pub enum Command {
         #[command(subcommand)]
         action: TrusteeCommand,
     },
+    /// The voter's client for encrypted elections, for scripts and tests: encrypts exactly as
+    /// the browser does.
+    Ballot {
+        #[command(subcommand)]
+        action: BallotCommand,
+    },
     /// Check an election record (the board archive, JSON lines) from the record alone: the
     /// chain, every ballot's proofs, one counted ballot per voter, the homomorphic sums, every
     /// decryption proof and the result. Exit 0 only if all hold; otherwise 1 and the first
@@ -138,7 +146,10 @@ impl Command {
     pub fn is_offline(&self) -> bool {
         matches!(
             self,
-            Command::Tally { .. } | Command::Trustee { .. } | Command::Verify { .. }
+            Command::Tally { .. }
+                | Command::Trustee { .. }
+                | Command::Verify { .. }
+                | Command::Ballot { .. }
         )
     }
 }
@@ -159,6 +170,7 @@ pub fn run_offline(command: &Command) -> Option<Result<String, (String, OfflineE
         ),
         Command::Trustee { action } => ("trustee", offline::trustee(action)),
         Command::Verify { archive } => ("verify", offline::verify(archive)),
+        Command::Ballot { action } => ("ballot", ballot::run(action)),
         _ => return None,
     };
     Some(outcome.map_err(|error| (name.to_owned(), error)))
@@ -315,16 +327,17 @@ pub async fn run(command: Option<Command>, config: Config) -> Result<(), CliErro
         Command::Admin {
             action: AdminCommand::Create { email },
         } => admin::create(&config, &email).await,
-        offline @ (Command::Tally { .. } | Command::Trustee { .. } | Command::Verify { .. }) => {
-            match run_offline(&offline) {
-                Some(Ok(out)) => {
-                    print!("{out}");
-                    Ok(())
-                }
-                Some(Err((_, error))) => Err(CliError::Failed(error.message)),
-                None => Ok(()),
+        offline @ (Command::Tally { .. }
+        | Command::Trustee { .. }
+        | Command::Verify { .. }
+        | Command::Ballot { .. }) => match run_offline(&offline) {
+            Some(Ok(out)) => {
+                print!("{out}");
+                Ok(())
             }
-        }
+            Some(Err((_, error))) => Err(CliError::Failed(error.message)),
+            None => Ok(()),
+        },
         Command::Roll {
             action:
                 RollCommand::Import {

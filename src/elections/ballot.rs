@@ -239,6 +239,8 @@ mod tests {
             published_at: None,
             created_at: Utc::now(),
             contests,
+            encryption: None,
+            board_head: None,
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod ballot;
 pub mod counting;
 pub mod document;
+pub mod encrypted;
 pub mod lifecycle;
 pub mod model;
 

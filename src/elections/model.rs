@@ -186,6 +186,12 @@ pub struct Election {
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     pub contests: Vec<Contest>,
+    /// Encrypted elections only: the trustees and threshold (shown by `GET /api/elections/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<super::encrypted::Encryption>,
+    /// Encrypted elections only: the event hash of the board's last event, once it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board_head: Option<String>,
 }
 
 impl Election {

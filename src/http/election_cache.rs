@@ -124,6 +124,12 @@ impl ElectionCache {
         *lock(&self.default) = None;
     }
 
+    /// The election's result changed through this instance (an encrypted election's `result`
+    /// event): the next read computes a new answer.
+    pub(crate) fn results_changed(&self, id: Uuid) {
+        lock(&self.results).remove(&id);
+    }
+
     /// The election's results answer, at most [`MAX_AGE`] old (a final one is kept); `compute`
     /// makes a new one.
     pub(crate) async fn results<F, Fut>(

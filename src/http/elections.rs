@@ -126,7 +126,11 @@ pub(super) async fn get_one(
 ) -> Result<Response, ApiError> {
     let read_at = std::time::Instant::now();
     match find(&state, &id, viewer.is_admin).await {
-        Ok(election) => {
+        Ok(mut election) => {
+            if let Some(encryption) = super::board::encryption_of(&state, &election).await? {
+                election.encryption = Some(encryption);
+                election.board_head = state.store.board_head(election.id).await?.map(|h| h.hash);
+            }
             state.elections.remember(&election, read_at);
             Ok(Json(election).into_response())
         }
@@ -312,10 +316,22 @@ async fn act(
     closes_at: Option<DateTime<Utc>>,
 ) -> Result<Json<Election>, ApiError> {
     let current = find(state, id, true).await?;
+    let encryption = super::board::encryption_of(state, &current).await?;
+    if let (Some(encryption), Action::Schedule) = (&encryption, action)
+        && let Some(refusal) = super::board::schedule_refusal(state, &current, encryption).await?
+    {
+        return Err(refusal);
+    }
     let changed = state
         .store
         .transition(Actor::Admin(admin.id), current.id, action, closes_at)
         .await?;
+    if let Some(encryption) = &encryption {
+        // The roll and the trustees' keys are frozen from `scheduled` on: the setup event can
+        // be written (by whichever request gets there first), and once closed the tally.
+        super::board::ensure_setup(state, &changed, encryption).await?;
+        super::board::ensure_closed(state, &changed).await?;
+    }
     if matches!(
         changed.state,
         ElectionState::Closed | ElectionState::Published | ElectionState::Archived
@@ -457,8 +473,12 @@ pub(super) async fn make_default(
 pub(super) struct BallotBody {
     /// Plurality and approval: `["choice_id", ...]`; ranked methods: `{"ranking": [...]}`,
     /// most preferred first; score and STAR: `{"scores": {"choice_id": n}}`.
-    #[schema(value_type = Object)]
-    selections: Map<String, Value>,
+    #[schema(value_type = Option<Object>)]
+    selections: Option<Map<String, Value>>,
+    /// Encrypted elections only, instead of `selections`: the encrypted ballot with its proofs
+    /// (docs/election-record.md §4.4), made by the browser or `securevote ballot cast`.
+    #[schema(value_type = Option<Object>)]
+    encrypted: Option<Value>,
 }
 
 /// What the voter gets back: a receipt to quote later.
@@ -470,6 +490,15 @@ pub(super) struct Receipt {
     #[serde(with = "crate::domain::records::rfc3339_utc")]
     #[schema(value_type = String, format = DateTime)]
     cast_at: DateTime<Utc>,
+}
+
+/// What casting answers: a receipt, or in an encrypted election the ballot's tracker.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(super) enum CastAnswer {
+    Plain(Receipt),
+    Encrypted(super::board::EncryptedReceipt),
 }
 
 pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -529,13 +558,13 @@ pub(crate) async fn store_ballot(
     ),
     request_body = BallotBody,
     responses(
-        (status = 201, description = "Ballot stored (or replayed for a retried key)", body = Receipt,
+        (status = 201, description = "Ballot stored (or replayed for a retried key); in an encrypted election, on the board with its tracker (a later ballot of the voter supersedes it)", body = CastAnswer,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replay"))),
-        (status = 400, description = "`invalid_request`", body = ErrorBody),
+        (status = 400, description = "`invalid_request` (`selections` or `encrypted` missing or misplaced)", body = ErrorBody),
         (status = 403, description = "`not_eligible`", body = ErrorBody),
         (status = 404, description = "`election_not_found`", body = ErrorBody),
         (status = 409, description = "`election_not_open` or `already_voted`", body = ErrorBody),
-        (status = 422, description = "`invalid_ballot` naming the fault, or `idempotency_key_reused`", body = ErrorBody),
+        (status = 422, description = "`invalid_ballot` naming the fault, `idempotency_key_reused`, or (encrypted elections) `invalid_ballot_proof`: a malformed or non-canonical encoding, a proof that fails, a ballot for another election or voter, a replayed or spoiled ballot", body = ErrorBody),
     )
 )]
 pub(super) async fn cast(
@@ -565,8 +594,19 @@ pub(super) async fn cast(
     if election.state == ElectionState::Draft {
         return Err(ApiError::ElectionNotOpen);
     }
-    let content =
-        BallotContent::parse(&election, &body.selections).map_err(ApiError::InvalidBallot)?;
+    if let Some(encryption) = super::board::encryption_of(&state, &election).await? {
+        return super::board::cast_encrypted(&state, &user, &election, &encryption, body.encrypted)
+            .await;
+    }
+    if body.encrypted.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "encrypted: this election is not encrypted; send `selections`".into(),
+        ));
+    }
+    let Some(selections) = body.selections else {
+        return Err(ApiError::InvalidRequest("selections: required".into()));
+    };
+    let content = BallotContent::parse(&election, &selections).map_err(ApiError::InvalidBallot)?;
     let ballot = NewBallot::new(
         election.id,
         user.id,
@@ -638,6 +678,12 @@ async fn compute_results(state: &AppState, id: Uuid) -> Result<Computed, StoreEr
             });
         }
     };
+    if super::board::encryption_of(state, &election)
+        .await?
+        .is_some()
+    {
+        return encrypted_results(state, &election).await;
+    }
     let counts = state.store.election_counts(&election).await?;
     if let Some(why) = embargo(&election, counts.ballots) {
         return Ok(Computed {
@@ -712,6 +758,63 @@ async fn compute_results(state: &AppState, id: Uuid) -> Result<Computed, StoreEr
     Ok(Computed {
         answer: Ok(json.into()),
         is_final,
+    })
+}
+
+/// An encrypted election's results: the board's `result` event (the trustees' decryption of
+/// the homomorphic tally), once the election's policy releases it.
+async fn encrypted_results(state: &AppState, election: &Election) -> Result<Computed, StoreError> {
+    let Some((counted, result)) = super::board::board_result(state, election).await? else {
+        return Ok(Computed {
+            answer: Err("results are shown once the trustees have decrypted the tally"),
+            is_final: false,
+        });
+    };
+    if let Some(why) = embargo(election, counted) {
+        return Ok(Computed {
+            answer: Err(why),
+            is_final: false,
+        });
+    }
+    let contests = election
+        .contests
+        .iter()
+        .zip(&result)
+        .map(|(contest, totals)| {
+            let mut results: Vec<ChoiceResult> = contest
+                .choices
+                .iter()
+                .zip(totals)
+                .map(|(choice, votes)| ChoiceResult {
+                    choice_id: choice.id,
+                    name: choice.name.clone(),
+                    party: choice.party.clone(),
+                    votes: *votes,
+                })
+                .collect();
+            results.sort_by_key(|r| std::cmp::Reverse(r.votes));
+            ContestResults {
+                contest_id: contest.id,
+                title: contest.title.clone(),
+                method: contest.method,
+                seats: contest.seats,
+                results,
+                count: None,
+            }
+        })
+        .collect();
+    let answer = ElectionResults {
+        election_id: election.id,
+        slug: election.slug.clone(),
+        title: election.title.clone(),
+        state: election.state,
+        ballots: counted,
+        contests,
+    };
+    let json = serde_json::to_vec(&answer).map_err(|e| StoreError::Internal(e.into()))?;
+    Ok(Computed {
+        answer: Ok(json.into()),
+        is_final: election.state != ElectionState::Open,
     })
 }
 

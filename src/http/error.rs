@@ -83,6 +83,10 @@ pub(crate) enum ApiError {
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// A refusal with its own status and stable code (encrypted elections: `invalid_ballot_proof`,
+    /// `trustee_key_exists`, ...); the message names the field.
+    #[error("{2}")]
+    Coded(StatusCode, &'static str, String),
 }
 
 /// Every error response: `{"error": {"code", "message"}}`.
@@ -144,6 +148,7 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::Coded(status, code, _) => (*status, code),
         }
     }
 }
@@ -201,6 +206,14 @@ impl From<StoreError> for ApiError {
             StoreError::SlugTaken => Self::SlugTaken,
             StoreError::InvalidTransition(why) => Self::InvalidTransition(why),
             StoreError::InvalidTime(why) => Self::InvalidRequest(why),
+            StoreError::BoardConflict => {
+                Self::Coded(StatusCode::CONFLICT, "board_conflict", error.to_string())
+            }
+            StoreError::TrackerOnBoard => Self::Coded(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_ballot_proof",
+                "ballot: this ballot is already on the board (a replayed or spoiled ballot)".into(),
+            ),
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
             StoreError::Internal(cause) => Self::Internal(cause),
         }

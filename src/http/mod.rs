@@ -5,7 +5,9 @@
 mod admin;
 mod auth;
 pub(crate) mod bench;
+pub(crate) mod board;
 mod candidates;
+mod ceremony;
 mod client_ip;
 mod downloads;
 pub(crate) mod election_cache;
@@ -84,6 +86,10 @@ pub(crate) struct SharedState {
     pub registration_open: bool,
     /// `BENCH_CEILING_ROUTE`: also serve the benchmark's HTTP ceiling route.
     pub bench_ceiling_route: bool,
+    /// The key voters' pseudonyms in encrypted elections are derived with (docs §4.1).
+    pub pseudonym_key: [u8; 32],
+    /// Encrypted elections' settings and setup events, as far as they are frozen.
+    pub encrypted: Arc<board::EncryptedElections>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -175,6 +181,15 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(elections::make_default))
         .routes(routes!(elections::cast))
         .routes(routes!(elections::results))
+        .routes(routes!(ceremony::set_encryption))
+        .routes(routes!(ceremony::ceremony))
+        .routes(routes!(ceremony::upload_key, ceremony::list_keys))
+        .routes(routes!(ceremony::upload_share, ceremony::list_shares))
+        .routes(routes!(board::board))
+        .routes(routes!(board::archive))
+        .routes(routes!(board::decrypt))
+        .routes(routes!(board::voter_credential))
+        .routes(routes!(board::spoil))
         .routes(routes!(rolls::turnout))
         .routes(routes!(rolls::turnout_csv))
         .routes(routes!(rolls::page))

@@ -62,6 +62,7 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
     migration!("postgres", "0006", "invitations"),
     migration!("postgres", "0007", "sessions"),
     migration!("postgres", "0008", "unlinkable_ballots"),
+    migration!("postgres", "0009", "encrypted_elections"),
 ];
 
 pub const SQLITE_MIGRATIONS: &[Migration] = &[
@@ -73,6 +74,7 @@ pub const SQLITE_MIGRATIONS: &[Migration] = &[
     migration!("sqlite", "0006", "invitations"),
     migration!("sqlite", "0007", "sessions"),
     migration!("sqlite", "0008", "unlinkable_ballots"),
+    migration!("sqlite", "0009", "encrypted_elections"),
 ];
 
 /// Table recording applied versions; the same shape on both backends.

@@ -4,6 +4,7 @@
 //! in their lowercase form, and a vote cannot reference a missing candidate. The stores map
 //! constraint violations to [`StoreError`] variants; handlers never check-then-insert.
 
+pub mod board;
 pub mod bulk;
 pub mod elections;
 mod migrations;
@@ -24,6 +25,7 @@ use crate::domain::{Candidate, Email, NewCandidate, Tally, User, Vote};
 use postgres::PostgresStore;
 use sqlite::SqliteStore;
 
+pub use board::{BoardStore, CeremonyKind, CeremonyMessage, Encryption};
 pub use bulk::{ImportedUser, UserImport};
 pub use elections::{Actor, CastBallot, ElectionCounts, ElectionStore, NewBallot};
 pub use migrations::{Migration, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
@@ -72,6 +74,12 @@ pub enum StoreError {
     /// A time the request gave does not fit the election's schedule; the text names the field.
     #[error("{0}")]
     InvalidTime(String),
+    /// The board changed since the caller read it; read it again and retry.
+    #[error("the election's board changed; retry")]
+    BoardConflict,
+    /// The ballot's tracker is already on the election's board (a replayed or spoiled ballot).
+    #[error("this ballot is already on the board")]
+    TrackerOnBoard,
     /// The database cannot be reached (or refused to accept writes) right now.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -119,6 +127,7 @@ pub trait Store:
     SecurityStore
     + SessionStore
     + ElectionStore
+    + BoardStore
     + RollStore
     + OutboxStore
     + UserImport

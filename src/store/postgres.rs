@@ -1,6 +1,7 @@
 //! PostgreSQL through tokio-postgres and deadpool, always on the writable host of a multi-host
 //! configuration, so a failover needs no configuration change and no restart.
 
+mod board;
 mod bulk;
 mod elections;
 mod outbox;

@@ -1,6 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode, pooled connections on blocking threads.
 
 pub(crate) mod backup;
+mod board;
 mod bulk;
 mod elections;
 mod outbox;

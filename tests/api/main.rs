@@ -19,6 +19,7 @@ mod admin;
 mod auth;
 mod candidates;
 mod elections;
+mod encrypted;
 mod errors;
 mod health;
 mod invitations;

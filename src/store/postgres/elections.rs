@@ -80,6 +80,8 @@ fn election_from_row(row: &Row) -> Result<Election, StoreError> {
         ballot_editable: row.get(12),
         published_at: row.get(13),
         created_at: row.get(14),
+        encryption: None,
+        board_head: None,
         roll_fingerprint: row.get(15),
         contests: Vec::new(),
     })

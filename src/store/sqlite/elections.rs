@@ -83,6 +83,8 @@ fn election_from_row(row: &Row<'_>) -> rusqlite::Result<Election> {
         ballot_editable: row.get(12)?,
         published_at: optional_time(row, 13)?,
         created_at: time_at(row, 14)?,
+        encryption: None,
+        board_head: None,
         roll_fingerprint: row.get(15)?,
         contests: Vec::new(),
     })

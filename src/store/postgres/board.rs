@@ -1,0 +1,283 @@
+//! [`BoardStore`] on PostgreSQL. An append locks the election's row (`FOR NO KEY UPDATE`) before
+//! it reads the board's head, so appends to one board from any number of instances are
+//! serialised; the primary key `(election_id, seq)` would refuse a fork even without the lock.
+
+use async_trait::async_trait;
+use securevote_crypto::Event;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::elections::EFFECTIVE_STATE;
+use super::{PostgresStore, constraint, map_error};
+use crate::store::StoreError;
+use crate::store::board::{
+    Appended, BoardAppend, BoardHead, BoardLine, BoardStore, CeremonyKind, CeremonyMessage,
+    Encryption, event_columns, next_line,
+};
+
+async fn head(
+    client: &impl deadpool_postgres::GenericClient,
+    election_id: Uuid,
+) -> Result<Option<BoardHead>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT seq, hash FROM board_events WHERE election_id = $1 ORDER BY seq DESC LIMIT 1",
+            &[&election_id],
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(row.map(|row| BoardHead {
+        seq: row.get::<_, i64>(0) as u64,
+        hash: row.get(1),
+    }))
+}
+
+#[async_trait]
+impl BoardStore for PostgresStore {
+    async fn set_encryption(
+        &self,
+        election_id: Uuid,
+        encryption: Option<Encryption>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(map_error)?;
+        let state = tx
+            .query_opt(
+                "SELECT state FROM elections WHERE id = $1 FOR UPDATE",
+                &[&election_id],
+            )
+            .await
+            .map_err(map_error)?
+            .map(|row| row.get::<_, String>(0));
+        match state.as_deref() {
+            None => return Err(StoreError::ElectionNotFound),
+            Some("draft") => {}
+            Some(_) => return Err(StoreError::ElectionFrozen),
+        }
+        let messages: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM ceremony_messages WHERE election_id = $1",
+                &[&election_id],
+            )
+            .await
+            .map_err(map_error)?
+            .get(0);
+        if messages > 0 {
+            return Err(StoreError::InvalidTransition(
+                "encryption: trustee keys are uploaded; the trustees and threshold can no longer change".into(),
+            ));
+        }
+        tx.execute(
+            "DELETE FROM election_encryption WHERE election_id = $1",
+            &[&election_id],
+        )
+        .await
+        .map_err(map_error)?;
+        if let Some(e) = encryption {
+            tx.execute(
+                "INSERT INTO election_encryption (election_id, trustees, threshold) VALUES ($1, $2, $3)",
+                &[&election_id, &(e.trustees as i32), &(e.threshold as i32)],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn encryption(&self, election_id: Uuid) -> Result<Option<Encryption>, StoreError> {
+        let conn = self.connection().await?;
+        let row = conn
+            .query_opt(
+                "SELECT trustees, threshold FROM election_encryption WHERE election_id = $1",
+                &[&election_id],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(row.map(|row| Encryption {
+            trustees: row.get::<_, i32>(0) as u64,
+            threshold: row.get::<_, i32>(1) as u64,
+        }))
+    }
+
+    async fn add_ceremony_message(
+        &self,
+        election_id: Uuid,
+        kind: CeremonyKind,
+        message: &CeremonyMessage,
+    ) -> Result<bool, StoreError> {
+        let conn = self.connection().await?;
+        let inserted = conn
+            .execute(
+                "INSERT INTO ceremony_messages (election_id, kind, sender, recipient, body)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[
+                    &election_id,
+                    &kind.as_str(),
+                    &(message.sender as i32),
+                    &(message.recipient as i32),
+                    &message.body,
+                ],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(inserted == 1)
+    }
+
+    async fn ceremony_messages(
+        &self,
+        election_id: Uuid,
+        kind: CeremonyKind,
+    ) -> Result<Vec<CeremonyMessage>, StoreError> {
+        let conn = self.connection().await?;
+        let rows = conn
+            .query(
+                "SELECT sender, recipient, body FROM ceremony_messages
+                 WHERE election_id = $1 AND kind = $2 ORDER BY sender, recipient",
+                &[&election_id, &kind.as_str()],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| CeremonyMessage {
+                sender: row.get::<_, i32>(0) as u64,
+                recipient: row.get::<_, i32>(1) as u64,
+                body: row.get(2),
+            })
+            .collect())
+    }
+
+    async fn append_board(&self, append: &BoardAppend) -> Result<Appended, StoreError> {
+        let mut conn = self.connection().await?;
+        self.await_sync_standby(&conn).await?;
+        let tx = conn.transaction().await.map_err(map_error)?;
+        let id = append.election_id;
+        let open = tx
+            .query_opt(
+                &format!(
+                    "SELECT {EFFECTIVE_STATE} = 'open' FROM elections e WHERE e.id = $1
+                     FOR NO KEY UPDATE"
+                ),
+                &[&id],
+            )
+            .await
+            .map_err(map_error)?
+            .map(|row| row.get::<_, bool>(0));
+        let Some(open) = open else {
+            return Err(StoreError::ElectionNotFound);
+        };
+        // A ballot never follows the board's `close` event (a statement's `now()` is its
+        // transaction's start, which may precede a close appended while it waited for the lock).
+        let closed_board: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM board_events WHERE election_id = $1 AND kind = 'close')",
+                &[&id],
+            )
+            .await
+            .map_err(map_error)?
+            .get(0);
+        if append.require_open && (!open || closed_board) {
+            return Err(StoreError::ElectionNotOpen);
+        }
+        let mut current = head(&tx, id).await?;
+        let len = current.as_ref().map_or(0, |h| h.seq + 1);
+        if append.expect_len.is_some_and(|expected| expected != len) {
+            return Err(StoreError::BoardConflict);
+        }
+        let mut lines = Vec::with_capacity(append.events.len());
+        for event in &append.events {
+            let mut event = event.clone();
+            if let Event::Ballot(ballot) = &mut event {
+                ballot.supersedes = tx
+                    .query_opt(
+                        "SELECT tracker FROM board_events
+                         WHERE election_id = $1 AND pseudonym = $2 AND kind = 'ballot'
+                         ORDER BY seq DESC LIMIT 1",
+                        &[&id, &ballot.ballot.pseudonym.to_hex()],
+                    )
+                    .await
+                    .map_err(map_error)?
+                    .map(|row| row.get(0));
+            }
+            let line = next_line(current.as_ref(), &event)?;
+            let (kind, pseudonym, tracker) = event_columns(&event);
+            let inserted = tx
+                .execute(
+                    "INSERT INTO board_events (election_id, seq, kind, pseudonym, tracker, line, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[
+                        &id,
+                        &(line.seq as i64),
+                        &kind,
+                        &pseudonym,
+                        &tracker,
+                        &line.line,
+                        &line.hash,
+                    ],
+                )
+                .await;
+            match inserted {
+                Err(e)
+                    if constraint(&e).is_some_and(|(code, name)| {
+                        *code == SqlState::UNIQUE_VIOLATION
+                            && name == Some("board_events_tracker_idx")
+                    }) =>
+                {
+                    return Err(StoreError::TrackerOnBoard);
+                }
+                other => other.map_err(map_error)?,
+            };
+            current = Some(BoardHead {
+                seq: line.seq,
+                hash: line.hash.clone(),
+            });
+            lines.push(line);
+        }
+        if let Some(voter) = append.voter {
+            tx.execute(
+                "INSERT INTO participation (election_id, user_id, voted_at) VALUES ($1, $2, now())
+                 ON CONFLICT (election_id, user_id) DO UPDATE SET voted_at = excluded.voted_at",
+                &[&id, &voter],
+            )
+            .await
+            .map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(Appended { lines })
+    }
+
+    async fn board_lines(
+        &self,
+        election_id: Uuid,
+        after: Option<u64>,
+        limit: u64,
+    ) -> Result<Vec<BoardLine>, StoreError> {
+        let conn = self.connection().await?;
+        let after = after.map_or(-1, |a| a.min(i64::MAX as u64) as i64);
+        let limit = limit.min(i64::MAX as u64) as i64;
+        let rows = conn
+            .query(
+                "SELECT seq, line, hash FROM board_events
+                 WHERE election_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&election_id, &after, &limit],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| BoardLine {
+                seq: row.get::<_, i64>(0) as u64,
+                line: row.get(1),
+                hash: row.get(2),
+            })
+            .collect())
+    }
+
+    async fn board_head(&self, election_id: Uuid) -> Result<Option<BoardHead>, StoreError> {
+        let mut conn = self.connection().await?;
+        let tx = conn.transaction().await.map_err(map_error)?;
+        let found = head(&tx, election_id).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(found)
+    }
+}
