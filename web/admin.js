@@ -8,6 +8,7 @@ import { t, formatDateTime, formatPercent, ownTimeZone } from './i18n.js';
 import { timeBoth } from './portal.js';
 import { methodName } from './results-view.js';
 import { rollSection, renderRoll, stopRollTimer } from './rolls.js';
+import { trusteesSection } from './encrypted.js';
 
 const METHODS = ['plurality', 'approval', 'irv', 'stv-scottish', 'stv-meek', 'schulze', 'ranked-pairs', 'copeland', 'borda', 'score', 'star'];
 const TURNOUT_INTERVAL_MS = 5000;
@@ -17,7 +18,7 @@ let turnoutTimer = 0;
  * Sections further features add to an election's console page (voter roll, invitations, trustees,
  * exports): each `(election, shell) => Node | null`.
  */
-export const ELECTION_SECTIONS = [rollSection];
+export const ELECTION_SECTIONS = [rollSection, trusteesSection];
 
 export async function render(route, shell) {
   window.clearInterval(turnoutTimer);
