@@ -1532,8 +1532,21 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     b.select_css("#contest-1-score-0", "2").await;
     b.click("ballot-review").await;
     b.wait_text("ballot-review-card", "Grace").await;
-    b.click("ballot-audit").await;
+    // The audit with the keyboard: focus moves to the audit card, then to its next step.
+    b.tab_to("#ballot-audit").await;
+    b.keys(ENTER).await;
     b.wait_visible("audit-card").await;
+    let focused = b
+        .js(
+            "return document.activeElement && document.activeElement.id;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        focused,
+        json!("audit-heading"),
+        "focus on the audit heading"
+    );
     let audited = b
         .js(
             "return document.getElementById('audit-tracker').innerText;",
@@ -1544,7 +1557,8 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
         .unwrap_or_default()
         .to_owned();
     b.check_page("encrypted-audit-tracker").await;
-    b.click("audit-reveal").await;
+    b.tab_to("#audit-reveal").await;
+    b.keys(ENTER).await;
     b.wait_text("audit-verdict", "exactly what you chose").await;
     let table = b
         .js(
@@ -1567,8 +1581,12 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
         "the score: {table}"
     );
     b.check_page("encrypted-audit-revealed").await;
-    b.screenshot("encrypted-audit-revealed-card", Some("audit-card"))
-        .await;
+    b.js(
+        "document.getElementById('audit-result').scrollIntoView();",
+        vec![],
+    )
+    .await;
+    b.screenshot("encrypted-audit-revealed-table", None).await;
     b.click("audit-back").await;
     b.wait_visible("ballot-review-card").await;
     b.wait_text("ballot-progress", "fresh randomness").await;
@@ -1666,6 +1684,12 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     a.goto(&format!("/elections/{ENC_SLUG}/results")).await;
     a.wait_css_text("#view", "Edsger").await;
     a.wait_visible("board-head-hash").await;
+    let head = a
+        .js(
+            "return document.getElementById('board-head-hash').innerText;",
+            vec![],
+        )
+        .await;
     a.check_page("encrypted-results").await;
     assert_eq!(check_tracker(&a, ENC_SLUG, &tracker_a).await, "counted");
 
@@ -1688,12 +1712,12 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     expected.sort();
     assert_eq!(counted, expected);
     assert_eq!(verified.superseded_trackers, vec![tracker_b1.clone()]);
-    let head = a
-        .js(
-            "return document.getElementById('board-head-hash').innerText;",
-            vec![],
-        )
-        .await;
+    let last = record.lines().last().expect("the result line");
+    assert_eq!(
+        head,
+        json!(securevote_crypto::event_hash(last).to_hex()),
+        "the results page shows the hash of the record's last line"
+    );
     println!("the board's head on the results page: {head}");
 
     for browser in [&a, &b, &admin] {

@@ -43,14 +43,14 @@ export async function readBoard(electionId) {
 }
 
 /** "Board head hash: …" with a short explanation, for the election and results pages. */
-export function boardHeadNode(election) {
+export function boardHeadNode(election, { checkLink = true } = {}) {
   if (!isEncrypted(election) || !election.board_head) return null;
   return h(
     'div',
     { className: 'board-head', id: 'board-head' },
     h('p', {}, h('span', { className: 'receipt-label', text: t('enc.head_label') }), ' ', h('code', { id: 'board-head-hash', className: 'hash', text: election.board_head })),
     h('p', { className: 'muted', text: t('enc.head_hint') }),
-    h('p', {}, h('a', { href: `/elections/${election.slug}/check`, 'data-link': true, id: 'check-link', text: t('enc.check_link') })),
+    checkLink ? h('p', {}, h('a', { href: `/elections/${election.slug}/check`, 'data-link': true, id: 'check-link', text: t('enc.check_link') })) : null,
   );
 }
 
@@ -196,7 +196,7 @@ export async function renderCheck(slug, shell) {
   const form = h(
     'form',
     { className: 'form', id: 'check-form', novalidate: true, 'aria-labelledby': 'check-heading' },
-    h('div', { className: 'field' }, h('label', { for: 'check-tracker', text: t('enc.tracker_label') }), h('p', { id: 'check-tracker-hint', className: 'hint', text: t('enc.check_hint') }), input, error),
+    h('div', { className: 'field' }, h('label', { for: 'check-tracker', text: t('enc.tracker_field') }), h('p', { id: 'check-tracker-hint', className: 'hint', text: t('enc.check_hint') }), input, error),
     h('div', { className: 'actions' }, submit),
   );
   form.addEventListener('submit', async (event) => {
@@ -235,7 +235,6 @@ export async function renderCheck(slug, shell) {
     shell.view,
     h('section', { className: 'card', 'aria-labelledby': 'check-heading' }, h('h2', { id: 'check-heading', tabindex: '-1', text: t('enc.check_heading') }), h('p', { text: t('enc.check_intro') }), form),
     outcome,
-    boardHeadNode(election),
     back,
   );
 }
