@@ -1421,8 +1421,33 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
         trustees: 3,
         threshold: 2,
     };
+    let driver = Driver::start().await;
+    let admin = driver.browser(&server).await;
     let mut secrets = Vec::new();
     for i in 1..=3u64 {
+        if i == 3 {
+            // The console during the ceremony: two of three keys are in, no shares yet.
+            admin.goto(&format!("/admin/elections/{ENC_SLUG}")).await;
+            ui_log_in(&admin, ADMIN, PASSWORD).await;
+            admin
+                .wait_text("trustees-shares", "Key shares relayed: 0 of 6")
+                .await;
+            let keys_shown = admin
+                .js(
+                    "return [...document.querySelectorAll('#trustees-table [data-key]')].map((c) => c.dataset.key);",
+                    vec![],
+                )
+                .await;
+            assert_eq!(keys_shown, json!(["true", "true", "false"]));
+            admin.check_page("admin-trustees-ceremony").await;
+            admin
+                .js(
+                    "document.getElementById('trustees-card').scrollIntoView();",
+                    vec![],
+                )
+                .await;
+            admin.screenshot("admin-trustees-ceremony-card", None).await;
+        }
         let (secret, public) = trustee_keygen(
             &params,
             i,
@@ -1490,7 +1515,6 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     .await;
     assert_eq!(shown["encryption"], json!({"threshold": 2, "trustees": 3}));
     assert!(shown["board_head"].is_string(), "the setup event's hash");
-    let driver = Driver::start().await;
 
     // --- Voter A: the encrypted ballot, the review, casting, the tracker.
     let a = driver.browser(&server).await;
@@ -1611,11 +1635,20 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     a.check_page("encrypted-check-found").await;
     assert_eq!(check_tracker(&a, ENC_SLUG, &audited).await, "missing");
     a.check_page("encrypted-check-missing").await;
+    // The check page in German and French (longer words at 320 px).
+    for lang in ["de", "fr"] {
+        let visitor = driver.browser_in(&server, lang).await;
+        assert_eq!(
+            check_tracker(&visitor, ENC_SLUG, &tracker_b1).await,
+            "superseded"
+        );
+        visitor.check_page(&format!("encrypted-check-{lang}")).await;
+        visitor.assert_clean_console().await;
+        visitor.close().await;
+    }
 
     // --- The console: the trustees card while open.
-    let admin = driver.browser(&server).await;
     admin.goto(&format!("/admin/elections/{ENC_SLUG}")).await;
-    ui_log_in(&admin, ADMIN, PASSWORD).await;
     admin
         .wait_text("trustees-shares", "Key shares relayed: 6 of 6")
         .await;

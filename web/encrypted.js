@@ -315,7 +315,7 @@ async function fillTrustees(election, shell, body) {
         h(
           'table',
           { className: 'data-table', id: 'trustees-table' },
-          h('caption', { text: t('enc.trustees_caption') }),
+          h('caption', { text: t(closed ? 'enc.trustees_caption' : 'enc.trustees_caption_keys') }),
           h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: t('enc.trustee') }), h('th', { scope: 'col', text: t('enc.public_key_col') }), closed ? h('th', { scope: 'col', text: t('enc.decryption_col') }) : null)),
           h('tbody', {}, rows),
         ),
