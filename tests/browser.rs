@@ -1497,6 +1497,487 @@ async fn a_roll_election_from_the_csv_to_the_ballot_by_invitation_link() {
     second.close().await;
 }
 
+/// A JSON request to the API with an optional bearer token: the status and the body (`null`
+/// when it is not JSON).
+async fn api_call(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = api
+        .client
+        .request(method.clone(), format!("{}{path}", api.base))
+        .bearer_auth(token)
+        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn api_ok(
+    api: &Api,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Value {
+    let (status, answer) = api_call(api, method.clone(), path, token, body).await;
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {answer}"
+    );
+    answer
+}
+
+/// The tracker shown on the receipt after casting, and the encryption time the page measured.
+async fn cast_from_review(browser: &Browser) -> (String, u64) {
+    browser.click("ballot-cast").await;
+    browser.wait_visible("receipt-code").await;
+    let shown = browser
+        .js(
+            "const c = document.getElementById('receipt-code'); return [c.innerText, c.dataset.encryptMs || ''];",
+            vec![],
+        )
+        .await;
+    let tracker = shown[0].as_str().unwrap_or_default().to_owned();
+    let ms = shown[1].as_str().unwrap_or_default().parse().unwrap_or(0);
+    assert_eq!(tracker.len(), 29, "a tracker of six groups: {tracker}");
+    (tracker, ms)
+}
+
+/// The check page's verdict for a tracker.
+async fn check_tracker(browser: &Browser, slug: &str, tracker: &str) -> String {
+    browser
+        .goto(&format!("/elections/{slug}/check?tracker={tracker}"))
+        .await;
+    browser.wait_visible("check-form").await;
+    browser.click("check-submit").await;
+    browser.wait_visible("check-result").await;
+    let status = browser
+        .js(
+            "return document.getElementById('check-result').dataset.status;",
+            vec![],
+        )
+        .await;
+    status.as_str().unwrap_or_default().to_owned()
+}
+
+/// An encrypted election (2 of 3 trustees, played by the crypto crate through the API) in the
+/// browser: voter A votes and gets a tracker; voter B audits a ballot (its decrypted content is
+/// the choice), casts, then votes again; the check page finds the trackers, counted or
+/// superseded; the console shows the trustees; after close two partial decryptions give the
+/// result, shown in the browser; the downloaded record verifies with the crypto crate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_browser() {
+    use reqwest::Method;
+    use securevote_crypto::{
+        CeremonyParams, EncryptedShare, Event, PartialDecryption, Record, SeededNonces,
+        TrusteeKeyShare, TrusteePublicKey, encrypt_shares, parse_event_line, partial_decrypt,
+        receive_shares, trustee_keygen, verify_record,
+    };
+    const ENC_SLUG: &str = "encrypted-board-2026";
+    let server = Server::start(&[]).await;
+    let api = Api::new(&server);
+    api.register(ADMIN).await;
+    server.promote_admin(ADMIN);
+    let admin_token = api.login(ADMIN).await;
+    for voter in ["voter-a@example.org", "voter-b@example.org"] {
+        api.register(voter).await;
+    }
+
+    // --- The election, its roll, encryption 2 of 3 and the key ceremony through the API.
+    let election = api_ok(
+        &api,
+        Method::POST,
+        "/api/elections",
+        &admin_token,
+        Some(json!({
+            "slug": ENC_SLUG, "title": "Encrypted board 2026", "eligibility": "roll",
+            "results": "after_close",
+            "contests": [
+                {"title": "Chair", "method": "plurality", "min_choices": 1, "max_choices": 1,
+                 "choices": [{"name": "Ada"}, {"name": "Grace"}, {"name": "Edsger"}]},
+                {"title": "Budget", "method": "score", "max_score": 5,
+                 "choices": [{"name": "Plan A"}, {"name": "Plan B"}]}
+            ]
+        })),
+    )
+    .await;
+    let id = election["id"].as_str().expect("an id").to_owned();
+    let path = |tail: &str| format!("/api/elections/{id}/{tail}");
+    let roll = "email,name,external_id,weight,groups\nvoter-a@example.org,Voter A,,1,\nvoter-b@example.org,Voter B,,1,\nvoter-c@example.org,Voter C,,1,\n";
+    let response = api
+        .client
+        .post(format!("{}{}", api.base, path("roll")))
+        .bearer_auth(&admin_token)
+        .header("content-type", "text/csv")
+        .body(roll)
+        .send()
+        .await
+        .expect("POST roll");
+    assert_eq!(response.status(), 200, "the roll is imported");
+    api_ok(
+        &api,
+        Method::PUT,
+        &path("encryption"),
+        &admin_token,
+        Some(json!({"trustees": 3, "threshold": 2})),
+    )
+    .await;
+    let params = CeremonyParams {
+        election_id: id.clone(),
+        trustees: 3,
+        threshold: 2,
+    };
+    let driver = Driver::start().await;
+    let admin = driver.browser(&server).await;
+    let mut secrets = Vec::new();
+    for i in 1..=3u64 {
+        if i == 3 {
+            // The console during the ceremony: two of three keys are in, no shares yet.
+            admin.goto(&format!("/admin/elections/{ENC_SLUG}")).await;
+            ui_log_in(&admin, ADMIN, PASSWORD).await;
+            admin
+                .wait_text("trustees-shares", "Key shares relayed: 0 of 6")
+                .await;
+            let keys_shown = admin
+                .js(
+                    "return [...document.querySelectorAll('#trustees-table [data-key]')].map((c) => c.dataset.key);",
+                    vec![],
+                )
+                .await;
+            assert_eq!(keys_shown, json!(["true", "true", "false"]));
+            admin.check_page("admin-trustees-ceremony").await;
+            admin
+                .js(
+                    "document.getElementById('trustees-card').scrollIntoView();",
+                    vec![],
+                )
+                .await;
+            admin.screenshot("admin-trustees-ceremony-card", None).await;
+        }
+        let (secret, public) = trustee_keygen(
+            &params,
+            i,
+            &mut SeededNonces::new(format!("browser trustee {i}").as_bytes()),
+        )
+        .expect("a trustee key");
+        api_ok(
+            &api,
+            Method::POST,
+            &path("trustees"),
+            &admin_token,
+            Some(json!(public)),
+        )
+        .await;
+        secrets.push(secret);
+    }
+    let keys: Vec<TrusteePublicKey> = serde_json::from_value(
+        api_ok(&api, Method::GET, &path("trustees"), &admin_token, None).await,
+    )
+    .expect("the trustees' keys");
+    for (i, secret) in secrets.iter().enumerate() {
+        let shares = encrypt_shares(
+            secret,
+            &keys,
+            &mut SeededNonces::new(format!("browser shares {i}").as_bytes()),
+        )
+        .expect("shares");
+        for share in shares {
+            api_ok(
+                &api,
+                Method::POST,
+                &path("shares"),
+                &admin_token,
+                Some(json!(share)),
+            )
+            .await;
+        }
+    }
+    let mut key_shares: Vec<TrusteeKeyShare> = Vec::new();
+    for (j, secret) in secrets.iter().enumerate() {
+        let mine: Vec<EncryptedShare> = serde_json::from_value(
+            api_ok(
+                &api,
+                Method::GET,
+                &format!("/api/elections/{id}/shares?to={}", j + 1),
+                &admin_token,
+                None,
+            )
+            .await,
+        )
+        .expect("shares to a trustee");
+        key_shares.push(receive_shares(secret, &keys, &mine).expect("a key share"));
+    }
+    for action in ["schedule", "open"] {
+        api_ok(&api, Method::POST, &path(action), &admin_token, None).await;
+    }
+
+    let shown = api_ok(
+        &api,
+        Method::GET,
+        &format!("/api/elections/{ENC_SLUG}"),
+        &admin_token,
+        None,
+    )
+    .await;
+    assert_eq!(shown["encryption"], json!({"threshold": 2, "trustees": 3}));
+    assert!(shown["board_head"].is_string(), "the setup event's hash");
+
+    // --- Voter A: the encrypted ballot, the review, casting, the tracker.
+    let a = driver.browser(&server).await;
+    a.goto(&format!("/elections/{ENC_SLUG}")).await;
+    a.wait_visible("login-to-vote-button").await;
+    a.wait_visible("board-head-hash").await;
+    a.click("login-to-vote-button").await;
+    ui_log_in(&a, "voter-a@example.org", PASSWORD).await;
+    a.wait_visible("election-ballot").await;
+    a.wait_text(
+        "encrypted-notice",
+        "your last ballot is the one that counts",
+    )
+    .await;
+    a.check_page("encrypted-ballot").await;
+    a.click_css("label[for='contest-0-choice-0']").await;
+    a.select_css("#contest-1-score-1", "4").await;
+    a.click("ballot-review").await;
+    let review = a.wait_text("ballot-review-card", "Ada").await;
+    assert!(review.contains("Plan B: 4 of 5"), "review: {review}");
+    a.wait_visible("ballot-audit").await;
+    a.check_page("encrypted-review").await;
+    let started = Instant::now();
+    let (tracker_a, ms_a) = cast_from_review(&a).await;
+    println!(
+        "voter A's ballot: encrypted in the browser in {ms_a} ms (cast and confirmed in {} ms); tracker {tracker_a}",
+        started.elapsed().as_millis()
+    );
+    a.wait_text("receipt-card", "Vote again").await;
+    a.check_page("encrypted-receipt").await;
+
+    // --- Voter B: audits a ballot first, then casts, then votes again.
+    let b = driver.browser(&server).await;
+    b.goto(&format!("/elections/{ENC_SLUG}")).await;
+    b.click("login-to-vote-button").await;
+    ui_log_in(&b, "voter-b@example.org", PASSWORD).await;
+    b.wait_visible("election-ballot").await;
+    b.click_css("label[for='contest-0-choice-1']").await;
+    b.select_css("#contest-1-score-0", "2").await;
+    b.click("ballot-review").await;
+    b.wait_text("ballot-review-card", "Grace").await;
+    // The audit with the keyboard: focus moves to the audit card, then to its next step.
+    b.tab_to("#ballot-audit").await;
+    b.keys(ENTER).await;
+    b.wait_visible("audit-card").await;
+    let focused = b
+        .js(
+            "return document.activeElement && document.activeElement.id;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        focused,
+        json!("audit-heading"),
+        "focus on the audit heading"
+    );
+    let audited = b
+        .js(
+            "return document.getElementById('audit-tracker').innerText;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    b.check_page("encrypted-audit-tracker").await;
+    b.tab_to("#audit-reveal").await;
+    b.keys(ENTER).await;
+    b.wait_text("audit-verdict", "exactly what you chose").await;
+    let table = b
+        .js(
+            "return [...document.querySelectorAll('#audit-ballot-table tbody tr')].map((r) => [r.querySelector('[data-chosen]').innerText, r.querySelector('[data-decrypted]').innerText]);",
+            vec![],
+        )
+        .await;
+    println!("voter B's audited ballot {audited}: {table}");
+    let rows = table.as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 2, "two contests: {table}");
+    for row in &rows {
+        assert_eq!(row[0], row[1], "decrypted equals chosen: {table}");
+    }
+    assert_eq!(rows[0][0], json!("Grace"));
+    assert!(
+        rows[1][1]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Plan A: 2 of 5"),
+        "the score: {table}"
+    );
+    b.check_page("encrypted-audit-revealed").await;
+    b.js(
+        "document.getElementById('audit-result').scrollIntoView();",
+        vec![],
+    )
+    .await;
+    b.screenshot("encrypted-audit-revealed-table", None).await;
+    b.click("audit-back").await;
+    b.wait_visible("ballot-review-card").await;
+    b.wait_text("ballot-progress", "fresh randomness").await;
+    let (tracker_b1, ms_b1) = cast_from_review(&b).await;
+    assert_ne!(tracker_b1, audited, "the cast ballot is encrypted afresh");
+    b.click("vote-again").await;
+    b.wait_visible("election-ballot").await;
+    b.click_css("label[for='contest-0-choice-2']").await;
+    b.click("ballot-review").await;
+    b.wait_text("ballot-review-card", "Edsger").await;
+    let (tracker_b2, ms_b2) = cast_from_review(&b).await;
+    println!(
+        "voter B's ballots: {tracker_b1} ({ms_b1} ms), then {tracker_b2} ({ms_b2} ms); audited {audited}"
+    );
+    assert_ne!(tracker_b1, tracker_b2);
+
+    // --- The check page: found, the latest or superseded, an unknown tracker is not there.
+    assert_eq!(check_tracker(&b, ENC_SLUG, &tracker_b1).await, "superseded");
+    b.check_page("encrypted-check-superseded").await;
+    assert_eq!(check_tracker(&b, ENC_SLUG, &tracker_b2).await, "latest");
+    assert_eq!(check_tracker(&a, ENC_SLUG, &tracker_a).await, "latest");
+    a.check_page("encrypted-check-found").await;
+    assert_eq!(check_tracker(&a, ENC_SLUG, &audited).await, "missing");
+    a.check_page("encrypted-check-missing").await;
+    // The check page in German and French (longer words at 320 px).
+    for lang in ["de", "fr"] {
+        let visitor = driver.browser_in(&server, lang).await;
+        assert_eq!(
+            check_tracker(&visitor, ENC_SLUG, &tracker_b1).await,
+            "superseded"
+        );
+        visitor.check_page(&format!("encrypted-check-{lang}")).await;
+        visitor.assert_clean_console().await;
+        visitor.close().await;
+    }
+
+    // --- The console: the trustees card while open.
+    admin.goto(&format!("/admin/elections/{ENC_SLUG}")).await;
+    admin
+        .wait_text("trustees-shares", "Key shares relayed: 6 of 6")
+        .await;
+    admin
+        .wait_text("trustees-threshold", "Any 2 of the 3")
+        .await;
+    admin.check_page("admin-trustees-open").await;
+
+    // --- Close; two trustees decrypt the tally from the board; publish.
+    api_ok(&api, Method::POST, &path("close"), &admin_token, None).await;
+    let board = api
+        .client
+        .get(format!("{}{}", api.base, path("board/archive")))
+        .send()
+        .await
+        .expect("GET archive")
+        .text()
+        .await
+        .expect("the archive");
+    let tally_line = board
+        .lines()
+        .find(|l| l.contains("\"type\":\"tally\""))
+        .expect("the tally on the board");
+    let Ok((_, _, Event::Tally(tally))) = parse_event_line(tally_line) else {
+        panic!("the tally line parses");
+    };
+    let setup_line = board.lines().next().expect("the setup line");
+    let election_hash = securevote_crypto::event_hash(setup_line);
+    for j in [1usize, 3] {
+        let partial: PartialDecryption = partial_decrypt(
+            &election_hash,
+            &key_shares[j - 1],
+            &tally,
+            &mut SeededNonces::new(format!("browser decrypt {j}").as_bytes()),
+        )
+        .expect("a partial decryption");
+        api_ok(
+            &api,
+            Method::POST,
+            &path("decryptions"),
+            &admin_token,
+            Some(json!(partial)),
+        )
+        .await;
+    }
+    let (status, answer) = api_call(&api, Method::POST, &path("publish"), &admin_token, None).await;
+    println!("publish: {status} {answer}");
+
+    admin.goto(&format!("/admin/elections/{ENC_SLUG}")).await;
+    admin
+        .wait_text(
+            "trustees-decryptions",
+            "Partial decryptions received: 2 (needed: 2 of 3)",
+        )
+        .await;
+    admin
+        .wait_text("trustees-result", "decrypted and combined")
+        .await;
+    admin.click("board-download").await;
+    admin
+        .wait_text("board-download-status", "has been downloaded")
+        .await;
+    admin.check_page("admin-trustees-decrypted").await;
+
+    // --- The result in the browser, with the board's head; A's ballot is counted.
+    a.goto(&format!("/elections/{ENC_SLUG}/results")).await;
+    a.wait_css_text("#view", "Edsger").await;
+    a.wait_visible("board-head-hash").await;
+    let head = a
+        .js(
+            "return document.getElementById('board-head-hash').innerText;",
+            vec![],
+        )
+        .await;
+    a.check_page("encrypted-results").await;
+    assert_eq!(check_tracker(&a, ENC_SLUG, &tracker_a).await, "counted");
+
+    // --- The record verifies with the crypto crate.
+    let record = api
+        .client
+        .get(format!("{}{}", api.base, path("board/archive")))
+        .send()
+        .await
+        .expect("GET archive")
+        .text()
+        .await
+        .expect("the archive");
+    let verified = verify_record(&Record::from_jsonl(&record)).expect("the record verifies");
+    assert_eq!(verified.ballots, 3);
+    assert_eq!(verified.result, Some(vec![vec![1, 0, 1], vec![0, 4]]));
+    let mut counted = verified.counted_trackers.clone();
+    counted.sort();
+    let mut expected = vec![tracker_a.clone(), tracker_b2.clone()];
+    expected.sort();
+    assert_eq!(counted, expected);
+    assert_eq!(verified.superseded_trackers, vec![tracker_b1.clone()]);
+    let last = record.lines().last().expect("the result line");
+    assert_eq!(
+        head,
+        json!(securevote_crypto::event_hash(last).to_hex()),
+        "the results page shows the hash of the record's last line"
+    );
+    println!("the board's head on the results page: {head}");
+
+    for browser in [&a, &b, &admin] {
+        browser.assert_clean_console().await;
+    }
+    a.close().await;
+    b.close().await;
+    admin.close().await;
+}
+
 /// Every message key of the English catalogue is in every other one (and no other key), with
 /// the same placeholders and plural forms; every key the pages use exists.
 #[test]

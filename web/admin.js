@@ -9,6 +9,7 @@ import { timeBoth } from './portal.js';
 import { methodName } from './results-view.js';
 import { rollSection, renderRoll, stopRollTimer } from './rolls.js';
 import { exportsSection } from './exports.js';
+import { trusteesSection } from './encrypted.js';
 
 const METHODS = ['plurality', 'approval', 'irv', 'stv-scottish', 'stv-meek', 'schulze', 'ranked-pairs', 'copeland', 'borda', 'score', 'star'];
 const TURNOUT_INTERVAL_MS = 5000;
@@ -18,7 +19,7 @@ let turnoutTimer = 0;
  * Sections further features add to an election's console page (voter roll, invitations, trustees,
  * exports): each `(election, shell) => Node | null`.
  */
-export const ELECTION_SECTIONS = [rollSection, exportsSection];
+export const ELECTION_SECTIONS = [rollSection, trusteesSection, exportsSection];
 
 export async function render(route, shell) {
   window.clearInterval(turnoutTimer);

@@ -176,6 +176,16 @@ export const api = {
       body: { selections },
       headers: { 'Idempotency-Key': idempotencyKey },
     }),
+  /** An encrypted ballot (docs/election-record.md §4.4); the answer carries its tracker. */
+  castEncrypted: (token, id, ballot, idempotencyKey) =>
+    request(`/api/elections/${enc(id)}/ballots`, {
+      method: 'POST',
+      token,
+      body: { encrypted: ballot },
+      headers: { 'Idempotency-Key': idempotencyKey },
+    }),
+  /** The voter's pseudonym and the board's setup line, for encrypting a ballot. */
+  pseudonym: (token, id) => request(`/api/elections/${enc(id)}/pseudonym`, { token }),
   electionResults: (id) => request(`/api/elections/${enc(id)}/results`),
   turnout: (token, id) => request(`/api/elections/${enc(id)}/turnout`, { token }),
   /** A roll file (CSV text) for a draft election; `dryRun` only reports what would change. */

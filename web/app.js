@@ -698,6 +698,7 @@ const ROUTES = [
   { name: 'elections', pattern: /^\/elections\/?$/, module: 'portal' },
   { name: 'election', pattern: /^\/elections\/([^/]+)\/?$/, module: 'portal' },
   { name: 'results', pattern: /^\/elections\/([^/]+)\/results\/?$/, module: 'portal' },
+  { name: 'check', pattern: /^\/elections\/([^/]+)\/check\/?$/, module: 'portal' },
   { name: 'admin', pattern: /^\/admin\/?$/, module: 'admin', login: true },
   { name: 'admin-new', pattern: /^\/admin\/elections\/new\/?$/, module: 'admin', login: true },
   { name: 'admin-election', pattern: /^\/admin\/elections\/([^/]+)\/?$/, module: 'admin', login: true },

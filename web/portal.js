@@ -6,6 +6,7 @@ import { h, put, setError, setBusy, markInvalid, newId } from './dom.js';
 import { t, formatDateTime, ownTimeZone, formatNumber } from './i18n.js';
 import { rankedControl } from './ranked.js';
 import { resultsView, methodName } from './results-view.js';
+import { isEncrypted, boardHeadNode, renderCheck, voterContext, valuesOf, encryptValues, auditCard } from './encrypted.js';
 
 const RECEIPTS_KEY = 'securevote.receipts';
 
@@ -13,6 +14,7 @@ export async function render(route, shell) {
   if (route.name === 'elections') return renderList(shell);
   if (route.name === 'election') return renderElection(route.params[0], shell);
   if (route.name === 'results') return renderResults(route.params[0], shell);
+  if (route.name === 'check') return renderCheck(route.params[0], shell);
   if (route.name === 'magic') return renderMagic(route.params[0], shell);
   if (route.name === 'request-link') return renderRequestLink(shell);
   return undefined;
@@ -254,11 +256,12 @@ function contestControl(contest, index) {
   return { contest, fieldset, error, check, selection, words: () => words(value()), focusFirst };
 }
 
-async function renderElection(slug, shell) {
+async function renderElection(slug, shell, again = false) {
   const { data: election } = await api.election(slug, shell.token());
   shell.setTitle(election.title);
+  const encrypted = isEncrypted(election);
   const voted = await votedIn(shell);
-  const hasVoted = voted?.get(election.id) === true;
+  const hasVoted = voted?.get(election.id) === true && !again;
   const receipt = readReceipts()[election.id];
 
   const info = h(
@@ -269,6 +272,8 @@ async function renderElection(slug, shell) {
     election.opens_at ? h('p', {}, t(election.state === 'scheduled' ? 'election.opens' : 'election.opened'), ' ', ...timeBoth(election.opens_at, election.timezone)) : null,
     election.closes_at ? h('p', {}, t(election.state === 'scheduled' || election.state === 'open' ? 'election.closes' : 'election.closed'), ' ', ...timeBoth(election.closes_at, election.timezone)) : null,
     h('p', {}, h('a', { href: `/elections/${election.slug}/results`, 'data-link': true, text: t('election.results_link') })),
+    encrypted ? h('p', { className: 'notice', id: 'encrypted-notice', text: t('enc.notice') }) : null,
+    boardHeadNode(election),
   );
   const errorBox = h('div', { id: 'ballot-errors', className: 'notice notice-error', role: 'alert', hidden: true });
   const parts = [info, errorBox];
@@ -313,15 +318,20 @@ async function renderElection(slug, shell) {
   const reviewList = h('dl', { className: 'review-list', id: 'review-list' });
   const castButton = h('button', { type: 'button', id: 'ballot-cast', className: 'button button-primary', text: t('review.cast') });
   const backButton = h('button', { type: 'button', id: 'ballot-back', className: 'button button-secondary', text: t('review.back') });
+  const auditButton = encrypted ? h('button', { type: 'button', id: 'ballot-audit', className: 'button button-secondary', text: t('enc.audit_button') }) : null;
+  const progress = h('p', { id: 'ballot-progress', className: 'muted', role: 'status', 'aria-live': 'polite' });
   const review = h(
     'section',
     { className: 'card card-emphasis', id: 'ballot-review-card', 'aria-labelledby': 'review-heading', hidden: true },
     h('h2', { id: 'review-heading', tabindex: '-1', text: t('review.title') }),
-    h('p', { text: t('review.intro') }),
+    h('p', { text: t(encrypted ? 'enc.review_intro' : 'review.intro') }),
     reviewList,
-    h('div', { className: 'actions' }, castButton, backButton),
+    encrypted ? h('p', { className: 'muted', id: 'audit-hint', text: t('enc.audit_hint') }) : null,
+    h('div', { className: 'actions' }, castButton, auditButton, backButton),
+    progress,
   );
-  parts.push(ballotCard, review);
+  const auditSlot = h('div', { id: 'audit-slot' });
+  parts.push(ballotCard, review, auditSlot);
   put(shell.view, ...parts);
 
   let pendingKey = null;
@@ -374,15 +384,72 @@ async function renderElection(slug, shell) {
     form.querySelector('h2').focus();
   });
 
+  // Encrypted elections: the context is fetched once per page, each ballot is encrypted afresh.
+  let voter = null;
+  const encryptNow = async () => {
+    progress.textContent = t('enc.encrypting');
+    await new Promise((resolve) => window.requestAnimationFrame(() => window.setTimeout(resolve, 0)));
+    if (!voter) voter = await voterContext(election, shell.token());
+    const values = valuesOf(election, JSON.parse(pendingBody));
+    const encryptedBallot = await encryptValues(voter, values);
+    progress.textContent = t('enc.encrypted', { ms: encryptedBallot.ms });
+    progress.dataset.ms = String(encryptedBallot.ms);
+    return { encryptedBallot, values };
+  };
+
+  if (auditButton) {
+    auditButton.addEventListener('click', async () => {
+      setBusy(auditButton, true, t('enc.encrypting'));
+      castButton.disabled = true;
+      backButton.disabled = true;
+      setError(errorBox, '');
+      try {
+        const { encryptedBallot, values } = await encryptNow();
+        review.hidden = true;
+        put(
+          auditSlot,
+          auditCard(election, voter, encryptedBallot, values, () => {
+            put(auditSlot);
+            progress.textContent = t('enc.audit_again');
+            review.hidden = false;
+            review.querySelector('h2').focus();
+          }),
+        );
+        document.getElementById('audit-heading').focus();
+      } catch (err) {
+        if (shell.handleSessionError(err)) return;
+        progress.textContent = '';
+        setError(errorBox, err instanceof ApiError ? err.message : err.message || unavailableMessage());
+        auditButton.focus();
+      } finally {
+        setBusy(auditButton, false);
+        castButton.disabled = false;
+        backButton.disabled = false;
+      }
+    });
+  }
+
   castButton.addEventListener('click', async () => {
-    setBusy(castButton, true, t('review.casting'));
+    setBusy(castButton, true, encrypted ? t('enc.encrypting') : t('review.casting'));
     backButton.disabled = true;
+    if (auditButton) auditButton.disabled = true;
     setError(errorBox, '');
     try {
-      const selections = await BALLOT_ENCODERS.plain(JSON.parse(pendingBody));
-      const { data } = await api.castBallot(shell.token(), election.id, selections, pendingKey);
+      let data;
+      if (encrypted) {
+        const { encryptedBallot } = await encryptNow();
+        progress.textContent = t('review.casting');
+        ({ data } = await api.castEncrypted(shell.token(), election.id, encryptedBallot.ballot, pendingKey));
+        data = { ...data, encrypt_ms: encryptedBallot.ms, cast_at: new Date().toISOString() };
+        pendingKey = newIdempotencyKey();
+      } else {
+        const selections = await BALLOT_ENCODERS.plain(JSON.parse(pendingBody));
+        ({ data } = await api.castBallot(shell.token(), election.id, selections, pendingKey));
+      }
       saveReceipt(election.id, data);
       shell.setStatus(t('receipt.status'));
+      const head = info.querySelector('#board-head-hash');
+      if (head && data.hash) head.textContent = data.hash;
       put(shell.view, info, receiptCard(election, data, shell, true));
       const heading = document.getElementById('receipt-heading');
       if (heading) heading.focus();
@@ -393,12 +460,14 @@ async function renderElection(slug, shell) {
         return;
       }
       if (!(err instanceof ApiError) || !err.retryable) pendingKey = newIdempotencyKey();
-      const message = err instanceof ApiError ? (err.retryable ? t('review.not_confirmed_retry') : err.message) : unavailableMessage();
+      const message = err instanceof ApiError ? (err.retryable ? t('review.not_confirmed_retry') : err.message) : encrypted && err?.message ? err.message : unavailableMessage();
+      progress.textContent = '';
       setError(errorBox, message);
       castButton.focus();
     } finally {
       setBusy(castButton, false);
       backButton.disabled = false;
+      if (auditButton) auditButton.disabled = false;
     }
   });
 }
@@ -406,7 +475,9 @@ async function renderElection(slug, shell) {
 function receiptCard(election, receipt, shell, fresh = false) {
   const status = h('p', { className: 'muted', id: 'receipt-copy-status', 'aria-live': 'polite' });
   const parts = [h('h2', { id: 'receipt-heading', tabindex: '-1', text: fresh ? t('receipt.title') : t('receipt.already') })];
-  if (receipt?.receipt) {
+  if (isEncrypted(election)) {
+    parts.push(...trackerReceipt(election, receipt, status, shell));
+  } else if (receipt?.receipt) {
     parts.push(
       h('p', { text: t('receipt.intro') }),
       h('p', { className: 'receipt' }, h('span', { className: 'receipt-label', text: t('receipt.label') }), ' ', h('code', { id: 'receipt-code', text: receipt.receipt })),
@@ -444,6 +515,56 @@ function receiptCard(election, receipt, shell, fresh = false) {
   return h('section', { className: 'card card-success', id: 'receipt-card', 'aria-labelledby': 'receipt-heading' }, parts);
 }
 
+/** The receipt of an encrypted ballot: its tracker (copy, print), where to check it, voting again. */
+function trackerReceipt(election, receipt, status, shell) {
+  const out = [];
+  if (receipt?.tracker) {
+    out.push(
+      h('p', { text: t('enc.receipt_intro') }),
+      h('p', { className: 'receipt' }, h('span', { className: 'receipt-label', text: t('enc.tracker_label') }), ' ', h('code', { id: 'receipt-code', dataset: receipt.encrypt_ms === undefined ? {} : { encryptMs: String(receipt.encrypt_ms) }, text: receipt.tracker })),
+      receipt.cast_at ? h('p', {}, t('receipt.cast_at'), ' ', h('time', { datetime: receipt.cast_at, text: formatDateTime(receipt.cast_at) })) : null,
+      receipt.hash ? h('p', { className: 'muted' }, t('enc.receipt_event', { seq: receipt.seq ?? 0 }), ' ', h('code', { className: 'hash', id: 'receipt-event-hash', text: receipt.hash })) : null,
+      h(
+        'div',
+        { className: 'actions no-print' },
+        h('button', {
+          type: 'button',
+          id: 'receipt-copy',
+          className: 'button button-secondary',
+          text: t('enc.copy'),
+          onclick: async () => {
+            try {
+              await navigator.clipboard.writeText(receipt.tracker);
+              status.textContent = t('enc.copied');
+            } catch {
+              const range = document.createRange();
+              range.selectNodeContents(document.getElementById('receipt-code'));
+              const sel = window.getSelection();
+              sel.removeAllRanges();
+              sel.addRange(range);
+              status.textContent = t('receipt.copy_manually');
+            }
+          },
+        }),
+        h('button', { type: 'button', id: 'receipt-print', className: 'button button-secondary', text: t('receipt.print'), onclick: () => window.print() }),
+      ),
+      status,
+    );
+  } else {
+    out.push(h('p', { text: t('enc.receipt_not_here') }));
+  }
+  out.push(
+    h('p', { className: 'no-print' }, h('a', { href: `/elections/${election.slug}/check${receipt?.tracker ? `?tracker=${encodeURIComponent(receipt.tracker)}` : ''}`, 'data-link': true, id: 'receipt-check-link', text: t('enc.check_link') })),
+  );
+  if (election.state === 'open') {
+    out.push(
+      h('p', { className: 'muted no-print', text: t('enc.revote_hint') }),
+      h('div', { className: 'actions no-print' }, h('button', { type: 'button', id: 'vote-again', className: 'button button-secondary', text: t('enc.vote_again'), onclick: () => renderElection(election.slug, shell, true).then(() => document.getElementById('ballot-heading')?.focus()) })),
+    );
+  }
+  return out;
+}
+
 /* ------------------------------------------------------------------ results */
 
 export function embargoText(election) {
@@ -461,6 +582,7 @@ async function renderResults(slug, shell) {
     if (err instanceof ApiError && err.code === 'results_embargoed') {
       put(shell.view, 
         h('section', { className: 'card', id: 'results-embargoed', 'aria-labelledby': 'embargo-heading' }, h('h2', { id: 'embargo-heading', text: t('results.embargoed') }), h('p', { text: embargoText(election) })),
+        boardHeadNode(election),
         h('p', {}, h('a', { href: `/elections/${election.slug}`, 'data-link': true, text: t('results.back_to_election') })),
       );
       return;
@@ -470,6 +592,7 @@ async function renderResults(slug, shell) {
   put(shell.view, 
     h('p', { className: 'badges' }, h('span', { className: `badge badge-${election.state}`, text: stateLabel(election.state) })),
     resultsView(results),
+    boardHeadNode(election),
     h('p', {}, h('a', { href: `/elections/${election.slug}`, 'data-link': true, text: t('results.back_to_election') })),
   );
 }

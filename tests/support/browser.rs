@@ -64,6 +64,14 @@ pub fn http() -> reqwest::Client {
 }
 
 /// A `securevote` process with its own data directory. Killed on drop.
+/// The service's binary: `SECUREVOTE_BIN` if set (e.g. a copy taken out of a target directory
+/// that several checkouts share), else the one cargo built for this test.
+pub fn service_binary() -> PathBuf {
+    std::env::var_os("SECUREVOTE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_securevote")))
+}
+
 pub struct Server {
     pub child: Child,
     pub base: String,
@@ -86,7 +94,7 @@ impl Server {
         let log = dir.path().join("server.log");
         let log_file = std::fs::File::create(&log).expect("create the server log");
 
-        let mut command = Command::new(env!("CARGO_BIN_EXE_securevote"));
+        let mut command = Command::new(service_binary());
         // No .env from the working directory, and nothing from the caller's environment that
         // would point the server at another database or fix its secret.
         command.current_dir(dir.path());
@@ -154,7 +162,7 @@ impl Server {
     /// Makes an existing account an admin with `securevote admin create` on the same data
     /// directory, as the README tells an operator to.
     pub fn promote_admin(&self, email: &str) {
-        let output = Command::new(env!("CARGO_BIN_EXE_securevote"))
+        let output = Command::new(service_binary())
             .args(["admin", "create", "--email", email])
             .env_remove("DATABASE_URL")
             .env("DATA_DIR", &self.data_dir)
