@@ -1821,6 +1821,8 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
             .contains("Plan A: 2 of 5"),
         "the score: {table}"
     );
+    b.wait_css_text("#audit-posted[data-posted=true]", "public board")
+        .await;
     b.check_page("encrypted-audit-revealed").await;
     b.js(
         "document.getElementById('audit-result').scrollIntoView();",
@@ -1844,13 +1846,17 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     );
     assert_ne!(tracker_b1, tracker_b2);
 
-    // --- The check page: found, the latest or superseded, an unknown tracker is not there.
+    // --- The check page: found, the latest or superseded, the audited one spoiled, an unknown
+    // tracker is not there.
     assert_eq!(check_tracker(&b, ENC_SLUG, &tracker_b1).await, "superseded");
     b.check_page("encrypted-check-superseded").await;
     assert_eq!(check_tracker(&b, ENC_SLUG, &tracker_b2).await, "latest");
     assert_eq!(check_tracker(&a, ENC_SLUG, &tracker_a).await, "latest");
     a.check_page("encrypted-check-found").await;
-    assert_eq!(check_tracker(&a, ENC_SLUG, &audited).await, "missing");
+    assert_eq!(check_tracker(&a, ENC_SLUG, &audited).await, "spoiled");
+    a.check_page("encrypted-check-spoiled").await;
+    let unknown = "0000-0000-0000-0000-0000-0000";
+    assert_eq!(check_tracker(&a, ENC_SLUG, unknown).await, "missing");
     a.check_page("encrypted-check-missing").await;
     // The check page in German and French (longer words at 320 px).
     for lang in ["de", "fr"] {

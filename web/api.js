@@ -176,6 +176,9 @@ export const api = {
       body: { selections },
       headers: { 'Idempotency-Key': idempotencyKey },
     }),
+  /** An audited ballot with its reveal (§4.6): put on the board as `spoiled`, never cast. */
+  spoil: (token, id, ballot, reveal) =>
+    request(`/api/elections/${enc(id)}/spoiled`, { method: 'POST', token, body: { ballot, reveal } }),
   /** An encrypted ballot (docs/election-record.md §4.4); the answer carries its tracker. */
   castEncrypted: (token, id, ballot, idempotencyKey) =>
     request(`/api/elections/${enc(id)}/ballots`, {

@@ -103,9 +103,10 @@ export function valueWords(election, ci, values) {
 /**
  * The audit (Benaloh challenge) of one encrypted ballot: the tracker first, then on request the
  * reveal checked with verifyReveal and what the ballot contains next to what the voter chose.
- * `onDone` is called when the voter goes back to the ballot.
+ * `publish` puts the opened ballot on the public board as `spoiled` (so anyone can check the
+ * audit there); `onDone` is called when the voter goes back to the ballot.
  */
-export function auditCard(election, voter, encrypted, values, onDone) {
+export function auditCard(election, voter, encrypted, values, onDone, publish) {
   const heading = h('h2', { id: 'audit-heading', tabindex: '-1', text: t('enc.audit_title') });
   const result = h('div', { id: 'audit-result', 'aria-live': 'polite' });
   const revealButton = h('button', { type: 'button', id: 'audit-reveal', className: 'button button-primary', text: t('enc.audit_reveal') });
@@ -157,6 +158,17 @@ export function auditCard(election, voter, encrypted, values, onDone) {
     );
     revealButton.hidden = true;
     backButton.focus();
+    const posted = h('p', { className: 'muted', id: 'audit-posted', 'aria-live': 'polite', text: t('enc.audit_posting') });
+    result.append(posted);
+    publish()
+      .then(({ data }) => {
+        posted.textContent = t('enc.audit_posted', { seq: data.seq });
+        posted.dataset.posted = 'true';
+      })
+      .catch((err) => {
+        posted.textContent = t('enc.audit_not_posted', { detail: err?.message || '' });
+        posted.dataset.posted = 'false';
+      });
   });
   backButton.addEventListener('click', onDone);
   return card;

@@ -408,12 +408,19 @@ async function renderElection(slug, shell, again = false) {
         review.hidden = true;
         put(
           auditSlot,
-          auditCard(election, voter, encryptedBallot, values, () => {
-            put(auditSlot);
-            progress.textContent = t('enc.audit_again');
-            review.hidden = false;
-            review.querySelector('h2').focus();
-          }),
+          auditCard(
+            election,
+            voter,
+            encryptedBallot,
+            values,
+            () => {
+              put(auditSlot);
+              progress.textContent = t('enc.audit_again');
+              review.hidden = false;
+              review.querySelector('h2').focus();
+            },
+            () => api.spoil(shell.token(), election.id, encryptedBallot.ballot, encryptedBallot.reveal),
+          ),
         );
         document.getElementById('audit-heading').focus();
       } catch (err) {
