@@ -431,16 +431,37 @@ pub(super) async fn cast_encrypted(
                 supersedes: None,
             })],
         })
-        .await?;
-    let line = appended
-        .lines
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no line appended")))?;
-    // No voter in this line: a log must not link a voter to a ballot.
-    tracing::info!(election_id = %election.id, "encrypted ballot cast");
-    ::metrics::counter!(crate::metric_names::VOTES_CAST_TOTAL).increment(1);
-    Ok((
+        .await;
+    let (line, replayed) = match appended {
+        Ok(appended) => (
+            appended
+                .lines
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no line appended")))?,
+            false,
+        ),
+        // The tracker hashes the whole ballot, whose proofs are bound to this voter: the same
+        // tracker under the same pseudonym, still the voter's last ballot, is this voter's
+        // retry of a ballot already stored, and gets its original answer (whatever
+        // Idempotency-Key it carries). A superseded one is not made current again: refused.
+        Err(StoreError::TrackerOnBoard) => match state
+            .store
+            .board_line_by_tracker(election.id, &tracker)
+            .await?
+        {
+            Some(found)
+                if found.kind == "ballot"
+                    && found.latest
+                    && found.pseudonym.as_deref() == Some(mine.to_hex().as_str()) =>
+            {
+                (found.line, true)
+            }
+            _ => return Err(StoreError::TrackerOnBoard.into()),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let mut response = (
         StatusCode::CREATED,
         Json(EncryptedReceipt {
             tracker,
@@ -449,7 +470,17 @@ pub(super) async fn cast_encrypted(
             hash: line.hash,
         }),
     )
-        .into_response())
+        .into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(super::IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    } else {
+        // No voter in this line: a log must not link a voter to a ballot.
+        tracing::info!(election_id = %election.id, "encrypted ballot cast");
+        ::metrics::counter!(crate::metric_names::VOTES_CAST_TOTAL).increment(1);
+    }
+    Ok(response)
 }
 
 /// An election named in a path, if it is encrypted and visible to the caller.

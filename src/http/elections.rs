@@ -558,7 +558,7 @@ pub(crate) async fn store_ballot(
     ),
     request_body = BallotBody,
     responses(
-        (status = 201, description = "Ballot stored (or replayed for a retried key); in an encrypted election, on the board with its tracker (a later ballot of the voter supersedes it)", body = CastAnswer,
+        (status = 201, description = "Ballot stored (or replayed for a retried key); in an encrypted election, on the board with its tracker (a later ballot of the voter supersedes it), and a retry of the voter's last ballot (the same tracker) gets the original answer, key or not", body = CastAnswer,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replay"))),
         (status = 400, description = "`invalid_request` (`selections` or `encrypted` missing or misplaced)", body = ErrorBody),
         (status = 403, description = "`not_eligible`", body = ErrorBody),

@@ -58,6 +58,16 @@ pub struct BoardLine {
     pub hash: String,
 }
 
+/// A board line found by its tracker, with its kind and (for a `ballot`) its pseudonym (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedLine {
+    pub line: BoardLine,
+    pub kind: String,
+    pub pseudonym: Option<String>,
+    /// No later event has the same pseudonym: for a `ballot`, it is the one that counts.
+    pub latest: bool,
+}
+
 /// The last event of a board: its number and hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardHead {
@@ -153,4 +163,10 @@ pub trait BoardStore: Send + Sync {
         limit: u64,
     ) -> Result<Vec<BoardLine>, StoreError>;
     async fn board_head(&self, election_id: Uuid) -> Result<Option<BoardHead>, StoreError>;
+    /// The line holding this tracker (trackers are unique on a board), if any.
+    async fn board_line_by_tracker(
+        &self,
+        election_id: Uuid,
+        tracker: &str,
+    ) -> Result<Option<TrackedLine>, StoreError>;
 }

@@ -482,8 +482,34 @@ async fn an_encrypted_election_runs_from_key_ceremony_to_a_verified_record(kind:
         &[&[1, 0, 0], &[0, 0]],
         "other",
     );
+    // A retry of a voter's last ballot (its answer lost) gets the original answer, stored once.
+    let retried = cast(&app, &id, &voters[1].token, &replayed).await;
+    assert_eq!(
+        retried
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    let retried = json_of(retried, StatusCode::CREATED).await;
+    assert_eq!(retried["tracker"], json!(trackers[2]));
+    let original = json_of(app.get(&path("board")).await, StatusCode::OK).await;
+    let original = original["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["line"].as_str().unwrap().contains(&trackers[2]))
+        .unwrap()
+        .clone();
+    assert_eq!(retried["seq"], original["seq"]);
+    assert_eq!(retried["hash"], original["hash"]);
     for (who, ballot, what) in [
-        (1, replayed.clone(), "a replayed board ballot"),
+        (
+            0,
+            json!(cast_ballots[0]),
+            "a superseded board ballot replayed by its voter",
+        ),
+        (0, replayed.clone(), "a replayed board ballot"),
         (3, replayed.clone(), "another voter's ballot"),
         (3, bad_point, "a malformed point"),
         (3, upper, "a non-canonical encoding"),

@@ -12,7 +12,7 @@ use super::{PostgresStore, constraint, map_error};
 use crate::store::StoreError;
 use crate::store::board::{
     Appended, BoardAppend, BoardHead, BoardLine, BoardStore, CeremonyKind, CeremonyMessage,
-    Encryption, event_columns, next_line,
+    Encryption, TrackedLine, event_columns, next_line,
 };
 
 async fn head(
@@ -279,5 +279,34 @@ impl BoardStore for PostgresStore {
         let found = head(&tx, election_id).await?;
         tx.commit().await.map_err(map_error)?;
         Ok(found)
+    }
+
+    async fn board_line_by_tracker(
+        &self,
+        election_id: Uuid,
+        tracker: &str,
+    ) -> Result<Option<TrackedLine>, StoreError> {
+        let conn = self.connection().await?;
+        let row = conn
+            .query_opt(
+                "SELECT seq, line, hash, kind, pseudonym, NOT EXISTS (
+                     SELECT 1 FROM board_events later
+                     WHERE later.election_id = e.election_id AND later.pseudonym = e.pseudonym
+                       AND later.seq > e.seq)
+                 FROM board_events e WHERE election_id = $1 AND tracker = $2",
+                &[&election_id, &tracker],
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(row.map(|row| TrackedLine {
+            line: BoardLine {
+                seq: row.get::<_, i64>(0) as u64,
+                line: row.get(1),
+                hash: row.get(2),
+            },
+            kind: row.get(3),
+            pseudonym: row.get(4),
+            latest: row.get(5),
+        }))
     }
 }

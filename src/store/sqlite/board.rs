@@ -12,7 +12,7 @@ use super::elections::EFFECTIVE_STATE;
 use crate::store::StoreError;
 use crate::store::board::{
     Appended, BoardAppend, BoardHead, BoardLine, BoardStore, CeremonyKind, CeremonyMessage,
-    Encryption, event_columns, next_line,
+    Encryption, TrackedLine, event_columns, next_line,
 };
 
 fn head(conn: &Connection, election_id: &str) -> rusqlite::Result<Option<BoardHead>> {
@@ -249,5 +249,36 @@ impl BoardStore for SqliteStore {
     async fn board_head(&self, election_id: Uuid) -> Result<Option<BoardHead>, StoreError> {
         self.with_conn(move |conn| head(conn, &election_id.to_string()))
             .await
+    }
+
+    async fn board_line_by_tracker(
+        &self,
+        election_id: Uuid,
+        tracker: &str,
+    ) -> Result<Option<TrackedLine>, StoreError> {
+        let tracker = tracker.to_owned();
+        self.with_conn(move |conn| {
+            conn.prepare_cached(
+                "SELECT seq, line, hash, kind, pseudonym, NOT EXISTS (
+                     SELECT 1 FROM board_events later
+                     WHERE later.election_id = e.election_id AND later.pseudonym = e.pseudonym
+                       AND later.seq > e.seq)
+                 FROM board_events e WHERE election_id = ?1 AND tracker = ?2",
+            )?
+            .query_row(params![election_id.to_string(), tracker], |row| {
+                Ok(TrackedLine {
+                    line: BoardLine {
+                        seq: row.get::<_, i64>(0)? as u64,
+                        line: row.get(1)?,
+                        hash: row.get(2)?,
+                    },
+                    kind: row.get(3)?,
+                    pseudonym: row.get(4)?,
+                    latest: row.get(5)?,
+                })
+            })
+            .optional()
+        })
+        .await
     }
 }
