@@ -202,7 +202,11 @@ pub(crate) async fn schedule_refusal(
     election: &Election,
     encryption: &Encryption,
 ) -> Result<Option<ApiError>, StoreError> {
-    if let Some(why) = crate::elections::encrypted::unsupported(election, encryption) {
+    if let Some(why) =
+        crate::elections::encrypted::unsupported(election, encryption).or_else(|| {
+            crate::elections::encrypted::ballot_too_large(election, state.security.max_body_bytes)
+        })
+    {
         return Ok(Some(coded(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_encryption",

@@ -16,7 +16,7 @@ use super::AppState;
 use super::board::{coded, encrypted_election, trustee_keys};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminUser, AppJson, AppPath, AppQuery};
-use crate::elections::encrypted::unsupported;
+use crate::elections::encrypted::{ballot_too_large, unsupported};
 use crate::elections::{ElectionKey, ElectionState};
 use crate::store::{CeremonyKind, CeremonyMessage, Encryption};
 
@@ -106,7 +106,9 @@ pub(super) async fn set_encryption(
     if election.state != ElectionState::Draft {
         return Err(ApiError::ElectionFrozen);
     }
-    if let Some(why) = unsupported(&election, &encryption) {
+    if let Some(why) = unsupported(&election, &encryption)
+        .or_else(|| ballot_too_large(&election, state.security.max_body_bytes))
+    {
         return Err(coded(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_encryption",

@@ -188,6 +188,46 @@ async fn an_encrypted_election_runs_from_key_ceremony_to_a_verified_record(kind:
             .starts_with("contests[0].method: irv")
     );
 
+    // A ballot too large for the body limit is refused before any voter meets it.
+    let names: Vec<Value> = (0..40)
+        .map(|i| json!({"name": format!("Member {i}")}))
+        .collect();
+    let wide = json_of(
+        send(
+            &app,
+            Method::POST,
+            "/api/elections",
+            Some(&admin),
+            Some(&json!({
+                "slug": "committee", "title": "Committee", "eligibility": "roll",
+                "contests": [{"title": "Members", "method": "approval", "choices": names}]
+            })),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let refused = assert_error(
+        send(
+            &app,
+            Method::PUT,
+            &format!("/api/elections/{}/encryption", wide["id"].as_str().unwrap()),
+            Some(&admin),
+            Some(&json!({"trustees": 3, "threshold": 2})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_encryption",
+    )
+    .await;
+    let message = refused["error"]["message"].as_str().unwrap();
+    println!("40 approval choices: {message}");
+    assert!(
+        message.starts_with("contests: an encrypted ballot of this election is ")
+            && message.contains("over MAX_BODY_BYTES (16384)"),
+        "{message}"
+    );
+
     let election = create(&app, &admin, "board-2026", "plurality").await;
     let id = election["id"].as_str().unwrap().to_owned();
     let path = |tail: &str| format!("/api/elections/{id}/{tail}");

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use hmac::{Hmac, Mac};
 use securevote_crypto::{
-    Bytes32, EncryptedTally, Event, PartialDecryption, SetupEvent, parse_event_line,
+    Bytes32, ElectionContext, EncryptedTally, Event, PartialDecryption, SeededNonces, SetupEvent,
+    encrypt_ballot, parse_event_line,
 };
 use sha2::Sha256;
 
@@ -56,6 +57,63 @@ pub fn unsupported(election: &Election, encryption: &Encryption) -> Option<Strin
         }
     }
     None
+}
+
+/// Bytes of JSON each branch of a range proof takes at least (a challenge and a response, each
+/// 64 hex digits): a bound that spares building a ballot that cannot fit.
+const BRANCH_BYTES: u64 = 128;
+
+/// Why this election's encrypted ballots could not be sent, if they could not: the request body
+/// of one ballot (`{"encrypted": …}`, the same size whatever the choices) against the largest
+/// body the service takes, `limit` (`MAX_BODY_BYTES`). Measured by encrypting a ballot under a
+/// throwaway key, so the officer learns it before a voter does.
+pub fn ballot_too_large(election: &Election, limit: usize) -> Option<String> {
+    let document = record_election(election);
+    let branches: u64 = document
+        .contests
+        .iter()
+        .map(|contest| {
+            let (low, high) = contest.choice_range();
+            let sum = contest.sum_range().map_or(0, |(min, max)| max - min + 1);
+            contest.choice_count() as u64 * (high - low + 1) + sum
+        })
+        .sum();
+    let too_large = |size: String| {
+        format!(
+            "contests: an encrypted ballot of this election is {size} bytes, over MAX_BODY_BYTES ({limit}); use fewer choices or a smaller score range, or raise MAX_BODY_BYTES (and NGINX's client_max_body_size)"
+        )
+    };
+    let at_least = branches.saturating_mul(BRANCH_BYTES);
+    if at_least > limit as u64 {
+        return Some(too_large(format!("at least {at_least}")));
+    }
+    // The ristretto255 generator's encoding: any valid key gives ballots of the same size.
+    let key = Bytes32::from_hex("e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76")
+        .ok()?;
+    let context = ElectionContext::new(Bytes32([0; 32]), &key, document.contests.clone()).ok()?;
+    let values: Vec<Vec<u64>> = document
+        .contests
+        .iter()
+        .map(|contest| {
+            let (low, _) = contest.choice_range();
+            let mut values = vec![low; contest.choice_count()];
+            if let Some((min, _)) = contest.sum_range() {
+                for value in values.iter_mut().take(min as usize) {
+                    *value = 1;
+                }
+            }
+            values
+        })
+        .collect();
+    let (ballot, _) = encrypt_ballot(
+        &context,
+        &Bytes32([0; 32]),
+        &values,
+        &mut SeededNonces::new(b"size"),
+    )
+    .ok()?;
+    let size = format!("{{\"encrypted\":{}}}", ballot.to_json()).len();
+    (size > limit).then(|| too_large(size.to_string()))
 }
 
 /// The election document of the record (§2): contests and choices in ballot order.
