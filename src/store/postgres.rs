@@ -153,9 +153,12 @@ impl PostgresStore {
     ) -> Result<Self, StoreError> {
         let mut connect = config.connect.clone();
         // Detect a dead or partitioned server on an established connection in seconds, not at
-        // the kernel's default of many minutes.
+        // the kernel's default of many minutes. The user timeout bounds how long sent data may
+        // stay unacknowledged by the server's kernel (a busy or frozen PostgreSQL still
+        // acknowledges), so only a lost machine or network trips it; after a network cut a
+        // pooled connection to the lost primary fails within 5 s and the pool moves on.
         connect.keepalives_idle(Duration::from_secs(5));
-        connect.tcp_user_timeout(Duration::from_secs(10));
+        connect.tcp_user_timeout(Duration::from_secs(5));
         let manager_config = || ManagerConfig {
             recycling_method: RecyclingMethod::Custom(RECYCLE_CHECK.into()),
         };
