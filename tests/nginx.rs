@@ -3,164 +3,30 @@
 //! with slow or half-sent requests does not stop other clients, and a frozen backend (SIGSTOP)
 //! costs reads and votes a short delay, never an error.
 
+#[path = "support/nginx.rs"]
+mod nginx;
 #[path = "support/postgres.rs"]
 mod postgres;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use nginx::Nginx;
+use postgres::free_port;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"]
+/// NGINX with the project's configuration (production defaults for the per-address limits) in
+/// front of backends on these loopback ports, ACME challenges served from `acme_root`.
+fn start_nginx(backend_ports: &[u16], work: &Path, acme_root: &Path) -> Nginx {
+    let backends: Vec<String> = backend_ports
         .iter()
-        .map(|dir| Path::new(dir).join(tool))
-        .find(|path| path.exists())
-}
-
-struct Nginx {
-    port: u16,
-    child: Child,
-}
-
-impl Nginx {
-    fn start(backend_ports: &[u16], work: &Path, acme_root: &Path) -> Self {
-        let nginx = which("nginx").unwrap_or_else(|| {
-            panic!("nginx not found (install nginx-light; ./scripts/test does)")
-        });
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = work.join("nginx");
-        for sub in [
-            "tmp/body",
-            "tmp/proxy",
-            "tmp/fastcgi",
-            "tmp/uwsgi",
-            "tmp/scgi",
-            "logs",
-        ] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-        }
-        let port = free_port();
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let openssl = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-            ])
-            .args(["-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(openssl.success());
-        // The production defaults for the per-address limits (render-conf's).
-        let rendered = Command::new(repo.join("deploy/nginx/render-conf"))
-            .env(
-                "BACKENDS",
-                backend_ports
-                    .iter()
-                    .map(|port| format!("127.0.0.1:{port}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )
-            .env("HTTP_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HTTPS_LISTEN", format!("127.0.0.1:{}", free_port()))
-            .env("HTTP_MODE", "app")
-            .env("SERVER_NAME", "localhost")
-            .env("WEB_ROOT", repo.join("web"))
-            .env("TLS_CERT", &cert)
-            .env("TLS_KEY", &key)
-            .env("ACCESS_LOG", dir.join("logs/access.log"))
-            .env("ACME_ROOT", acme_root)
-            .output()
-            .expect("render-conf");
-        assert!(
-            rendered.status.success(),
-            "render-conf: {}",
-            String::from_utf8_lossy(&rendered.stderr)
-        );
-        std::fs::write(dir.join("securevote.conf"), &rendered.stdout).unwrap();
-        std::os::unix::fs::symlink(repo.join("deploy/nginx/snippets"), dir.join("snippets"))
-            .unwrap();
-        let d = dir.display();
-        let main_conf = format!(
-            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\ndaemon off;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n\
-             client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n\
-             uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n  include {d}/securevote.conf;\n}}\n"
-        );
-        std::fs::write(dir.join("nginx.conf"), main_conf).unwrap();
-        let check = Command::new(&nginx)
-            .arg("-t")
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "nginx -t: {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let child = Command::new(&nginx)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nginx");
-        let nginx = Self { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nginx did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        nginx
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-QUIT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        .map(|port| format!("127.0.0.1:{port}"))
+        .collect();
+    Nginx::start(&backends, work, &[("ACME_ROOT", acme_root.into())])
 }
 
 /// The service on SQLite, in this process, trusting NGINX's X-Forwarded-For.
@@ -254,7 +120,7 @@ async fn nginx_own_errors_are_the_api_json_shape_and_acme_challenges_are_served(
     )
     .unwrap();
     let mut backend = Backend::start().await;
-    let nginx = Nginx::start(&[backend.port], work.path(), &acme);
+    let nginx = start_nginx(&[backend.port], work.path(), &acme);
     let port = nginx.port;
 
     // Through to the backend as usual.
@@ -361,7 +227,7 @@ async fn slow_body(port: u16, source: [u8; 4]) -> Option<TcpStream> {
 async fn one_address_flooding_nginx_does_not_stop_other_clients() {
     let work = tempfile::tempdir().unwrap();
     let mut backend = Backend::start().await;
-    let nginx = Nginx::start(&[backend.port], work.path(), work.path());
+    let nginx = start_nginx(&[backend.port], work.path(), work.path());
     let port = nginx.port;
     let flooder = [127, 0, 0, 2];
 
@@ -378,7 +244,11 @@ async fn one_address_flooding_nginx_does_not_stop_other_clients() {
     // Meanwhile, everyone else is served normally.
     let client = reqwest::Client::new();
     for n in 0..50 {
-        let response = client.get(nginx.url("/api/options")).send().await.unwrap();
+        let response = client
+            .get(format!("{}/api/options", nginx.url()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "request {n} during the flood");
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
@@ -509,7 +379,7 @@ async fn a_frozen_backend_costs_a_short_delay_never_an_error() {
     assert!(import.status.success());
     let frozen = BackendProcess::start(&url, work.path()).await;
     let healthy = BackendProcess::start(&url, work.path()).await;
-    let nginx = Nginx::start(&[frozen.port, healthy.port], work.path(), work.path());
+    let nginx = start_nginx(&[frozen.port, healthy.port], work.path(), work.path());
     let client = reqwest::Client::new();
 
     // Voters sign in directly at the healthy backend, before anything is frozen.
@@ -536,7 +406,7 @@ async fn a_frozen_backend_costs_a_short_delay_never_an_error() {
         tokens.push(login["token"].as_str().unwrap().to_owned());
     }
     let candidates: Value = client
-        .get(nginx.url("/api/candidates"))
+        .get(format!("{}/api/candidates", nginx.url()))
         .send()
         .await
         .unwrap()
@@ -550,7 +420,10 @@ async fn a_frozen_backend_costs_a_short_delay_never_an_error() {
     let started = Instant::now();
     let outcomes = futures_util::future::join_all((0..4).map(|lane| {
         let (client, tokens, candidate) = (client.clone(), tokens.clone(), candidate.clone());
-        let (reads, votes) = (nginx.url("/api/options"), nginx.url("/api/votes"));
+        let (reads, votes) = (
+            format!("{}/api/options", nginx.url()),
+            format!("{}/api/votes", nginx.url()),
+        );
         async move {
             let mut seen = Vec::new();
             for i in (lane..VOTERS).step_by(4) {
@@ -605,7 +478,7 @@ async fn a_frozen_backend_costs_a_short_delay_never_an_error() {
         );
     }
     let results: Value = client
-        .get(nginx.url("/api/results"))
+        .get(format!("{}/api/results", nginx.url()))
         .send()
         .await
         .unwrap()

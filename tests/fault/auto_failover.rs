@@ -55,7 +55,7 @@ mod long_run;
 #[path = "../../cluster/src/settings.rs"]
 mod settings;
 use crate::postgres::{PgCluster, free_port};
-use crate::topology::{Backend, DATABASE, Nginx, wait_for_health, which};
+use crate::topology::{Backend, DATABASE, Nginx, start_nginx, wait_for_health, which};
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const PG_AUTOCTL: &str = "/usr/bin/pg_autoctl";
@@ -1773,7 +1773,7 @@ impl AutoTopology {
             total > 0 && tls == total,
             "backends' connections: {total}, TLS: {tls}"
         );
-        let nginx = Nginx::start(&backends.iter().collect::<Vec<_>>(), work.path());
+        let nginx = start_nginx(&backends, work.path());
         if let Some(pid) = nginx.pid() {
             std::fs::write(formation.root.join("nginx-pid"), pid.to_string()).expect("record pid");
         }

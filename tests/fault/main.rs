@@ -14,6 +14,8 @@ macro_rules! announce {
     }};
 }
 
+#[path = "../support/nginx.rs"]
+mod nginx;
 #[path = "../support/postgres.rs"]
 mod postgres;
 #[path = "../support/smtp.rs"]

@@ -118,163 +118,24 @@ impl Drop for Backend {
     }
 }
 
-/// A private NGINX master process with the project's configuration rendered for loopback.
-pub struct Nginx {
-    pub port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
+pub use crate::nginx::{Nginx, which};
 
-impl Nginx {
-    pub fn start(backends: &[&Backend], work: &Path) -> Self {
-        let nginx = which("nginx").unwrap_or_else(|| {
-            panic!("nginx not found (install nginx-light; ./scripts/test does)")
-        });
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let dir = work.join("nginx");
-        for sub in [
-            "tmp/body",
-            "tmp/proxy",
-            "tmp/fastcgi",
-            "tmp/uwsgi",
-            "tmp/scgi",
-            "logs",
-        ] {
-            std::fs::create_dir_all(dir.join(sub)).expect("nginx dirs");
-        }
-        let port = free_port();
-        let upstreams: Vec<String> = backends
-            .iter()
-            .map(|b| format!("127.0.0.1:{}", b.port))
-            .collect();
-        // The TLS server block needs a certificate; the drills only use plain HTTP.
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let openssl = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(
-            openssl.success(),
-            "openssl could not make a test certificate"
-        );
-        let rendered = Command::new(repo.join("deploy/nginx/render-conf"))
-            .env("BACKENDS", upstreams.join(" "))
-            .env("HTTP_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HTTPS_LISTEN", format!("127.0.0.1:{}", free_port()))
-            .env("HTTP_MODE", "app")
-            .env("SERVER_NAME", "localhost")
-            .env("WEB_ROOT", repo.join("web"))
-            .env("TLS_CERT", &cert)
-            .env("TLS_KEY", &key)
-            .env("ACCESS_LOG", dir.join("logs/access.log"))
-            // The drills' whole load comes from one address; the per-address limits are
-            // tested in tests/nginx.rs.
-            .env("REQ_RATE", "100000r/s")
-            .env("REQ_BURST", "100000")
-            .env("CONN_PER_ADDR", "10000")
-            .output()
-            .expect("render-conf");
-        assert!(
-            rendered.status.success(),
-            "render-conf: {}",
-            String::from_utf8_lossy(&rendered.stderr)
-        );
-        std::fs::write(dir.join("securevote.conf"), &rendered.stdout)
-            .expect("write securevote.conf");
-        let _ =
-            std::os::unix::fs::symlink(repo.join("deploy/nginx/snippets"), dir.join("snippets"));
-        let d = dir.display();
-        let main_conf = format!(
-            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\ndaemon off;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n\
-             client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n\
-             uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n  include {d}/securevote.conf;\n}}\n"
-        );
-        std::fs::write(dir.join("nginx.conf"), main_conf).expect("write nginx.conf");
-        let test = Command::new(&nginx)
-            .arg("-t")
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .output()
-            .expect("nginx -t");
-        assert!(
-            test.status.success(),
-            "nginx -t failed: {}",
-            String::from_utf8_lossy(&test.stderr)
-        );
-        let child = Command::new(&nginx)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nginx");
-        Self {
-            port,
-            dir,
-            child: Some(child),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The master process id, while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGQUIT: graceful stop of master and workers.
-            let _ = Command::new("kill")
-                .args(["-QUIT", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-pub fn which(tool: &str) -> Option<PathBuf> {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"]
+/// NGINX with the project's configuration in front of the backends. The drills' whole load comes
+/// from one address, so the per-address limits are lifted here (tests/nginx.rs tests them).
+pub fn start_nginx(backends: &[Backend], work: &Path) -> Nginx {
+    let upstreams: Vec<String> = backends
         .iter()
-        .map(|dir| Path::new(dir).join(tool))
-        .find(|path| path.exists())
+        .map(|b| format!("127.0.0.1:{}", b.port))
+        .collect();
+    Nginx::start(
+        &upstreams,
+        work,
+        &[
+            ("REQ_RATE", "100000r/s".into()),
+            ("REQ_BURST", "100000".into()),
+            ("CONN_PER_ADDR", "10000".into()),
+        ],
+    )
 }
 
 /// Primary + synchronous standby + two backends + NGINX.
@@ -333,7 +194,7 @@ impl Topology {
         for backend in &backends {
             wait_for_health(&client, &backend.url(), Duration::from_secs(30)).await;
         }
-        let nginx = Nginx::start(&backends.iter().collect::<Vec<_>>(), work.path());
+        let nginx = start_nginx(&backends, work.path());
         wait_for_health(&client, &nginx.url(), Duration::from_secs(30)).await;
         Self {
             work,
