@@ -55,7 +55,7 @@ async fn upload_roll(app: &TestApp, admin: &str, id: &str, voters: usize) {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-async fn voter(app: &TestApp, email: &str) -> String {
+pub(crate) async fn voter(app: &TestApp, email: &str) -> String {
     assert_eq!(
         app.register(email, PASSWORD).await.status(),
         StatusCode::CREATED
@@ -76,7 +76,7 @@ struct Voter {
     pseudonym: Bytes32,
 }
 
-async fn credential(app: &TestApp, id: &str, token: &str) -> (Bytes32, ElectionContext) {
+pub(crate) async fn credential(app: &TestApp, id: &str, token: &str) -> (Bytes32, ElectionContext) {
     let body = json_of(
         app.get_authed(&format!("/api/elections/{id}/pseudonym"), token)
             .await,
@@ -95,7 +95,7 @@ async fn credential(app: &TestApp, id: &str, token: &str) -> (Bytes32, ElectionC
     )
 }
 
-fn encrypt(
+pub(crate) fn encrypt(
     context: &ElectionContext,
     pseudonym: &Bytes32,
     values: &[&[u64]],
@@ -112,7 +112,12 @@ fn encrypt(
     .0
 }
 
-async fn cast(app: &TestApp, id: &str, token: &str, ballot: &Value) -> reqwest::Response {
+pub(crate) async fn cast(
+    app: &TestApp,
+    id: &str,
+    token: &str,
+    ballot: &Value,
+) -> reqwest::Response {
     send(
         app,
         Method::POST,
@@ -794,7 +799,7 @@ async fn plain_elections_refuse_encrypted_ballots_and_have_no_board(kind: Kind) 
 }
 
 /// An open encrypted election (3 trustees, 2 needed) with `voters` voters on its roll.
-async fn open_election(app: &TestApp, admin: &str, slug: &str, voters: usize) -> String {
+pub(crate) async fn open_election(app: &TestApp, admin: &str, slug: &str, voters: usize) -> String {
     let election = create(app, admin, slug, "plurality").await;
     let id = election["id"].as_str().unwrap().to_owned();
     let path = |tail: &str| format!("/api/elections/{id}/{tail}");

@@ -11,6 +11,7 @@
 //! voter's choice; its score (the voters it gets right) must stay within what the same attack
 //! scores when the true choices are shuffled among the voters (mean + 5 sd of 400 shuffles).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -19,12 +20,17 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use reqwest::{Method, StatusCode};
+use rstest::rstest;
+use rstest_reuse::apply;
 use securevote::config::Settings;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::admin::admin_token;
-use crate::helpers::{JWT_SECRET, Kind, TestApp, TestDatabase, json_of, send, spawn_with};
+use crate::encrypted::{cast, credential, encrypt, open_election, voter};
+use crate::helpers::{
+    JWT_SECRET, Kind, TestApp, TestDatabase, both_stores, json_of, send, spawn_with,
+};
 use crate::postgres::{PgCluster, pg_command};
 
 const VOTERS: usize = 48;
@@ -249,6 +255,136 @@ struct Voter {
 }
 
 /// A deterministic pattern of choices, not a plain cycle.
+/// An encrypted election's board keeps its ballots in the order cast, each appended in one
+/// transaction with its voter's participation row. After the close (which seals it), neither the
+/// participation rows' physical order (SQLite rowid, PostgreSQL ctid), nor their times, nor
+/// (PostgreSQL) their xmin may follow the board's order: voters registered in roll order vote
+/// in a shuffled order, and each attack's guess of which voter cast the board's k-th ballot may
+/// be right no more often than a random guess (at most 6 of 24: a random permutation of 24 has
+/// 6 or more fixed points with probability below 0.001).
+#[apply(both_stores)]
+async fn an_encrypted_election_s_participation_does_not_follow_its_board_after_the_close(
+    kind: Kind,
+) {
+    const N: usize = 24;
+    const CHANCE: usize = 6;
+    let db = TestDatabase::new(kind).await;
+    let app = db.spawn().await;
+    let admin = admin_token(&app).await;
+    let id = open_election(&app, &admin, "unlinkable-encrypted", N).await;
+    let mut accounts = Vec::new();
+    for i in 0..N {
+        let token = voter(&app, &format!("enc{i}@example.org")).await;
+        let me: Value = app.get_authed_json("/api/auth/me", &token).await;
+        accounts.push((token, me["id"].as_str().unwrap().to_owned()));
+    }
+    let mut order: Vec<usize> = (0..N).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(13));
+    let mut voter_at_seq = std::collections::BTreeMap::new();
+    for (n, &i) in order.iter().enumerate() {
+        let (token, user) = &accounts[i];
+        let (pseudonym, context) = credential(&app, &id, token).await;
+        let mut chair = [0u64; 3];
+        chair[n % 3] = 1;
+        let ballot = encrypt(&context, &pseudonym, &[&chair, &[0, 0]], &format!("u{n}"));
+        let receipt = json_of(
+            cast(&app, &id, token, &json!(ballot)).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        voter_at_seq.insert(receipt["seq"].as_u64().unwrap(), user.clone());
+    }
+    let closed = send(
+        &app,
+        Method::POST,
+        &format!("/api/elections/{id}/close"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(closed.status(), StatusCode::OK);
+    // The board's ballots in order: the truth an attack must guess.
+    let truth: Vec<String> = voter_at_seq.into_values().collect();
+
+    // (user, voted_at as stored) in physical order, and xmin guesses (PostgreSQL).
+    let (physical, xmin_right): (Vec<(String, String)>, Option<usize>) = match kind {
+        Kind::Sqlite => {
+            let conn = rusqlite::Connection::open(db.data_path().join("securevote.db")).unwrap();
+            let rows = conn
+                .prepare(
+                    "SELECT user_id, voted_at FROM participation WHERE election_id = ?1
+                     ORDER BY rowid",
+                )
+                .unwrap()
+                .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (rows, None)
+        }
+        Kind::Postgres => {
+            let sql = db.sql().await;
+            let election: Uuid = id.parse().unwrap();
+            let rows = sql
+                .query(
+                    "SELECT user_id::text, to_char(voted_at AT TIME ZONE 'UTC', 'HH24:MI:SS.US'),
+                            xmin::text
+                     FROM participation WHERE election_id = $1 ORDER BY ctid",
+                    &[&election],
+                )
+                .await
+                .unwrap();
+            let by_xmin: HashMap<String, String> = rows
+                .iter()
+                .map(|r| (r.get::<_, String>(2), r.get::<_, String>(0)))
+                .collect();
+            let board = sql
+                .query(
+                    "SELECT xmin::text FROM board_events
+                     WHERE election_id = $1 AND kind = 'ballot' ORDER BY seq",
+                    &[&election],
+                )
+                .await
+                .unwrap();
+            let right = board
+                .iter()
+                .zip(&truth)
+                .filter(|(row, user)| by_xmin.get(&row.get::<_, String>(0)) == Some(user))
+                .count();
+            let rows = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            (rows, Some(right))
+        }
+    };
+    assert_eq!(physical.len(), N, "one participation row per voter");
+    let right = |guess: &[String]| guess.iter().zip(&truth).filter(|(a, b)| a == b).count();
+    let by_order: Vec<String> = physical.iter().map(|(user, _)| user.clone()).collect();
+    let mut by_time = physical.clone();
+    by_time.sort_by(|a, b| a.1.cmp(&b.1));
+    let by_time: Vec<String> = by_time.into_iter().map(|(user, _)| user).collect();
+    let scores = [
+        ("physical order", right(&by_order)),
+        ("order of voted_at", right(&by_time)),
+        ("equal xmin", xmin_right.unwrap_or(0)),
+    ];
+    println!("{kind:?}: voters guessed right of {N}, by attack: {scores:?}");
+    for (attack, score) in scores {
+        assert!(
+            score <= CHANCE,
+            "{attack} links {score} of {N} voters to their ballots"
+        );
+    }
+    // Times cut to the day: nothing finer than the day is left to order by.
+    for (_, voted_at) in &physical {
+        let midnight = match kind {
+            Kind::Sqlite => chrono::DateTime::parse_from_rfc3339(voted_at)
+                .map(|t| t.time() == chrono::NaiveTime::MIN)
+                .unwrap_or(false),
+            Kind::Postgres => voted_at == "00:00:00.000000",
+        };
+        assert!(midnight, "voted_at {voted_at} is finer than the day");
+    }
+}
+
 fn choice_of(i: usize) -> usize {
     (i * 7 + i / 5) % CHOICES
 }

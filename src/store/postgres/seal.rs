@@ -7,7 +7,10 @@
 //! ballot updates them. The seal removes each of those links:
 //! 1. one transaction per election rewrites its ballots as new rows with new random ids in
 //!    random order (all with the seal's `xmin`), rewrites its counter rows (the seal's `xmin`
-//!    again), erases its voters' retry digests and records `sealed_at`;
+//!    again), rewrites its participation rows in random order with their times cut to the day
+//!    and without retry digests (an encrypted election's board keeps its ballots in the order
+//!    cast, and its ballot events share `xmin` with the participation rows until this), and
+//!    records `sealed_at`;
 //! 2. `VACUUM (FULL)` of the ballot box, the counters and the participation writes new files
 //!    without the dead row versions and rebuilds their indexes (whose page splits otherwise
 //!    follow insertion order), then `CHECKPOINT`, `pg_switch_wal()` and `CHECKPOINT` let the
@@ -79,9 +82,16 @@ pub(super) async fn seal_closed(store: &PostgresStore) -> Result<u64, StoreError
         )
         .await
         .map_err(map_error)?;
+        // Participation rewritten in random order (the seal's xmin), times cut to the day,
+        // retry digests gone: neither its order, nor its xmin, nor its times follow the order
+        // of voting, which an encrypted election's board shows (its ballots are in the order
+        // cast, each written with its voter's participation).
         tx.execute(
-            "UPDATE participation SET key_hash = NULL, request_hash = NULL
-             WHERE election_id = $1 AND (key_hash IS NOT NULL OR request_hash IS NOT NULL)",
+            "WITH old AS (
+               DELETE FROM participation WHERE election_id = $1 RETURNING user_id, voted_at
+             )
+             INSERT INTO participation (election_id, user_id, voted_at)
+             SELECT $1, user_id, date_trunc('day', voted_at, 'UTC') FROM old ORDER BY random()",
             &[&id],
         )
         .await

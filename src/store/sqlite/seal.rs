@@ -5,7 +5,9 @@
 //! WAL holds their pages in the same commit, and a ballot keeps the id its voter was given.
 //! The seal, in one IMMEDIATE transaction per election (which waits for the vote writer's batch
 //! in progress; a later batch finds the election closed), rewrites the election's ballots with
-//! new random ids in random order and erases its voters' retry digests, and records
+//! new random ids in random order, rewrites its participation rows in random order with their
+//! times cut to the day and without retry digests (an encrypted election's board keeps its
+//! ballots in the order cast, so participation's rowid order and times must not), and records
 //! `sealed_at`. Then `VACUUM` rebuilds the file without free pages and
 //! `wal_checkpoint(TRUNCATE)` empties the WAL; `purged_at` records it. The ballot box is
 //! WITHOUT ROWID (ordered by its random ids) and `secure_delete` is on, so neither a rowid nor
@@ -63,11 +65,30 @@ pub(super) fn seal_closed(conn: &mut Connection) -> rusqlite::Result<u64> {
                 ])?;
             }
         }
-        tx.execute(
-            "UPDATE participation SET key_hash = NULL, request_hash = NULL
-             WHERE election_id = ?1 AND (key_hash IS NOT NULL OR request_hash IS NOT NULL)",
-            [&id],
-        )?;
+        // Participation rewritten in random order, times cut to the day, retry digests gone:
+        // neither its order nor its times follow the order of voting, which an encrypted
+        // election's board shows (its ballots are in the order cast).
+        let mut voters: Vec<(String, String)> = tx
+            .prepare("SELECT user_id, voted_at FROM participation WHERE election_id = ?1")?
+            .query_map([&id], |row| {
+                let voted_at = super::time_at(row, 1)?;
+                let day = voted_at
+                    .date_naive()
+                    .and_time(chrono::NaiveTime::MIN)
+                    .and_utc();
+                Ok((row.get(0)?, super::timestamp(day)))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        voters.shuffle(&mut rand::thread_rng());
+        tx.execute("DELETE FROM participation WHERE election_id = ?1", [&id])?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO participation (election_id, user_id, voted_at) VALUES (?1, ?2, ?3)",
+            )?;
+            for (user, day) in &voters {
+                insert.execute(params![id, user, day])?;
+            }
+        }
         tx.execute(
             "UPDATE elections SET sealed_at = ?2 WHERE id = ?1",
             params![id, super::timestamp(chrono::Utc::now())],
