@@ -1702,6 +1702,13 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
         .wait_text("encryption-card", "ranked contests (IRV, STV")
         .await;
     admin.check_page("admin-encryption-form").await;
+    admin
+        .js(
+            "document.getElementById('encryption-card').scrollIntoView();",
+            vec![],
+        )
+        .await;
+    admin.screenshot("admin-encryption-card", None).await;
     admin.type_css("#encryption-trustees", "3").await;
     admin.type_css("#encryption-threshold", "4").await;
     admin.click("encryption-save").await;
@@ -1731,6 +1738,13 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
         "the API's error is the field's description: {tied}"
     );
     admin.check_page("admin-encryption-error").await;
+    admin
+        .js(
+            "document.getElementById('encryption-form').scrollIntoView();",
+            vec![],
+        )
+        .await;
+    admin.screenshot("admin-encryption-card-error", None).await;
     admin.type_css("#encryption-threshold", "2").await;
     admin.click("encryption-save").await;
     admin.click("confirm-dialog-ok").await;
@@ -2043,6 +2057,24 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
         .wait_text("trustees-threshold", "Any 2 of the 3")
         .await;
     admin.check_page("admin-trustees-open").await;
+    // The same card in German.
+    let officer_de = driver.browser_in(&server, "de").await;
+    officer_de
+        .goto(&format!("/admin/elections/{ENC_SLUG}"))
+        .await;
+    ui_log_in(&officer_de, ADMIN, PASSWORD).await;
+    officer_de.wait_text("trustees-shares", "6 von 6").await;
+    officer_de.wait_text("step-finish-state", "Erledigt").await;
+    officer_de.check_page("admin-trustees-open-de").await;
+    officer_de
+        .js(
+            "document.getElementById('ceremony-steps').scrollIntoView();",
+            vec![],
+        )
+        .await;
+    officer_de.screenshot("admin-trustees-steps-de", None).await;
+    officer_de.assert_clean_console().await;
+    officer_de.close().await;
 
     // --- Close in the console; the record to the trustees; two of them decrypt offline; their
     // partial decryptions uploaded (a file, a paste); publish.

@@ -370,12 +370,16 @@ async function fillTrustees(election, shell, body, status) {
       3,
       sharesDone ? (draft ? 'todo' : 'done') : 'later',
       sharesDone
-        ? [
-            h('p', { text: t('trustees.finish_help') }),
-            h('div', { className: 'actions', id: 'shares-downloads' }, shareDownloads),
-            command('command-finish', 'securevote trustee finish --secret tJ.secret --keys keys.json --shares shares-J.json --key-share tJ.key'),
-            draft ? h('p', { className: 'muted', id: 'trustees-schedule-hint', text: t('trustees.finish_schedule') }) : null,
-          ]
+        ? (() => {
+            const files = [
+              h('p', { text: t('trustees.finish_help') }),
+              h('div', { className: 'actions', id: 'shares-downloads' }, shareDownloads),
+              command('command-finish', 'securevote trustee finish --secret tJ.secret --keys keys.json --shares shares-J.json --key-share tJ.key'),
+            ];
+            // Once scheduled, the files stay at hand (a trustee may still need theirs) but folded.
+            if (!draft) return [h('p', { className: 'muted', text: t('trustees.finish_done') }), h('details', { className: 'ceremony-files' }, h('summary', { text: t('trustees.finish_files') }), files)];
+            return [...files, h('p', { className: 'muted', id: 'trustees-schedule-hint', text: t('trustees.finish_schedule') })];
+          })()
         : h('p', { className: 'muted', text: t('trustees.finish_later') }),
     );
 
