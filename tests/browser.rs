@@ -16,6 +16,8 @@
 mod smtp;
 #[path = "support/browser.rs"]
 mod support;
+#[path = "support/trustees.rs"]
+mod trustees;
 
 use std::time::{Duration, Instant};
 
@@ -1571,19 +1573,44 @@ async fn check_tracker(browser: &Browser, slug: &str, tracker: &str) -> String {
     status.as_str().unwrap_or_default().to_owned()
 }
 
-/// An encrypted election (2 of 3 trustees, played by the crypto crate through the API) in the
-/// browser: voter A votes and gets a tracker; voter B audits a ballot (its decrypted content is
-/// the choice), casts, then votes again; the check page finds the trackers, counted or
-/// superseded; the console shows the trustees; after close two partial decryptions give the
-/// result, shown in the browser; the downloaded record verifies with the crypto crate.
+/// The contents of the textarea `#id` once a chosen file has been read into it.
+async fn wait_filled(browser: &Browser, id: &str) {
+    browser
+        .wait_js(
+            &format!("the file read into #{id}"),
+            "const el = document.getElementById(arguments[0]); return el && el.value.length > 0 ? true : null;",
+            vec![json!(id)],
+        )
+        .await;
+}
+
+/// Whether `#id` is marked invalid, has the focus, and its description includes its error.
+async fn error_tied_to(browser: &Browser, id: &str) -> Value {
+    browser
+        .js(
+            "const input = document.getElementById(arguments[0]);
+             const ids = (input.getAttribute('aria-describedby') || '').split(' ');
+             return { invalid: input.getAttribute('aria-invalid'), focused: document.activeElement === input,
+                      described: ids.map((i) => document.getElementById(i)?.innerText || '').join(' | ') };",
+            vec![json!(id)],
+        )
+        .await
+}
+
+/// An encrypted election run from the console: the admin creates the roll election and imports
+/// its roll, makes it encrypted (2 of 3; a threshold of 4 is refused by the API, the error tied
+/// to its field), and runs the key ceremony through the Trustees card with three trustees who
+/// run the real `securevote trustee keygen/shares/finish` offline (their outputs uploaded as
+/// files or pasted, keys.json and shares-j.json downloaded); schedules and opens. Voter A votes
+/// and gets a tracker, and the list says "voted — you may vote again"; voter B audits a ballot
+/// (its decrypted content is the choice), casts, then votes again; the check page finds the
+/// trackers, counted or superseded. The admin closes, downloads the record, two trustees run
+/// `trustee decrypt` on it, the admin uploads their outputs and publishes; the result is shown,
+/// and the downloaded record passes `securevote verify` and the crypto crate's verifier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_browser() {
     use reqwest::Method;
-    use securevote_crypto::{
-        CeremonyParams, EncryptedShare, Event, PartialDecryption, Record, SeededNonces,
-        TrusteeKeyShare, TrusteePublicKey, encrypt_shares, parse_event_line, partial_decrypt,
-        receive_shares, trustee_keygen, verify_record,
-    };
+    use securevote_crypto::{Record, verify_record};
     const ENC_SLUG: &str = "encrypted-board-2026";
     let server = Server::start(&[]).await;
     let api = Api::new(&server);
@@ -1593,134 +1620,273 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     for voter in ["voter-a@example.org", "voter-b@example.org"] {
         api.register(voter).await;
     }
+    let files = tempfile::tempdir().expect("a directory for the officer's files");
+    let downloads = files.path();
 
-    // --- The election, its roll, encryption 2 of 3 and the key ceremony through the API.
-    let election = api_ok(
-        &api,
-        Method::POST,
-        "/api/elections",
-        &admin_token,
-        Some(json!({
-            "slug": ENC_SLUG, "title": "Encrypted board 2026", "eligibility": "roll",
-            "results": "after_close",
-            "contests": [
-                {"title": "Chair", "method": "plurality", "min_choices": 1, "max_choices": 1,
-                 "choices": [{"name": "Ada"}, {"name": "Grace"}, {"name": "Edsger"}]},
-                {"title": "Budget", "method": "score", "max_score": 5,
-                 "choices": [{"name": "Plan A"}, {"name": "Plan B"}]}
-            ]
-        })),
-    )
-    .await;
-    let id = election["id"].as_str().expect("an id").to_owned();
-    let path = |tail: &str| format!("/api/elections/{id}/{tail}");
-    let roll = "email,name,external_id,weight,groups\nvoter-a@example.org,Voter A,,1,\nvoter-b@example.org,Voter B,,1,\nvoter-c@example.org,Voter C,,1,\n";
-    let response = api
-        .client
-        .post(format!("{}{}", api.base, path("roll")))
-        .bearer_auth(&admin_token)
-        .header("content-type", "text/csv")
-        .body(roll)
-        .send()
-        .await
-        .expect("POST roll");
-    assert_eq!(response.status(), 200, "the roll is imported");
-    api_ok(
-        &api,
-        Method::PUT,
-        &path("encryption"),
-        &admin_token,
-        Some(json!({"trustees": 3, "threshold": 2})),
-    )
-    .await;
-    let params = CeremonyParams {
-        election_id: id.clone(),
-        trustees: 3,
-        threshold: 2,
-    };
+    // --- The roll election in the console: a plurality and a score contest, then its roll.
     let driver = Driver::start().await;
     let admin = driver.browser(&server).await;
-    let mut secrets = Vec::new();
-    for i in 1..=3u64 {
-        if i == 3 {
-            // The console during the ceremony: two of three keys are in, no shares yet.
-            admin.goto(&format!("/admin/elections/{ENC_SLUG}")).await;
-            ui_log_in(&admin, ADMIN, PASSWORD).await;
+    admin.download_into(downloads).await;
+    admin.goto("/admin/elections/new").await;
+    ui_log_in(&admin, ADMIN, PASSWORD).await;
+    admin.wait_visible("election-form").await;
+    admin.type_css(&path("title"), "Encrypted board 2026").await;
+    admin.select_css(&path("eligibility"), "roll").await;
+    admin.select_css(&path("results"), "after_close").await;
+    admin.type_css(&path("contests[0].title"), "Chair").await;
+    for (j, name) in ["Ada", "Grace", "Edsger"].iter().enumerate() {
+        if j == 2 {
             admin
-                .wait_text("trustees-shares", "Key shares relayed: 0 of 6")
+                .click_css("#election-form fieldset[data-index='0'] [data-action=add-choice]")
                 .await;
-            let keys_shown = admin
-                .js(
-                    "return [...document.querySelectorAll('#trustees-table [data-key]')].map((c) => c.dataset.key);",
-                    vec![],
-                )
-                .await;
-            assert_eq!(keys_shown, json!(["true", "true", "false"]));
-            admin.check_page("admin-trustees-ceremony").await;
-            admin
-                .js(
-                    "document.getElementById('trustees-card').scrollIntoView();",
-                    vec![],
-                )
-                .await;
-            admin.screenshot("admin-trustees-ceremony-card", None).await;
         }
-        let (secret, public) = trustee_keygen(
-            &params,
-            i,
-            &mut SeededNonces::new(format!("browser trustee {i}").as_bytes()),
-        )
-        .expect("a trustee key");
-        api_ok(
-            &api,
-            Method::POST,
-            &path("trustees"),
-            &admin_token,
-            Some(json!(public)),
+        admin
+            .type_css(&path(&format!("contests[0].choices[{j}].name")), name)
+            .await;
+    }
+    admin.click("add-contest").await;
+    admin.type_css(&path("contests[1].title"), "Budget").await;
+    admin.select_css(&path("contests[1].method"), "score").await;
+    admin.type_css(&path("contests[1].max_score"), "5").await;
+    admin
+        .type_css(&path("contests[1].choices[0].name"), "Plan A")
+        .await;
+    admin
+        .type_css(&path("contests[1].choices[1].name"), "Plan B")
+        .await;
+    // A maximum above the number of choices: the API refuses it naming the field (`field` of
+    // its error), and the console ties the error to that field.
+    admin.type_css(&path("contests[0].max_choices"), "4").await;
+    admin.click("election-save").await;
+    admin
+        .wait_css_text("#form-errors", "contests[0].max_choices")
+        .await;
+    let max_id = admin
+        .js(
+            "return document.querySelector('[data-path=\"contests[0].max_choices\"]').id;",
+            vec![],
         )
         .await;
-        secrets.push(secret);
-    }
-    let keys: Vec<TrusteePublicKey> = serde_json::from_value(
-        api_ok(&api, Method::GET, &path("trustees"), &admin_token, None).await,
+    let tied = error_tied_to(&admin, max_id.as_str().unwrap_or_default()).await;
+    assert_eq!(tied["invalid"], json!("true"), "{tied}");
+    assert_eq!(tied["focused"], json!(true), "focus on the field: {tied}");
+    assert!(
+        tied["described"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("contests[0].max_choices"),
+        "the API's error is the field's description: {tied}"
+    );
+    admin.check_page("admin-form-server-error").await;
+    admin.type_css(&path("contests[0].max_choices"), "").await;
+    admin.click("election-save").await;
+    admin.wait_text("admin-state", "Draft").await;
+    admin.click("roll-link").await;
+    admin.wait_visible("roll-upload").await;
+    let roll_file = downloads.join("board-roll.csv");
+    std::fs::write(
+        &roll_file,
+        "email,name,external_id,weight,groups\nvoter-a@example.org,Voter A,,1,\nvoter-b@example.org,Voter B,,1,\nvoter-c@example.org,Voter C,,1,\n",
     )
-    .expect("the trustees' keys");
-    for (i, secret) in secrets.iter().enumerate() {
-        let shares = encrypt_shares(
-            secret,
-            &keys,
-            &mut SeededNonces::new(format!("browser shares {i}").as_bytes()),
+    .unwrap();
+    admin.upload_file("#roll-file", &roll_file).await;
+    admin.click("roll-check").await;
+    admin.wait_visible("roll-no-rejected").await;
+    admin.click("roll-import").await;
+    admin.wait_text("roll-imported", "3 added").await;
+    admin.click("roll-back").await;
+
+    // --- Encryption: a threshold above the trustees is refused by the API, tied to its field.
+    admin.wait_visible("encryption-card").await;
+    admin
+        .wait_text("encryption-card", "ranked contests (IRV, STV")
+        .await;
+    admin.check_page("admin-encryption-form").await;
+    admin
+        .js(
+            "document.getElementById('encryption-card').scrollIntoView();",
+            vec![],
         )
-        .expect("shares");
-        for share in shares {
-            api_ok(
-                &api,
-                Method::POST,
-                &path("shares"),
-                &admin_token,
-                Some(json!(share)),
+        .await;
+    admin.screenshot("admin-encryption-card", None).await;
+    admin.type_css("#encryption-trustees", "3").await;
+    admin.type_css("#encryption-threshold", "4").await;
+    admin.click("encryption-save").await;
+    admin
+        .wait_text("confirm-dialog-text", "Ranked contests are refused")
+        .await;
+    admin
+        .wait_text(
+            "confirm-dialog-text",
+            "fixed once a trustee's public key is uploaded",
+        )
+        .await;
+    admin.check_page("admin-encryption-confirm").await;
+    admin.click("confirm-dialog-ok").await;
+    let refusal = admin
+        .wait_text("encryption-threshold-error", "encryption.threshold")
+        .await;
+    println!("a threshold of 4 of 3: {refusal}");
+    let tied = error_tied_to(&admin, "encryption-threshold").await;
+    assert_eq!(tied["invalid"], json!("true"), "{tied}");
+    assert_eq!(tied["focused"], json!(true), "focus on the field: {tied}");
+    assert!(
+        tied["described"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("must be between 1 and 3"),
+        "the API's error is the field's description: {tied}"
+    );
+    admin.check_page("admin-encryption-error").await;
+    admin
+        .js(
+            "document.getElementById('encryption-form').scrollIntoView();",
+            vec![],
+        )
+        .await;
+    admin.screenshot("admin-encryption-card-error", None).await;
+    admin.type_css("#encryption-threshold", "2").await;
+    admin.click("encryption-save").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("trustees-keys", "0 of 3").await;
+    admin
+        .wait_text("trustees-threshold", "Any 2 of the 3")
+        .await;
+    admin.check_page("admin-trustees-no-keys").await;
+
+    // --- Step 1: three trustees make their keys offline; the admin uploads them (a file, a
+    // paste, a file); a second upload of a key is refused, tied to the field.
+    let id = admin
+        .js(
+            "return document.getElementById('trustees-election-id').innerText;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let keygen = admin
+        .js(
+            "return document.getElementById('command-keygen').innerText;",
+            vec![],
+        )
+        .await;
+    assert!(
+        keygen.as_str().unwrap_or_default().contains(&format!(
+            "--election {id} --index I --trustees 3 --threshold 2"
+        )),
+        "the console shows the trustees their command: {keygen}"
+    );
+    let trustees = trustees::Trustees::new(service_binary());
+    let publics: Vec<std::path::PathBuf> = (1..=3).map(|i| trustees.keygen(&id, i, 3, 2)).collect();
+    admin.upload_file("#trustees-key-file", &publics[0]).await;
+    wait_filled(&admin, "trustees-key-text").await;
+    admin.click("trustees-key-submit").await;
+    admin.wait_text("trustees-keys", "1 of 3").await;
+    admin
+        .wait_text("trustees-status", "public key of trustee 1 is in")
+        .await;
+    admin.upload_file("#trustees-key-file", &publics[0]).await;
+    wait_filled(&admin, "trustees-key-text").await;
+    admin.click("trustees-key-submit").await;
+    admin
+        .wait_text("trustees-key-error", "already uploaded")
+        .await;
+    let tied = error_tied_to(&admin, "trustees-key-text").await;
+    assert_eq!(
+        (tied["invalid"].clone(), tied["focused"].clone()),
+        (json!("true"), json!(true)),
+        "{tied}"
+    );
+    admin.check_page("admin-trustees-key-refused").await;
+    let pasted = std::fs::read_to_string(&publics[1]).unwrap();
+    admin.set_value_css("#trustees-key-text", &pasted).await;
+    admin.click("trustees-key-submit").await;
+    admin.wait_text("trustees-keys", "2 of 3").await;
+    let keys_shown = admin
+        .js(
+            "return [...document.querySelectorAll('#trustees-table [data-key]')].map((c) => c.dataset.key);",
+            vec![],
+        )
+        .await;
+    assert_eq!(keys_shown, json!(["true", "true", "false"]));
+    admin
+        .wait_text("trustees-shares", "Key shares relayed: 0 of 6")
+        .await;
+    admin.check_page("admin-trustees-ceremony").await;
+    admin
+        .js(
+            "document.getElementById('trustees-card').scrollIntoView();",
+            vec![],
+        )
+        .await;
+    admin.screenshot("admin-trustees-ceremony-card", None).await;
+    admin.upload_file("#trustees-key-file", &publics[2]).await;
+    wait_filled(&admin, "trustees-key-text").await;
+    admin.click("trustees-key-submit").await;
+    admin.wait_text("trustees-keys", "3 of 3").await;
+    admin.wait_text("step-keys-state", "Done").await;
+
+    // --- Step 2: keys.json to the trustees, their shares back (files, and one pasted).
+    let keys = admin
+        .download_file(downloads, "keys-download", "keys.json")
+        .await;
+    admin
+        .wait_text("trustees-status", "keys.json has been downloaded")
+        .await;
+    for i in 1..=3u64 {
+        let shares = trustees.shares(i, &keys);
+        if i == 2 {
+            let text = std::fs::read_to_string(&shares).unwrap();
+            admin.set_value_css("#trustees-shares-text", &text).await;
+        } else {
+            admin.upload_file("#trustees-shares-file", &shares).await;
+            wait_filled(&admin, "trustees-shares-text").await;
+        }
+        if i == 2 {
+            admin.check_page("admin-trustees-shares").await;
+        }
+        admin.click("trustees-shares-submit").await;
+        admin
+            .wait_text(
+                "trustees-shares",
+                &format!("Key shares relayed: {} of 6", 2 * i),
             )
             .await;
-        }
     }
-    let mut key_shares: Vec<TrusteeKeyShare> = Vec::new();
-    for (j, secret) in secrets.iter().enumerate() {
-        let mine: Vec<EncryptedShare> = serde_json::from_value(
-            api_ok(
-                &api,
-                Method::GET,
-                &format!("/api/elections/{id}/shares?to={}", j + 1),
-                &admin_token,
-                None,
+    admin.wait_text("step-shares-state", "Done").await;
+
+    // --- Step 3: each trustee's shares-j.json; each makes their key share offline.
+    for j in 1..=3u64 {
+        let mine = admin
+            .download_file(
+                downloads,
+                &format!("shares-download-{j}"),
+                &format!("shares-{j}.json"),
             )
-            .await,
+            .await;
+        trustees.finish(j, &keys, &mine);
+    }
+    admin
+        .wait_text("trustees-schedule-hint", "can be scheduled")
+        .await;
+    admin.check_page("admin-trustees-ceremony-complete").await;
+    admin
+        .js(
+            "document.getElementById('ceremony-steps').scrollIntoView();",
+            vec![],
         )
-        .expect("shares to a trustee");
-        key_shares.push(receive_shares(secret, &keys, &mine).expect("a key share"));
-    }
-    for action in ["schedule", "open"] {
-        api_ok(&api, Method::POST, &path(action), &admin_token, None).await;
-    }
+        .await;
+    admin.screenshot("admin-trustees-steps", None).await;
+
+    // --- Schedule and open in the console.
+    admin.click("action-schedule").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Scheduled").await;
+    admin.click("action-open").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Open").await;
+    admin.wait_visible("trustees-head").await;
 
     let shown = api_ok(
         &api,
@@ -1762,6 +1928,18 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     );
     a.wait_text("receipt-card", "Vote again").await;
     a.check_page("encrypted-receipt").await;
+    // The list of elections: voted, and in an encrypted election a voter may vote again.
+    a.goto("/elections").await;
+    let mark = a
+        .wait_css_text(
+            &format!("[data-slug='{ENC_SLUG}'] [data-voted=again]"),
+            "Voted — you may vote again",
+        )
+        .await;
+    println!("voter A's list: {mark}");
+    a.wait_css_text(&format!("[data-slug='{ENC_SLUG}'] a.button"), "Vote again")
+        .await;
+    a.check_page("encrypted-list-voted").await;
 
     // --- Voter B: audits a ballot first, then casts, then votes again.
     let b = driver.browser(&server).await;
@@ -1879,48 +2057,64 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
         .wait_text("trustees-threshold", "Any 2 of the 3")
         .await;
     admin.check_page("admin-trustees-open").await;
-
-    // --- Close; two trustees decrypt the tally from the board; publish.
-    api_ok(&api, Method::POST, &path("close"), &admin_token, None).await;
-    let board = api
-        .client
-        .get(format!("{}{}", api.base, path("board/archive")))
-        .send()
-        .await
-        .expect("GET archive")
-        .text()
-        .await
-        .expect("the archive");
-    let tally_line = board
-        .lines()
-        .find(|l| l.contains("\"type\":\"tally\""))
-        .expect("the tally on the board");
-    let Ok((_, _, Event::Tally(tally))) = parse_event_line(tally_line) else {
-        panic!("the tally line parses");
-    };
-    let setup_line = board.lines().next().expect("the setup line");
-    let election_hash = securevote_crypto::event_hash(setup_line);
-    for j in [1usize, 3] {
-        let partial: PartialDecryption = partial_decrypt(
-            &election_hash,
-            &key_shares[j - 1],
-            &tally,
-            &mut SeededNonces::new(format!("browser decrypt {j}").as_bytes()),
-        )
-        .expect("a partial decryption");
-        api_ok(
-            &api,
-            Method::POST,
-            &path("decryptions"),
-            &admin_token,
-            Some(json!(partial)),
+    // The same card in German.
+    let officer_de = driver.browser_in(&server, "de").await;
+    officer_de
+        .goto(&format!("/admin/elections/{ENC_SLUG}"))
+        .await;
+    ui_log_in(&officer_de, ADMIN, PASSWORD).await;
+    officer_de.wait_text("trustees-shares", "6 von 6").await;
+    officer_de.wait_text("step-finish-state", "Erledigt").await;
+    officer_de.check_page("admin-trustees-open-de").await;
+    officer_de
+        .js(
+            "document.getElementById('ceremony-steps').scrollIntoView();",
+            vec![],
         )
         .await;
-    }
-    let (status, answer) = api_call(&api, Method::POST, &path("publish"), &admin_token, None).await;
-    println!("publish: {status} {answer}");
+    officer_de.screenshot("admin-trustees-steps-de", None).await;
+    officer_de.assert_clean_console().await;
+    officer_de.close().await;
 
-    admin.goto(&format!("/admin/elections/{ENC_SLUG}")).await;
+    // --- Close in the console; the record to the trustees; two of them decrypt offline; their
+    // partial decryptions uploaded (a file, a paste); publish.
+    admin.click("action-close").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Closed").await;
+    admin
+        .wait_text(
+            "trustees-decryptions",
+            "Partial decryptions received: 0 (needed: 2 of 3)",
+        )
+        .await;
+    admin.check_page("admin-trustees-closed").await;
+    let record = admin
+        .download_file(
+            downloads,
+            "board-download",
+            &format!("{ENC_SLUG}-record.jsonl"),
+        )
+        .await;
+    let first = trustees.decrypt(1, &record);
+    admin.upload_file("#trustees-decryption-file", &first).await;
+    wait_filled(&admin, "trustees-decryption-text").await;
+    admin.click("trustees-decryption-submit").await;
+    admin
+        .wait_text(
+            "trustees-decryptions",
+            "Partial decryptions received: 1 (needed: 2 of 3)",
+        )
+        .await;
+    admin.wait_text("trustees-result", "not combined yet").await;
+    admin.check_page("admin-trustees-one-decryption").await;
+    let third = trustees.decrypt(3, &record);
+    admin
+        .set_value_css(
+            "#trustees-decryption-text",
+            &std::fs::read_to_string(&third).unwrap(),
+        )
+        .await;
+    admin.click("trustees-decryption-submit").await;
     admin
         .wait_text(
             "trustees-decryptions",
@@ -1930,11 +2124,43 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     admin
         .wait_text("trustees-result", "decrypted and combined")
         .await;
-    admin.click("board-download").await;
-    admin
-        .wait_text("board-download-status", "has been downloaded")
-        .await;
+    admin.wait_text("step-decrypt-state", "Done").await;
     admin.check_page("admin-trustees-decrypted").await;
+    admin
+        .js(
+            "document.getElementById('step-decrypt').scrollIntoView();",
+            vec![],
+        )
+        .await;
+    admin
+        .screenshot("admin-trustees-decrypted-step", None)
+        .await;
+    admin.click("action-publish").await;
+    admin.click("confirm-dialog-ok").await;
+    admin.wait_text("admin-state", "Results published").await;
+    let published = admin
+        .download_file(
+            downloads,
+            "board-download",
+            &format!("{ENC_SLUG}-record.jsonl"),
+        )
+        .await;
+    let verify = std::process::Command::new(service_binary())
+        .env_clear()
+        .arg("verify")
+        .arg(&published)
+        .output()
+        .expect("run securevote verify");
+    println!(
+        "securevote verify on the record downloaded in the console: {} {}",
+        verify.status,
+        String::from_utf8_lossy(&verify.stdout).trim()
+    );
+    assert!(
+        verify.status.success(),
+        "the record verifies: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
 
     // --- The result in the browser, with the board's head; A's ballot is counted.
     a.goto(&format!("/elections/{ENC_SLUG}/results")).await;
@@ -1949,16 +2175,8 @@ async fn an_encrypted_election_is_encrypted_audited_checked_and_verified_in_the_
     a.check_page("encrypted-results").await;
     assert_eq!(check_tracker(&a, ENC_SLUG, &tracker_a).await, "counted");
 
-    // --- The record verifies with the crypto crate.
-    let record = api
-        .client
-        .get(format!("{}{}", api.base, path("board/archive")))
-        .send()
-        .await
-        .expect("GET archive")
-        .text()
-        .await
-        .expect("the archive");
+    // --- The record downloaded in the console also verifies with the crypto crate.
+    let record = std::fs::read_to_string(&published).expect("the downloaded record");
     let verified = verify_record(&Record::from_jsonl(&record)).expect("the record verifies");
     assert_eq!(verified.ballots, 3);
     assert_eq!(verified.result, Some(vec![vec![1, 0, 1], vec![0, 4]]));

@@ -9,7 +9,7 @@ import { timeBoth } from './portal.js';
 import { methodName } from './results-view.js';
 import { rollSection, renderRoll, stopRollTimer } from './rolls.js';
 import { exportsSection } from './exports.js';
-import { trusteesSection } from './encrypted.js';
+import { encryptionSection, trusteesSection } from './trustees.js';
 
 const METHODS = ['plurality', 'approval', 'irv', 'stv-scottish', 'stv-meek', 'schulze', 'ranked-pairs', 'copeland', 'borda', 'score', 'star'];
 const TURNOUT_INTERVAL_MS = 5000;
@@ -19,7 +19,7 @@ let turnoutTimer = 0;
  * Sections further features add to an election's console page (voter roll, invitations, trustees,
  * exports): each `(election, shell) => Node | null`.
  */
-export const ELECTION_SECTIONS = [rollSection, trusteesSection, exportsSection];
+export const ELECTION_SECTIONS = [rollSection, encryptionSection, trusteesSection, exportsSection];
 
 export async function render(route, shell) {
   window.clearInterval(turnoutTimer);
@@ -494,22 +494,17 @@ function renderForm(shell, election) {
   );
 }
 
-/** The server names the field in its message (`contests[1].max_choices: must be ...`). */
+/** The server names the field at fault in its error (`field`: `contests[1].max_choices`). */
 function serverError(err, form) {
   if (!(err instanceof ApiError)) return { input: null, message: unavailableMessage() };
-  if (err.code === 'slug_taken') return { input: form.querySelector('[data-path="slug"]'), message: err.message };
-  if (err.code === 'invalid_request' && err.detail) {
-    const match = /^([a-z_]+(?:\[\d+\](?:\.[a-z_]+)?)*(?:\.[a-z_]+(?:\[\d+\])?)*(?:\.[a-z_]+)?):\s*(.*)$/.exec(err.detail);
-    if (match) {
-      const path = match[1];
-      let input = form.querySelector(`[data-path="${CSS.escape(path)}"]`);
-      // contests[1].choices: ... → the contest's first choice; contests[1]: ... → its title.
-      if (!input) input = form.querySelector(`[data-path^="${CSS.escape(path)}"]`);
-      return { input, message: t('form.server_error', { detail: err.detail }) };
-    }
-    return { input: null, message: t('form.server_error', { detail: err.detail }) };
+  const message = err.code === 'invalid_request' && err.detail ? t('form.server_error', { detail: err.detail }) : err.message;
+  if (err.field) {
+    let input = form.querySelector(`[data-path="${CSS.escape(err.field)}"]`);
+    // contests[1].choices: ... → the contest's first choice; contests[1]: ... → its title.
+    if (!input) input = form.querySelector(`[data-path^="${CSS.escape(err.field)}"]`);
+    return { input, message };
   }
-  return { input: null, message: err.message };
+  return { input: null, message };
 }
 
 async function renderEdit(slug, shell) {
@@ -573,6 +568,15 @@ const ACTIONS = {
   published: ['archive'],
   archived: [],
 };
+
+/** Draws an election's page again (after a change made by one of its cards) and focuses `focusId`. */
+export async function reloadDetail(slug, shell, focusId) {
+  window.clearInterval(turnoutTimer);
+  stopRollTimer();
+  await renderDetail(slug, shell);
+  const target = focusId && document.getElementById(focusId);
+  if (target) target.focus();
+}
 
 async function renderDetail(slug, shell) {
   const { data: election } = await api.election(slug, shell.token());

@@ -34,6 +34,8 @@ export class ApiError extends Error {
     this.retryAfter = extra.retryAfter ?? null;
     /** The server's own message (English, for developers and admins), e.g. naming a field. */
     this.detail = extra.detail ?? '';
+    /** The path of the field a validation error names (`contests[1].max_choices`), or ''. */
+    this.field = extra.field ?? '';
   }
 
   /** True when the request may not have reached the server or may succeed if repeated. */
@@ -130,6 +132,7 @@ export async function request(path, { method = 'GET', body, raw, token, headers 
   throw new ApiError(code || `http_${res.status}`, res.status, friendlyMessage(code, res.status, retryAfter, err.message), {
     retryAfter,
     detail: typeof err.message === 'string' ? err.message : '',
+    field: typeof err.field === 'string' ? err.field : '',
   });
 }
 

@@ -1,10 +1,10 @@
 // Encrypted, end-to-end verifiable elections in the browser (docs/election-record.md): the
 // voter's ballot is encrypted here with web/crypto before it is sent, a ballot can be audited
-// (Benaloh challenge) instead of cast, a tracker can be looked up on the public board, and the
-// admin console shows the trustees' ceremony and decryptions. The crypto module is loaded only
-// when a ballot is encrypted.
+// (Benaloh challenge) instead of cast, and a tracker can be looked up on the public board (the
+// console's side is web/trustees.js). The crypto module is loaded only when a ballot is
+// encrypted.
 
-import { api, download, request, ApiError, unavailableMessage } from './api.js';
+import { api, request, ApiError, unavailableMessage } from './api.js';
 import { h, put, setError, setBusy } from './dom.js';
 import { t } from './i18n.js';
 
@@ -249,92 +249,4 @@ export async function renderCheck(slug, shell) {
     outcome,
     back,
   );
-}
-
-/* ------------------------------------------------------------------ admin: trustees */
-
-/** The Trustees card of an encrypted election's console page (ELECTION_SECTIONS). */
-export function trusteesSection(election, shell) {
-  if (!isEncrypted(election)) return null;
-  const body = h('div', { id: 'trustees-body', 'aria-live': 'polite' }, h('p', { className: 'muted', text: t('enc.loading') }));
-  const status = h('p', { className: 'muted', id: 'board-download-status', 'aria-live': 'polite' });
-  const downloadButton = h('button', {
-    type: 'button',
-    id: 'board-download',
-    className: 'button button-secondary',
-    text: t('enc.download'),
-    onclick: async () => {
-      setBusy(downloadButton, true, t('enc.downloading'));
-      try {
-        await download(`/api/elections/${enc(election.id)}/board/archive`, shell.token(), `${election.slug}-record.jsonl`);
-        status.textContent = t('enc.downloaded');
-      } catch (err) {
-        status.textContent = err instanceof ApiError ? err.message : unavailableMessage();
-      } finally {
-        setBusy(downloadButton, false);
-      }
-    },
-  });
-  const card = h(
-    'section',
-    { className: 'card', id: 'trustees-card', 'aria-labelledby': 'trustees-heading' },
-    h('h2', { id: 'trustees-heading', text: t('enc.trustees_title') }),
-    body,
-    election.state === 'draft' ? null : h('div', { className: 'actions' }, downloadButton),
-    status,
-  );
-  fillTrustees(election, shell, body);
-  return card;
-}
-
-async function fillTrustees(election, shell, body) {
-  try {
-    const { data: ceremony } = await request(`/api/elections/${enc(election.id)}/ceremony`, { token: shell.token() });
-    const n = ceremony.trustees;
-    const keys = new Set(ceremony.keys || []);
-    let board = null;
-    if (election.state !== 'draft') board = await readBoard(election.id);
-    const decrypted = new Set((board?.lines || []).filter((l) => l.event.type === 'partial_decryption').map((l) => l.event.trustee));
-    const closed = Boolean(board?.lines.some((l) => l.event.type === 'close'));
-    const rows = [];
-    for (let i = 1; i <= n; i += 1) {
-      rows.push(
-        h(
-          'tr',
-          { dataset: { trustee: String(i) } },
-          h('th', { scope: 'row', text: t('enc.trustee_n', { n: i }) }),
-          h('td', { dataset: { key: String(keys.has(i)) }, text: keys.has(i) ? t('enc.key_in') : t('enc.key_missing') }),
-          closed ? h('td', { dataset: { decrypted: String(decrypted.has(i)) }, text: decrypted.has(i) ? t('enc.decryption_in') : t('enc.decryption_missing') }) : null,
-        ),
-      );
-    }
-    const facts = [
-      h('p', { id: 'trustees-threshold', text: t('enc.threshold', { t: ceremony.threshold, n }) }),
-      h('p', { id: 'trustees-shares', text: t('enc.shares', { shares: ceremony.shares, expected: ceremony.shares_expected }) }),
-    ];
-    if (closed) {
-      facts.push(h('p', { id: 'trustees-decryptions', text: t('enc.decryptions', { got: decrypted.size, t: ceremony.threshold, n }) }));
-      facts.push(h('p', { id: 'trustees-result', className: board.complete ? 'notice notice-success' : 'muted', text: t(board.complete ? 'enc.result_combined' : 'enc.result_waiting') }));
-    }
-    if (ceremony.public_key) facts.push(h('p', {}, h('span', { className: 'receipt-label', text: t('enc.public_key') }), ' ', h('code', { className: 'hash', text: ceremony.public_key })));
-    if (ceremony.board_head) facts.push(h('p', {}, h('span', { className: 'receipt-label', text: t('enc.head_label') }), ' ', h('code', { className: 'hash', id: 'trustees-head', text: ceremony.board_head })));
-    put(
-      body,
-      facts,
-      h(
-        'div',
-        { className: 'table-scroll', tabindex: '0', role: 'region', 'aria-labelledby': 'trustees-heading' },
-        h(
-          'table',
-          { className: 'data-table', id: 'trustees-table' },
-          h('caption', { text: t(closed ? 'enc.trustees_caption' : 'enc.trustees_caption_keys') }),
-          h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: t('enc.trustee') }), h('th', { scope: 'col', text: t('enc.public_key_col') }), closed ? h('th', { scope: 'col', text: t('enc.decryption_col') }) : null)),
-          h('tbody', {}, rows),
-        ),
-      ),
-    );
-  } catch (err) {
-    const message = err instanceof ApiError ? err.message : unavailableMessage();
-    put(body, h('p', { className: 'notice notice-error', role: 'alert', text: message }));
-  }
 }

@@ -64,6 +64,8 @@ async function votedIn(shell) {
   const { data } = await api.me(token);
   const voted = new Map();
   for (const e of data?.elections || []) voted.set(e.election_id, Boolean(e.has_voted));
+  // Encrypted elections take a new ballot from a voter who has voted (the last one counts).
+  voted.encrypted = new Set((data?.elections || []).filter((e) => e.encrypted).map((e) => e.election_id));
   return voted;
 }
 
@@ -86,6 +88,7 @@ async function renderList(shell) {
 
   const item = (e) => {
     const hasVoted = voted?.get(e.id) === true;
+    const again = hasVoted && voted.encrypted.has(e.id);
     const lines = [];
     if (e.state === 'open' && e.closes_at) lines.push(h('p', {}, t('list.closes'), ' ', ...timeBoth(e.closes_at, e.timezone)));
     if (e.state === 'scheduled') {
@@ -99,7 +102,7 @@ async function renderList(shell) {
       lines.push(h('p', {}, t('list.closed_at'), ' ', ...timeBoth(e.closes_at, e.timezone)));
     }
     const links = [];
-    if (e.state === 'open' && !hasVoted) links.push(h('a', { href: `/elections/${e.slug}`, 'data-link': true, className: 'button button-primary button-small', text: t('list.vote_now') }));
+    if (e.state === 'open' && (!hasVoted || again)) links.push(h('a', { href: `/elections/${e.slug}`, 'data-link': true, className: `button ${again ? 'button-secondary' : 'button-primary'} button-small`, text: t(again ? 'enc.vote_again' : 'list.vote_now') }));
     if (e.state === 'closed' || e.state === 'published' || e.results === 'live') {
       links.push(h('a', { href: `/elections/${e.slug}/results`, 'data-link': true, className: 'button button-secondary button-small', text: t('list.view_results') }));
     }
@@ -111,7 +114,7 @@ async function renderList(shell) {
         'p',
         { className: 'badges' },
         h('span', { className: `badge badge-${e.state}`, text: stateLabel(e.state) }),
-        hasVoted ? h('span', { className: 'badge badge-voted', dataset: { voted: 'true' } }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), t('list.voted')) : null,
+        hasVoted ? h('span', { className: 'badge badge-voted', dataset: { voted: again ? 'again' : 'true' } }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), t(again ? 'list.voted_again' : 'list.voted')) : null,
       ),
       lines,
       links.length ? h('p', { className: 'actions' }, links) : null,

@@ -871,6 +871,8 @@ pub(super) struct VoterElection {
     slug: String,
     state: ElectionState,
     has_voted: bool,
+    /// An encrypted election, where a voter may vote again (the last ballot counts).
+    encrypted: bool,
 }
 
 pub(crate) async fn voter_elections(
@@ -885,16 +887,18 @@ pub(crate) async fn voter_elections(
         .map(|id| (id, ()))
         .collect();
     let elections = state.store.elections().await?;
-    Ok(elections
-        .into_iter()
-        .filter(|e| visible_in_list(e, false))
-        .map(|e| VoterElection {
+    let mut listed = Vec::new();
+    for e in elections.into_iter().filter(|e| visible_in_list(e, false)) {
+        let encrypted = super::board::encryption_of(state, &e).await?.is_some();
+        listed.push(VoterElection {
             election_id: e.id,
             has_voted: voted.contains_key(&e.id),
             slug: e.slug,
             state: e.state,
-        })
-        .collect())
+            encrypted,
+        });
+    }
+    Ok(listed)
 }
 
 /// A ranked contest's ballots as a BLT file (OpenSTV/OpaVote/eSTV), once its results are

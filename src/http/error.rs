@@ -103,6 +103,56 @@ pub(crate) struct ErrorDetail {
     code: &'static str,
     /// For people; may change between versions.
     message: String,
+    /// Validation errors that name a field: its path in the request, as the message starts
+    /// (`title`, `contests[1].max_choices`, `encryption.threshold`, `trustee_key`); absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "contests[1].max_choices")]
+    field: Option<String>,
+}
+
+/// Codes whose message starts with the path of the field at fault (`path: why`).
+const FIELD_CODES: &[&str] = &[
+    "invalid_request",
+    "invalid_ballot",
+    "invalid_roll",
+    "invalid_encryption",
+    "invalid_trustee_key",
+    "invalid_share",
+    "invalid_ballot_proof",
+    "invalid_decryption_proof",
+    "invalid_reveal",
+];
+
+/// The field a validation message names: the path before its first `": "`, made of names
+/// (`[a-z_]`) joined by dots, each with optional `[index]`es.
+fn field_of(code: &str, message: &str) -> Option<String> {
+    if code == "slug_taken" {
+        return Some("slug".into());
+    }
+    if !FIELD_CODES.contains(&code) {
+        return None;
+    }
+    let (path, _) = message.split_once(": ")?;
+    path.split('.').all(path_part).then(|| path.to_owned())
+}
+
+/// `name`, `name[0]`, `name[0][1]`: a lowercase name with optional indexes.
+fn path_part(part: &str) -> bool {
+    let (name, mut rest) = part.find('[').map_or((part, ""), |at| part.split_at(at));
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return false;
+    }
+    while let Some(after) = rest.strip_prefix('[') {
+        let Some((digits, tail)) = after.split_once(']') else {
+            return false;
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        rest = tail;
+    }
+    rest.is_empty()
 }
 
 impl ApiError {
@@ -166,10 +216,12 @@ impl IntoResponse for ApiError {
             Self::TimedOut => tracing::warn!("request timed out"),
             _ => {}
         }
+        let message = self.to_string();
         let body = ErrorBody {
             error: ErrorDetail {
                 code,
-                message: self.to_string(),
+                field: field_of(code, &message),
+                message,
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -223,5 +275,54 @@ impl From<StoreError> for ApiError {
 impl From<HasherBusy> for ApiError {
     fn from(_: HasherBusy) -> Self {
         Self::Busy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn the_field_is_the_path_a_validation_message_starts_with() {
+        let f = |code, message| field_of(code, message);
+        assert_eq!(
+            f(
+                "invalid_request",
+                "contests[1].max_choices: must be at least 1"
+            )
+            .as_deref(),
+            Some("contests[1].max_choices")
+        );
+        assert_eq!(
+            f("invalid_request", "contests[0].choices[2].name: required").as_deref(),
+            Some("contests[0].choices[2].name")
+        );
+        assert_eq!(
+            f("invalid_request", "title: required").as_deref(),
+            Some("title")
+        );
+        assert_eq!(
+            f(
+                "invalid_encryption",
+                "encryption.threshold: must be between 1 and 3"
+            )
+            .as_deref(),
+            Some("encryption.threshold")
+        );
+        assert_eq!(
+            f("slug_taken", "an election with this slug already exists").as_deref(),
+            Some("slug")
+        );
+        assert_eq!(
+            f("invalid_request", "invalid request body: expected a string"),
+            None
+        );
+        assert_eq!(
+            f("invalid_request", "Idempotency-Key must be printable ASCII"),
+            None
+        );
+        assert_eq!(f("invalid_request", "contests[x].title: required"), None);
+        assert_eq!(f("invalid_request", "contests[].title: required"), None);
+        assert_eq!(f("election_not_open", "title: x"), None);
     }
 }

@@ -150,6 +150,7 @@ async fn an_admin_creates_an_election_that_voters_see_only_once_scheduled(kind: 
         .cloned()
         .expect("the scheduled election is listed for the voter");
     assert_eq!(entry["has_voted"], false);
+    assert_eq!(entry["encrypted"], false, "a plain election");
 }
 
 #[apply(both_stores)]
@@ -215,6 +216,14 @@ async fn invalid_documents_are_refused_naming_the_field_and_nothing_is_stored(ki
         assert!(
             message.contains(expected),
             "{message:?} should name {expected:?}"
+        );
+        // The field at fault, structured: the path the message starts with (none for a body
+        // that is not an election document).
+        let field = expected.split_once(':').map(|(path, _)| path);
+        assert_eq!(
+            body["error"]["field"].as_str(),
+            field,
+            "the field of {message:?}"
         );
     }
     let all = json_of(

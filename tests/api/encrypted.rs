@@ -192,6 +192,7 @@ async fn an_encrypted_election_runs_from_key_ceremony_to_a_verified_record(kind:
             .unwrap()
             .starts_with("contests[0].method: irv")
     );
+    assert_eq!(refused["error"]["field"], "contests[0].method");
 
     // A ballot too large for the body limit is refused before any voter meets it.
     let names: Vec<Value> = (0..40)
@@ -237,7 +238,7 @@ async fn an_encrypted_election_runs_from_key_ceremony_to_a_verified_record(kind:
     let id = election["id"].as_str().unwrap().to_owned();
     let path = |tail: &str| format!("/api/elections/{id}/{tail}");
     upload_roll(&app, &admin, &id, 4).await;
-    assert_error(
+    let too_high = assert_error(
         send(
             &app,
             Method::PUT,
@@ -250,6 +251,7 @@ async fn an_encrypted_election_runs_from_key_ceremony_to_a_verified_record(kind:
         "invalid_encryption",
     )
     .await;
+    assert_eq!(too_high["error"]["field"], "encryption.threshold");
     let status = json_of(
         send(
             &app,
@@ -470,6 +472,23 @@ async fn an_encrypted_election_runs_from_key_ceremony_to_a_verified_record(kind:
         trackers.push(receipt["tracker"].as_str().unwrap().to_owned());
         cast_ballots.push(ballot);
     }
+    // The voter's list says the election is encrypted (a voter there may vote again).
+    let me = json_of(
+        app.get_authed("/api/auth/me", &voters[0].token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let listed = me["elections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["election_id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (listed["has_voted"].clone(), listed["encrypted"].clone()),
+        (json!(true), json!(true))
+    );
     // Forged, replayed and malformed ballots: 422 invalid_ballot_proof, nothing stored.
     let before = json_of(app.get(&path("board")).await, StatusCode::OK).await["head"].clone();
     let replayed = json!(cast_ballots[2]);

@@ -112,6 +112,19 @@ async fn the_document_describes_security_and_errors() {
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     let error = &document["components"]["schemas"]["ErrorDetail"]["required"];
     assert_eq!(error, &json!(["code", "message"]));
+    // Validation errors may name their field; optional, so older clients see nothing new.
+    let field = &document["components"]["schemas"]["ErrorDetail"]["properties"]["field"];
+    assert!(
+        field.to_string().contains("string"),
+        "ErrorDetail documents `field`: {field}"
+    );
+    let voter = &document["components"]["schemas"]["VoterElection"];
+    assert!(
+        voter["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("encrypted"))),
+        "VoterElection documents `encrypted`: {voter}"
+    );
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let secured = operation.get("security").is_some();

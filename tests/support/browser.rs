@@ -855,6 +855,41 @@ impl Browser {
         body["value"].clone()
     }
 
+    /// Saves the files this browser downloads in `dir` (CDP `Browser.setDownloadBehavior`).
+    pub async fn download_into(&self, dir: &Path) {
+        self.cdp(
+            "Browser.setDownloadBehavior",
+            json!({ "behavior": "allow", "downloadPath": dir.display().to_string() }),
+        )
+        .await;
+    }
+
+    /// Clicks `#button_id`, which downloads `name` into `dir` (see [`Browser::download_into`]),
+    /// and waits for the whole file; returns its path.
+    pub async fn download_file(&self, dir: &Path, button_id: &str, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        self.click(button_id).await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let partial = std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"))
+                })
+                .unwrap_or(false);
+            if !partial && std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+                return path;
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!("{name} was not downloaded into {}", dir.display()))
+                    .await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Emulates a viewport `width` CSS pixels wide (a phone when `mobile`), or clears it.
     pub async fn viewport(&self, size: Option<(u32, u32)>) {
         match size {
