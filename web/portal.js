@@ -339,6 +339,9 @@ async function renderElection(slug, shell, again = false) {
 
   let pendingKey = null;
   let pendingBody = null;
+  // Encrypted elections: a ballot sent without an answer (a retryable failure) is sent again as
+  // it is, so the server recognises the retry by its tracker and stores it once.
+  let unsent = null;
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -365,6 +368,7 @@ async function renderElection(slug, shell, again = false) {
     if (body !== pendingBody) {
       pendingBody = body;
       pendingKey = newIdempotencyKey();
+      unsent = null;
     }
     put(reviewList, 
       ...controls.flatMap((c) => {
@@ -387,7 +391,8 @@ async function renderElection(slug, shell, again = false) {
     form.querySelector('h2').focus();
   });
 
-  // Encrypted elections: the context is fetched once per page, each ballot is encrypted afresh.
+  // Encrypted elections: the context is fetched once per page, each ballot is encrypted afresh
+  // (but one sent without an answer, kept in `unsent`).
   let voter = null;
   const encryptNow = async () => {
     progress.textContent = t('enc.encrypting');
@@ -407,6 +412,7 @@ async function renderElection(slug, shell, again = false) {
       backButton.disabled = true;
       setError(errorBox, '');
       try {
+        unsent = null;
         const { encryptedBallot, values } = await encryptNow();
         review.hidden = true;
         put(
@@ -447,11 +453,13 @@ async function renderElection(slug, shell, again = false) {
     try {
       let data;
       if (encrypted) {
-        const { encryptedBallot } = await encryptNow();
+        const encryptedBallot = unsent || (await encryptNow()).encryptedBallot;
+        unsent = encryptedBallot;
         progress.textContent = t('review.casting');
         ({ data } = await api.castEncrypted(shell.token(), election.id, encryptedBallot.ballot, pendingKey));
         data = { ...data, encrypt_ms: encryptedBallot.ms, cast_at: new Date().toISOString() };
         pendingKey = newIdempotencyKey();
+        unsent = null;
       } else {
         const selections = await BALLOT_ENCODERS.plain(JSON.parse(pendingBody));
         ({ data } = await api.castBallot(shell.token(), election.id, selections, pendingKey));
@@ -469,7 +477,10 @@ async function renderElection(slug, shell, again = false) {
         put(shell.view, info, h('p', { className: 'notice notice-error', role: 'alert', text: err.message }), receiptCard(election, readReceipts()[election.id], shell));
         return;
       }
-      if (!(err instanceof ApiError) || !err.retryable) pendingKey = newIdempotencyKey();
+      if (!(err instanceof ApiError) || !err.retryable) {
+        pendingKey = newIdempotencyKey();
+        unsent = null;
+      }
       const message = err instanceof ApiError ? (err.retryable ? t('review.not_confirmed_retry') : err.message) : encrypted && err?.message ? err.message : unavailableMessage();
       progress.textContent = '';
       setError(errorBox, message);
