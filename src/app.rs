@@ -78,6 +78,7 @@ impl Application {
                 secrecy::ExposeSecret::expose_secret(&secret).as_bytes(),
             ),
             encrypted: Arc::default(),
+            board_writer: Arc::default(),
         });
         if config.bench_ceiling_route {
             tracing::warn!(

@@ -268,7 +268,7 @@ pub(crate) async fn ensure_setup(
             election_id: election.id,
             expect_len: Some(0),
             require_open: false,
-            voter: None,
+            voters: Vec::new(),
             events: vec![Event::Setup(setup)],
         })
         .await;
@@ -351,7 +351,7 @@ pub(crate) async fn ensure_tally(
                 election_id: election.id,
                 expect_len: Some(summary.len),
                 require_open: false,
-                voter: None,
+                voters: Vec::new(),
                 events: vec![
                     Event::Close(CloseEvent {
                         ballots: summary.ballots,
@@ -423,28 +423,20 @@ pub(super) async fn cast_encrypted(
             .map_err(invalid_proof)?;
     let tracker = verified.tracker.display();
     let appended = state
-        .store
-        .append_board(&BoardAppend {
-            election_id: election.id,
-            expect_len: None,
-            require_open: true,
-            voter: Some(user.id),
-            events: vec![Event::Ballot(BallotEvent {
+        .board_writer
+        .append_ballot(
+            &state.store,
+            election.id,
+            Event::Ballot(BallotEvent {
                 ballot,
                 tracker: tracker.clone(),
                 supersedes: None,
-            })],
-        })
+            }),
+            user.id,
+        )
         .await;
     let (line, replayed) = match appended {
-        Ok(appended) => (
-            appended
-                .lines
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no line appended")))?,
-            false,
-        ),
+        Ok(line) => (line, false),
         // The tracker hashes the whole ballot, whose proofs are bound to this voter: the same
         // tracker under the same pseudonym, still the voter's last ballot, is this voter's
         // retry of a ballot already stored, and gets its original answer (whatever
@@ -754,7 +746,7 @@ pub(super) async fn decrypt(
                 election_id: election.id,
                 expect_len: Some(summary.len),
                 require_open: false,
-                voter: None,
+                voters: Vec::new(),
                 events,
             })
             .await;
@@ -951,7 +943,7 @@ pub(super) async fn spoil(
             election_id: election.id,
             expect_len: None,
             require_open: true,
-            voter: None,
+            voters: Vec::new(),
             events: vec![Event::Spoiled(securevote_crypto::SpoiledEvent {
                 ballot,
                 tracker: tracker.clone(),

@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 pub(crate) mod bench;
 pub(crate) mod board;
+mod board_writer;
 mod candidates;
 mod ceremony;
 mod client_ip;
@@ -90,6 +91,8 @@ pub(crate) struct SharedState {
     pub pseudonym_key: [u8; 32],
     /// Encrypted elections' settings and setup events, as far as they are frozen.
     pub encrypted: Arc<board::EncryptedElections>,
+    /// Groups concurrent encrypted ballots of an election into one board append.
+    pub board_writer: Arc<board_writer::BoardWriter>,
 }
 
 pub(crate) fn router(state: AppState) -> Router {

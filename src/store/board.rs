@@ -8,7 +8,8 @@
 //!   transaction that first locks the election (SQLite: the write lock of an IMMEDIATE
 //!   transaction; PostgreSQL: the election row, `FOR NO KEY UPDATE`), so two instances never
 //!   fork the chain;
-//! - a ballot's board event and its voter's participation row commit together;
+//! - a ballot's board event and its voter's participation row commit together (several ballots
+//!   may share one transaction: the service groups concurrent ones, see `http::board_writer`);
 //! - a tracker appears at most once on a board (a unique index);
 //! - one ceremony message per (kind, sender, recipient) (the primary key).
 
@@ -84,9 +85,9 @@ pub struct BoardAppend {
     pub expect_len: Option<u64>,
     /// Appended only while the election is open by the database's clock.
     pub require_open: bool,
-    /// A `ballot` event's voter: their participation row is written (or its time renewed, since
-    /// an encrypted election allows re-voting) in the same transaction.
-    pub voter: Option<Uuid>,
+    /// The voters of the `ballot` events: their participation rows are written (or their time
+    /// renewed, since an encrypted election allows re-voting) in the same transaction.
+    pub voters: Vec<Uuid>,
     /// The events in order. A `ballot` event's `supersedes` is filled in by the store: the
     /// tracker of the board's last `ballot` event with the same pseudonym.
     pub events: Vec<Event>,

@@ -949,6 +949,16 @@ async fn concurrent_ballots_make_one_chain_without_gap_or_fork(kind: Kind) {
         );
         ballots.push((i, token, ballot));
     }
+    // Sent at the same time as the others: a retry of voter 0's ballot (the same bytes) and a
+    // second ballot of voter 1. Concurrent ballots share board appends (group commit); a batch
+    // holding a ballot already on the board falls back to one append per ballot.
+    let (_, token0, ballot0) = ballots[0].clone();
+    ballots.push((0, token0, ballot0));
+    let token1 = ballots[1].1.clone();
+    let app1 = second.as_ref().unwrap_or(&first);
+    let (pseudonym1, context1) = credential(app1, &id, &token1).await;
+    let again = encrypt(&context1, &pseudonym1, &[&[1, 0, 0], &[0, 0]], "again");
+    ballots.push((1, token1, again));
     let id = id.as_str();
     let casts = ballots.iter().map(|(i, token, ballot)| {
         let app = match (&second, i % 2) {
@@ -964,9 +974,15 @@ async fn concurrent_ballots_make_one_chain_without_gap_or_fork(kind: Kind) {
     );
     let record = archive(&first, id).await;
     let lines: Vec<&str> = record.lines().collect();
-    assert_eq!(lines.len(), voters + 1);
+    assert_eq!(
+        lines.len(),
+        voters + 2,
+        "setup, the ballots and the re-vote; the retry once"
+    );
     let summary = securevote_crypto::verify_board(&Record::from_jsonl(&record)).unwrap();
-    assert_eq!(summary.ballots, voters as u64);
+    assert_eq!(summary.ballots, voters as u64 + 1);
+    assert_eq!(summary.counted_trackers.len(), voters);
+    assert_eq!(summary.superseded_trackers.len(), 1);
     if let Some(second) = second {
         second.stop().await;
     }

@@ -233,11 +233,12 @@ impl BoardStore for PostgresStore {
             });
             lines.push(line);
         }
-        if let Some(voter) = append.voter {
+        if !append.voters.is_empty() {
             tx.execute(
-                "INSERT INTO participation (election_id, user_id, voted_at) VALUES ($1, $2, now())
+                "INSERT INTO participation (election_id, user_id, voted_at)
+                 SELECT DISTINCT $1::uuid, voter, now() FROM unnest($2::uuid[]) AS voter
                  ON CONFLICT (election_id, user_id) DO UPDATE SET voted_at = excluded.voted_at",
-                &[&id, &voter],
+                &[&id, &append.voters],
             )
             .await
             .map_err(map_error)?;

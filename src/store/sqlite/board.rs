@@ -203,11 +203,12 @@ impl BoardStore for SqliteStore {
                 });
                 lines.push(line);
             }
-            if let Some(voter) = append.voter {
+            let now = super::timestamp(chrono::Utc::now());
+            for voter in &append.voters {
                 tx.execute(
                     "INSERT INTO participation (election_id, user_id, voted_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (election_id, user_id) DO UPDATE SET voted_at = excluded.voted_at",
-                    params![&id, voter.to_string(), super::timestamp(chrono::Utc::now())],
+                    params![&id, voter.to_string(), now],
                 )?;
             }
             tx.commit()?;
