@@ -479,6 +479,49 @@ pub(super) async fn cast_encrypted(
     Ok(response)
 }
 
+/// bench/run's ceiling of casting an encrypted ballot (`BENCH_CEILING_ROUTE` only): what the
+/// casting route does with the CPU — the election and its setup from this instance's copies,
+/// the body parsed the same way, the pseudonym checked against the frozen roll and every proof
+/// verified by the same call on the same blocking pool — and nothing of what it asks of the
+/// database (the voter's email, the board's head, the append): answers the tracker, stores nothing.
+pub(crate) async fn verify_without_storing(
+    state: &AppState,
+    election_id: Uuid,
+    body: Option<Value>,
+) -> Result<Response, ApiError> {
+    let election = state
+        .elections
+        .ballot_of(election_id)
+        .await?
+        .ok_or(ApiError::ElectionNotFound)?;
+    encryption_of(state, &election)
+        .await?
+        .ok_or_else(not_encrypted)?;
+    let Some(body) = body else {
+        return Err(ApiError::InvalidRequest("encrypted: missing".into()));
+    };
+    let setup = setup_of(state, election.id)
+        .await?
+        .ok_or(ApiError::ElectionNotOpen)?;
+    let ballot: Ballot = serde_json::from_value(body).map_err(invalid_proof)?;
+    let mine = ballot.pseudonym;
+    if !setup.roll.contains(&mine) {
+        return Err(ApiError::NotEligible);
+    }
+    let worker = Arc::clone(&setup);
+    let verified =
+        tokio::task::spawn_blocking(move || verify_ballot(&worker.context, &ballot, Some(&mine)))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .map_err(invalid_proof)?;
+    let tracker = verified.tracker.display();
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({ "tracker": tracker })),
+    )
+        .into_response())
+}
+
 /// An election named in a path, if it is encrypted and visible to the caller.
 pub(crate) async fn encrypted_election(
     state: &AppState,

@@ -124,6 +124,10 @@ pub(crate) fn router(state: AppState) -> Router {
     // Not part of the API (no OpenAPI entry): bench/run's yardstick, on loopback, on request.
     let api = if state.bench_ceiling_route {
         api.route(bench::CEILING_PATH, axum::routing::get(bench::ceiling))
+            .route(
+                bench::BALLOT_CEILING_PATH,
+                axum::routing::post(bench::ballot_ceiling),
+            )
     } else {
         api
     };

@@ -11,12 +11,18 @@
 //! benchtool roll-csv --count N --out FILE [--copy-out FILE]
 //! benchtool smtp-ceiling --url SMTP_URL --count N --from MAILBOX --public-url URL --title T --timezone TZ --out FILE
 //! benchtool outbox-rate --postgres URL --election ID --expected N --out FILE
+//! benchtool enc-ceremony --election ID --out-dir DIR
+//! benchtool enc-roll --postgres URL --count N --out FILE
+//! benchtool enc-ballots --postgres URL --secret S --election ID --setup FILE --count N --tokens-out FILE --bodies-out FILE
+//! benchtool proof-bench --seconds S --out FILE --encrypt-out FILE
+//! benchtool enc-record --ballots N --out FILE
 //! benchtool record --out FILE --id ID ... (--wrk FILE | --pgbench FILE --pgbench-logs DIR | --json FILE)
 //! benchtool report --measurements FILE --out-dir DIR [--meta KEY=VALUE ...]
 //! ```
 
 mod ceilings;
 mod counting;
+mod encrypted;
 mod measure;
 mod pgbench;
 mod report;
@@ -151,6 +157,59 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Writes the trustees' public keys (`trustee-{i}.json`) and encrypted shares
+    /// (`shares.jsonl`) of a 2-of-3 key ceremony for ELECTION, for bench/run to upload.
+    EncCeremony {
+        #[arg(long)]
+        election: String,
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// Writes the roll of the encrypted election: the first COUNT bench voters (token order).
+    EncRoll {
+        #[arg(long)]
+        postgres: String,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Encrypts a ballot (one plurality contest of 5 choices) for each of the first COUNT bench
+    /// voters' pseudonyms on every core: their tokens and request bodies, line by line.
+    EncBallots {
+        #[arg(long)]
+        postgres: String,
+        #[arg(long)]
+        secret: String,
+        #[arg(long)]
+        election: String,
+        /// The board's setup line (the first line of the archive).
+        #[arg(long)]
+        setup: PathBuf,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        tokens_out: PathBuf,
+        #[arg(long)]
+        bodies_out: PathBuf,
+    },
+    /// One ballot's verification in a loop vs its scalar multiplications' raw cost (OUT, and
+    /// OUT with the extension `ceiling.json`); and its encryption time (ENCRYPT_OUT).
+    ProofBench {
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        encrypt_out: PathBuf,
+    },
+    /// Writes a complete, valid election record of BALLOTS ballots (JSON Lines).
+    EncRecord {
+        #[arg(long)]
+        ballots: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Appends one measurement (from wrk, pgbench or a ceiling's JSON) to the measurements file.
     Record(Box<measure::RecordArgs>),
     /// Renders the measurements as a markdown table (stdout, results.md) and a PNG chart.
@@ -241,6 +300,35 @@ fn main() -> ExitCode {
             expected,
             out,
         } => rolls::outbox_rate(&postgres, &election, expected, &out),
+        Command::EncCeremony { election, out_dir } => encrypted::ceremony(&election, &out_dir),
+        Command::EncRoll {
+            postgres,
+            count,
+            out,
+        } => encrypted::roll(&postgres, count, &out),
+        Command::EncBallots {
+            postgres,
+            secret,
+            election,
+            setup,
+            count,
+            tokens_out,
+            bodies_out,
+        } => encrypted::ballots(
+            &postgres,
+            &secret,
+            &election,
+            &setup,
+            count,
+            &tokens_out,
+            &bodies_out,
+        ),
+        Command::ProofBench {
+            seconds,
+            out,
+            encrypt_out,
+        } => encrypted::proof_bench(seconds, &out, &encrypt_out),
+        Command::EncRecord { ballots, out } => encrypted::record(ballots, &out),
         Command::Record(args) => measure::record(&args),
         Command::Report {
             measurements,

@@ -7,10 +7,10 @@ use curve25519_dalek::traits::Identity;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::ballot::{Ballot, Reveal, verify_ballot, verify_reveal};
+use crate::ballot::{Ballot, Reveal, VerifiedBallot, verify_ballot, verify_reveal};
 use crate::election::{Election, ElectionContext};
 use crate::encoding::{ByteHash, Bytes32, sha256};
-use crate::error::CeremonyError;
+use crate::error::{BallotError, CeremonyError};
 use crate::tally::{Ciphertext, EncryptedTally, PartialDecryption, TallyDecryption};
 use crate::trustee::{CeremonyParams, TrusteePublicKey, TrusteeSet};
 
@@ -397,6 +397,55 @@ pub fn verify_record(record: &Record) -> Result<VerifiedResult, VerifyError> {
     Ok(verified)
 }
 
+/// Lines parsed, and their ballots' proofs checked, ahead of the in-order pass, a window at a
+/// time (so memory stays bounded whatever the record's size): the setup line alone, then windows
+/// doubling from one line up to this many (so even a small record spans several).
+const AHEAD: usize = 2048;
+
+/// A line's outcomes computed ahead: its parse and, for a ballot once the setup is known, the
+/// ballot's verification (§6.10's ballot_proofs).
+struct Ahead {
+    parsed: Result<(Option<u64>, Option<Bytes32>, Event), VerifyError>,
+    proofs: Option<Result<VerifiedBallot, BallotError>>,
+}
+
+/// Parses `lines` and verifies their ballots against `context`, on every available core. Pure
+/// functions of each line alone, so the in-order pass that uses them reports exactly what it would
+/// have computed itself, and the first failed check is still the first in board order.
+fn look_ahead(lines: &[String], context: Option<&ElectionContext>) -> Vec<Ahead> {
+    let work = |line: &String| {
+        let parsed = parse_event_line(line);
+        let proofs = match (&parsed, context) {
+            (Ok((_, _, Event::Ballot(event))), Some(context)) => {
+                Some(verify_ballot(context, &event.ballot, None))
+            }
+            _ => None,
+        };
+        Ahead { parsed, proofs }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(lines.len());
+    if threads <= 1 {
+        return lines.iter().map(work).collect();
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = lines
+            .chunks(lines.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || part.iter().map(work).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
 /// Verifies a record or a board in progress (any prefix of §6.2).
 pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
     let mut prev = GENESIS_PREV;
@@ -413,9 +462,26 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
     let mut decryption: Option<TallyDecryption> = None;
     let mut result = None;
 
+    let mut ahead = Vec::new().into_iter();
+    let (mut window_end, mut window) = (0, 1);
     for (index, line) in record.lines.iter().enumerate() {
         let seq = index as u64;
-        let (line_seq, line_prev, event) = parse_event_line(line).map_err(|mut e| {
+        if index == window_end {
+            // The first window is the setup line alone: its context lets every later window's
+            // ballots be verified ahead.
+            window_end = (index + window).min(record.lines.len());
+            window = (window * 2).min(AHEAD);
+            let context = setup.as_ref().map(|(_, context, _)| context);
+            ahead = look_ahead(&record.lines[index..window_end], context).into_iter();
+        }
+        let Some(Ahead { parsed, proofs }) = ahead.next() else {
+            return Err(fail(
+                Check::Format,
+                seq,
+                "internal: no outcome for the line",
+            ));
+        };
+        let (line_seq, line_prev, event) = parsed.map_err(|mut e| {
             e.seq = Some(seq);
             e
         })?;
@@ -457,7 +523,8 @@ pub fn verify_board(record: &Record) -> Result<VerifiedResult, VerifyError> {
                 let Some((_, context, roll)) = &setup else {
                     return Err(fail(Check::Structure, seq, "no setup"));
                 };
-                let verified = verify_ballot(context, &event.ballot, None)
+                let verified = proofs
+                    .unwrap_or_else(|| verify_ballot(context, &event.ballot, None))
                     .map_err(|e| fail(Check::BallotProofs, seq, e.to_string()))?;
                 if !roll.contains(&verified.pseudonym) {
                     return Err(fail(
