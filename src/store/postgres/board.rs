@@ -2,6 +2,8 @@
 //! it reads the board's head, so appends to one board from any number of instances are
 //! serialised; the primary key `(election_id, seq)` would refuse a fork even without the lock.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use securevote_crypto::Event;
 use tokio_postgres::error::SqlState;
@@ -152,6 +154,11 @@ impl BoardStore for PostgresStore {
         self.await_sync_standby(&conn).await?;
         let tx = conn.transaction().await.map_err(map_error)?;
         let id = append.election_id;
+        // The election's lock first; then, in a statement of its own (READ COMMITTED: a snapshot
+        // taken after the lock, so it sees the append that held it), whether the board is
+        // closed and its head. A ballot never follows the board's `close` event (a statement's
+        // `now()` is its transaction's start, which may precede a close appended while it
+        // waited for the lock).
         let open = tx
             .query_opt(
                 &format!(
@@ -166,73 +173,102 @@ impl BoardStore for PostgresStore {
         let Some(open) = open else {
             return Err(StoreError::ElectionNotFound);
         };
-        // A ballot never follows the board's `close` event (a statement's `now()` is its
-        // transaction's start, which may precede a close appended while it waited for the lock).
-        let closed_board: bool = tx
+        let board = tx
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM board_events WHERE election_id = $1 AND kind = 'close')",
+                "SELECT EXISTS (SELECT 1 FROM board_events WHERE election_id = $1 AND kind = 'close'),
+                        h.seq, h.hash
+                 FROM (SELECT 1) one
+                 LEFT JOIN LATERAL (
+                   SELECT seq, hash FROM board_events
+                   WHERE election_id = $1 ORDER BY seq DESC LIMIT 1
+                 ) h ON true",
                 &[&id],
             )
             .await
-            .map_err(map_error)?
-            .get(0);
-        if append.require_open && (!open || closed_board) {
+            .map_err(map_error)?;
+        if append.require_open && (!open || board.get::<_, bool>(0)) {
             return Err(StoreError::ElectionNotOpen);
         }
-        let mut current = head(&tx, id).await?;
+        let mut current = board.get::<_, Option<i64>>(1).map(|seq| BoardHead {
+            seq: seq as u64,
+            hash: board.get(2),
+        });
         let len = current.as_ref().map_or(0, |h| h.seq + 1);
         if append.expect_len.is_some_and(|expected| expected != len) {
             return Err(StoreError::BoardConflict);
         }
+        // Each ballot supersedes its pseudonym's last ballot: on the board (one query for all),
+        // or earlier in this append.
+        let pseudonyms: Vec<String> = append
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Ballot(b) => Some(b.ballot.pseudonym.to_hex()),
+                _ => None,
+            })
+            .collect();
+        let mut last_ballot: HashMap<String, String> = if pseudonyms.is_empty() {
+            HashMap::new()
+        } else {
+            tx.query(
+                "SELECT DISTINCT ON (pseudonym) pseudonym, tracker FROM board_events
+                 WHERE election_id = $1 AND kind = 'ballot' AND pseudonym = ANY($2)
+                 ORDER BY pseudonym, seq DESC",
+                &[&id, &pseudonyms],
+            )
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+        };
         let mut lines = Vec::with_capacity(append.events.len());
+        let mut columns: (
+            Vec<i64>,
+            Vec<&str>,
+            Vec<Option<String>>,
+            Vec<Option<String>>,
+        ) = Default::default();
         for event in &append.events {
             let mut event = event.clone();
             if let Event::Ballot(ballot) = &mut event {
-                ballot.supersedes = tx
-                    .query_opt(
-                        "SELECT tracker FROM board_events
-                         WHERE election_id = $1 AND pseudonym = $2 AND kind = 'ballot'
-                         ORDER BY seq DESC LIMIT 1",
-                        &[&id, &ballot.ballot.pseudonym.to_hex()],
-                    )
-                    .await
-                    .map_err(map_error)?
-                    .map(|row| row.get(0));
+                let pseudonym = ballot.ballot.pseudonym.to_hex();
+                ballot.supersedes = last_ballot.insert(pseudonym, ballot.tracker.clone());
             }
             let line = next_line(current.as_ref(), &event)?;
             let (kind, pseudonym, tracker) = event_columns(&event);
-            let inserted = tx
-                .execute(
-                    "INSERT INTO board_events (election_id, seq, kind, pseudonym, tracker, line, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[
-                        &id,
-                        &(line.seq as i64),
-                        &kind,
-                        &pseudonym,
-                        &tracker,
-                        &line.line,
-                        &line.hash,
-                    ],
-                )
-                .await;
-            match inserted {
-                Err(e)
-                    if constraint(&e).is_some_and(|(code, name)| {
-                        *code == SqlState::UNIQUE_VIOLATION
-                            && name == Some("board_events_tracker_idx")
-                    }) =>
-                {
-                    return Err(StoreError::TrackerOnBoard);
-                }
-                other => other.map_err(map_error)?,
-            };
+            columns.0.push(line.seq as i64);
+            columns.1.push(kind);
+            columns.2.push(pseudonym);
+            columns.3.push(tracker);
             current = Some(BoardHead {
                 seq: line.seq,
                 hash: line.hash.clone(),
             });
             lines.push(line);
         }
+        let texts: Vec<&str> = lines.iter().map(|l| l.line.as_str()).collect();
+        let hashes: Vec<&str> = lines.iter().map(|l| l.hash.as_str()).collect();
+        let inserted = tx
+            .execute(
+                "INSERT INTO board_events (election_id, seq, kind, pseudonym, tracker, line, hash)
+                 SELECT $1::uuid, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[],
+                                          $6::text[], $7::text[])",
+                &[
+                    &id, &columns.0, &columns.1, &columns.2, &columns.3, &texts, &hashes,
+                ],
+            )
+            .await;
+        match inserted {
+            Err(e)
+                if constraint(&e).is_some_and(|(code, name)| {
+                    *code == SqlState::UNIQUE_VIOLATION && name == Some("board_events_tracker_idx")
+                }) =>
+            {
+                return Err(StoreError::TrackerOnBoard);
+            }
+            other => other.map_err(map_error)?,
+        };
         if !append.voters.is_empty() {
             tx.execute(
                 "INSERT INTO participation (election_id, user_id, voted_at)
