@@ -398,10 +398,16 @@ pub(super) async fn cast_encrypted(
                 .into(),
         ));
     };
-    ensure_setup(state, election, encryption).await?;
-    let setup = setup_of(state, election.id)
-        .await?
-        .ok_or(ApiError::ElectionNotOpen)?;
+    // This instance's copy of the setup, once it has one, spares the board's head per ballot.
+    let setup = match setup_of(state, election.id).await? {
+        Some(setup) => setup,
+        None => {
+            ensure_setup(state, election, encryption).await?;
+            setup_of(state, election.id)
+                .await?
+                .ok_or(ApiError::ElectionNotOpen)?
+        }
+    };
     let ballot: Ballot = serde_json::from_value(body).map_err(invalid_proof)?;
     let email = state
         .store
