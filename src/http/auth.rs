@@ -138,9 +138,10 @@ pub(super) async fn login(
     state.limiter.login_succeeded(&body.email).await;
     let generation = state
         .store
-        .token_generation(user_id)
+        .token_owner(user_id)
         .await?
-        .ok_or(ApiError::InvalidCredentials)?;
+        .ok_or(ApiError::InvalidCredentials)?
+        .generation;
     let issued = state.tokens.issue_session(user_id, generation, None);
     Ok(Json(LoginResponse {
         token: issued.token,

@@ -84,11 +84,13 @@ fn data_error_message(text: &str) -> String {
 
 /// The authenticated user, from `Authorization: Bearer <token>`. Handlers that take it are
 /// protected; a missing, malformed, expired or forged token is a 401.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct AuthUser {
     pub id: Uuid,
     /// Signed in by an invitation link: the one election this sign-in is for.
     pub election: Option<Uuid>,
+    /// The account's email, read with its token generation: an encrypted ballot's pseudonym.
+    pub email: String,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -160,14 +162,15 @@ impl AuthUser {
             .tokens
             .verify_subject(token)
             .ok_or(ApiError::Unauthorized("invalid or expired token"))?;
-        match state.store.token_generation(subject.user_id).await? {
+        match state.store.token_owner(subject.user_id).await? {
             None => Err(ApiError::Unauthorized("this account no longer exists")),
-            Some(current) if current != subject.generation => Err(ApiError::Unauthorized(
+            Some(owner) if owner.generation != subject.generation => Err(ApiError::Unauthorized(
                 "this session has ended; log in again",
             )),
-            Some(_) => Ok(Self {
+            Some(owner) => Ok(Self {
                 id: subject.user_id,
                 election: subject.election,
+                email: owner.email,
             }),
         }
     }

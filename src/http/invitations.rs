@@ -267,9 +267,10 @@ pub(super) async fn magic_sign_in(
     // everywhere) ends this sign-in too.
     let generation = state
         .store
-        .token_generation(user)
+        .token_owner(user)
         .await?
-        .ok_or(ApiError::Unauthorized("this account no longer exists"))?;
+        .ok_or(ApiError::Unauthorized("this account no longer exists"))?
+        .generation;
     let issued = state
         .tokens
         .issue_session(user, generation, Some(election.id));

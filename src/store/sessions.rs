@@ -6,10 +6,19 @@ use uuid::Uuid;
 
 use super::StoreError;
 
+/// What a token's check reads of its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// Tokens of an earlier generation are ended.
+    pub generation: i64,
+    pub email: String,
+}
+
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// The account's current token generation; `None` when the account does not exist.
-    async fn token_generation(&self, user_id: Uuid) -> Result<Option<i64>, StoreError>;
+    /// The account's current token generation and email (one primary-key lookup, which every
+    /// authenticated request makes); `None` when the account does not exist.
+    async fn token_owner(&self, user_id: Uuid) -> Result<Option<TokenOwner>, StoreError>;
     /// Ends every session of the account: increments its token generation, so tokens issued
     /// before are refused by every instance. With an actor (an admin), the change is audited
     /// (`user.logout_everywhere`) in the same transaction. `false` when there is no such account.

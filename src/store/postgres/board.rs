@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use securevote_crypto::Event;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::elections::EFFECTIVE_STATE;
@@ -154,27 +155,26 @@ impl BoardStore for PostgresStore {
         self.await_sync_standby(&conn).await?;
         let tx = conn.transaction().await.map_err(map_error)?;
         let id = append.election_id;
-        // The election's lock first; then, in a statement of its own (READ COMMITTED: a snapshot
-        // taken after the lock, so it sees the append that held it), whether the board is
-        // closed and its head. A ballot never follows the board's `close` event (a statement's
-        // `now()` is its transaction's start, which may precede a close appended while it
-        // waited for the lock).
-        let open = tx
-            .query_opt(
-                &format!(
-                    "SELECT {EFFECTIVE_STATE} = 'open' FROM elections e WHERE e.id = $1
-                     FOR NO KEY UPDATE"
-                ),
-                &[&id],
-            )
-            .await
-            .map_err(map_error)?
-            .map(|row| row.get::<_, bool>(0));
-        let Some(open) = open else {
-            return Err(StoreError::ElectionNotFound);
-        };
-        let board = tx
-            .query_one(
+        // The election's lock first; then, in statements of their own (READ COMMITTED: snapshots
+        // taken after the lock, so they see the append that held it), whether the board is
+        // closed, its head, and the last ballot of each pseudonym of this append. A ballot never
+        // follows the board's `close` event (a statement's `now()` is its transaction's start,
+        // which may precede a close appended while it waited for the lock). The three are sent
+        // together (one round trip); the server runs them in order.
+        let pseudonyms: Vec<String> = append
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Ballot(b) => Some(b.ballot.pseudonym.to_hex()),
+                _ => None,
+            })
+            .collect();
+        let lock = format!(
+            "SELECT {EFFECTIVE_STATE} = 'open' FROM elections e WHERE e.id = $1 FOR NO KEY UPDATE"
+        );
+        let (lock, board, superseded) = tokio::try_join!(
+            tx.prepare_cached(&lock),
+            tx.prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM board_events WHERE election_id = $1 AND kind = 'close'),
                         h.seq, h.hash
                  FROM (SELECT 1) one
@@ -182,10 +182,31 @@ impl BoardStore for PostgresStore {
                    SELECT seq, hash FROM board_events
                    WHERE election_id = $1 ORDER BY seq DESC LIMIT 1
                  ) h ON true",
-                &[&id],
-            )
-            .await
-            .map_err(map_error)?;
+            ),
+            tx.prepare_cached(
+                "SELECT DISTINCT ON (pseudonym) pseudonym, tracker FROM board_events
+                 WHERE election_id = $1 AND kind = 'ballot' AND pseudonym = ANY($2)
+                 ORDER BY pseudonym, seq DESC",
+            ),
+        )
+        .map_err(map_error)?;
+        let by_election: &[&(dyn ToSql + Sync)] = &[&id];
+        let by_pseudonyms: &[&(dyn ToSql + Sync)] = &[&id, &pseudonyms];
+        // All three answered before any is looked at: after a failed statement the later ones
+        // fail only because the transaction is aborted, so the first error is the one to tell.
+        let (open, board, superseded) = tokio::join!(
+            tx.query_opt(&lock, by_election),
+            tx.query_one(&board, by_election),
+            tx.query(&superseded, by_pseudonyms),
+        );
+        let (open, board, superseded) = (
+            open.map_err(map_error)?,
+            board.map_err(map_error)?,
+            superseded.map_err(map_error)?,
+        );
+        let Some(open) = open.map(|row| row.get::<_, bool>(0)) else {
+            return Err(StoreError::ElectionNotFound);
+        };
         if append.require_open && (!open || board.get::<_, bool>(0)) {
             return Err(StoreError::ElectionNotOpen);
         }
@@ -197,31 +218,12 @@ impl BoardStore for PostgresStore {
         if append.expect_len.is_some_and(|expected| expected != len) {
             return Err(StoreError::BoardConflict);
         }
-        // Each ballot supersedes its pseudonym's last ballot: on the board (one query for all),
-        // or earlier in this append.
-        let pseudonyms: Vec<String> = append
-            .events
-            .iter()
-            .filter_map(|event| match event {
-                Event::Ballot(b) => Some(b.ballot.pseudonym.to_hex()),
-                _ => None,
-            })
-            .collect();
-        let mut last_ballot: HashMap<String, String> = if pseudonyms.is_empty() {
-            HashMap::new()
-        } else {
-            tx.query(
-                "SELECT DISTINCT ON (pseudonym) pseudonym, tracker FROM board_events
-                 WHERE election_id = $1 AND kind = 'ballot' AND pseudonym = ANY($2)
-                 ORDER BY pseudonym, seq DESC",
-                &[&id, &pseudonyms],
-            )
-            .await
-            .map_err(map_error)?
+        // Each ballot supersedes its pseudonym's last ballot: on the board, or earlier in this
+        // append.
+        let mut last_ballot: HashMap<String, String> = superseded
             .iter()
             .map(|row| (row.get(0), row.get(1)))
-            .collect()
-        };
+            .collect();
         let mut lines = Vec::with_capacity(append.events.len());
         let mut columns: (
             Vec<i64>,
@@ -249,17 +251,30 @@ impl BoardStore for PostgresStore {
         }
         let texts: Vec<&str> = lines.iter().map(|l| l.line.as_str()).collect();
         let hashes: Vec<&str> = lines.iter().map(|l| l.hash.as_str()).collect();
-        let inserted = tx
-            .execute(
+        // The events and the voters' participation, sent together (one round trip). Without
+        // voters the participation statement changes nothing.
+        let (insert, participate) = tokio::try_join!(
+            tx.prepare_cached(
                 "INSERT INTO board_events (election_id, seq, kind, pseudonym, tracker, line, hash)
                  SELECT $1::uuid, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[],
                                           $6::text[], $7::text[])",
-                &[
-                    &id, &columns.0, &columns.1, &columns.2, &columns.3, &texts, &hashes,
-                ],
-            )
-            .await;
-        match inserted {
+            ),
+            tx.prepare_cached(
+                "INSERT INTO participation (election_id, user_id, voted_at)
+                 SELECT DISTINCT $1::uuid, voter, now() FROM unnest($2::uuid[]) AS voter
+                 ON CONFLICT (election_id, user_id) DO UPDATE SET voted_at = excluded.voted_at",
+            ),
+        )
+        .map_err(map_error)?;
+        let events: &[&(dyn ToSql + Sync)] = &[
+            &id, &columns.0, &columns.1, &columns.2, &columns.3, &texts, &hashes,
+        ];
+        let voters: &[&(dyn ToSql + Sync)] = &[&id, &append.voters];
+        let (inserted, participated) = tokio::join!(
+            tx.execute(&insert, events),
+            tx.execute(&participate, voters),
+        );
+        match inserted.and(participated) {
             Err(e)
                 if constraint(&e).is_some_and(|(code, name)| {
                     *code == SqlState::UNIQUE_VIOLATION && name == Some("board_events_tracker_idx")
@@ -269,16 +284,6 @@ impl BoardStore for PostgresStore {
             }
             other => other.map_err(map_error)?,
         };
-        if !append.voters.is_empty() {
-            tx.execute(
-                "INSERT INTO participation (election_id, user_id, voted_at)
-                 SELECT DISTINCT $1::uuid, voter, now() FROM unnest($2::uuid[]) AS voter
-                 ON CONFLICT (election_id, user_id) DO UPDATE SET voted_at = excluded.voted_at",
-                &[&id, &append.voters],
-            )
-            .await
-            .map_err(map_error)?;
-        }
         tx.commit().await.map_err(map_error)?;
         Ok(Appended { lines })
     }

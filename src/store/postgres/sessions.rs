@@ -7,18 +7,21 @@ use uuid::Uuid;
 use super::security::write_audit;
 use super::{PostgresStore, map_error};
 use crate::store::StoreError;
-use crate::store::sessions::{SessionStore, logout_audit};
+use crate::store::sessions::{SessionStore, TokenOwner, logout_audit};
 
 #[async_trait]
 impl SessionStore for PostgresStore {
-    async fn token_generation(&self, user_id: Uuid) -> Result<Option<i64>, StoreError> {
+    async fn token_owner(&self, user_id: Uuid) -> Result<Option<TokenOwner>, StoreError> {
         let row = self
             .query_opt(
-                "SELECT token_generation FROM users WHERE id = $1",
+                "SELECT token_generation, email FROM users WHERE id = $1",
                 &[&user_id],
             )
             .await?;
-        Ok(row.map(|row| row.get(0)))
+        Ok(row.map(|row| TokenOwner {
+            generation: row.get(0),
+            email: row.get(1),
+        }))
     }
 
     async fn end_sessions(&self, user_id: Uuid, actor: Option<Uuid>) -> Result<bool, StoreError> {

@@ -7,14 +7,19 @@ use uuid::Uuid;
 use super::SqliteStore;
 use super::security::write_audit;
 use crate::store::StoreError;
-use crate::store::sessions::{SessionStore, logout_audit};
+use crate::store::sessions::{SessionStore, TokenOwner, logout_audit};
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn token_generation(&self, user_id: Uuid) -> Result<Option<i64>, StoreError> {
+    async fn token_owner(&self, user_id: Uuid) -> Result<Option<TokenOwner>, StoreError> {
         self.with_conn(move |conn| {
-            conn.prepare_cached("SELECT token_generation FROM users WHERE id = ?1")?
-                .query_row([user_id.to_string()], |row| row.get(0))
+            conn.prepare_cached("SELECT token_generation, email FROM users WHERE id = ?1")?
+                .query_row([user_id.to_string()], |row| {
+                    Ok(TokenOwner {
+                        generation: row.get(0)?,
+                        email: row.get(1)?,
+                    })
+                })
                 .optional()
         })
         .await
