@@ -513,7 +513,7 @@ pub(super) async fn cast_encrypted(
 /// casting route does with the CPU — the election and its setup from this instance's copies,
 /// the body parsed the same way, the pseudonym checked against the frozen roll and every proof
 /// verified by the same call on the same blocking pool — and nothing of what it asks of the
-/// database (the voter's email, the board's head, the append): answers the tracker, stores nothing.
+/// database beyond the token's check (the append): answers the tracker, stores nothing.
 pub(crate) async fn verify_without_storing(
     state: &AppState,
     election_id: Uuid,
