@@ -440,18 +440,7 @@ pub(super) async fn cast_encrypted(
     };
     let ballot: Ballot = serde_json::from_value(body).map_err(invalid_proof)?;
     let mine = pseudonym(&state.pseudonym_key, &election.id.to_string(), &user.email);
-    if !setup.roll.contains(&mine) {
-        return Err(ApiError::NotEligible);
-    }
-    let worker = Arc::clone(&setup);
-    let checked = ballot.clone();
-    let verified = state
-        .encrypted
-        .checks
-        .run(move || verify_ballot(&worker.context, &checked, Some(&mine)))
-        .await?
-        .map_err(invalid_proof)?;
-    let tracker = verified.tracker.display();
+    let tracker = verified_tracker(state, &setup, &ballot, mine).await?;
     let appended = state
         .board_writer
         .append_ballot(
@@ -509,6 +498,28 @@ pub(super) async fn cast_encrypted(
     Ok(response)
 }
 
+/// The tracker of `ballot` cast under the pseudonym `mine`: refused unless `mine` is on the
+/// frozen roll and every proof verifies (bound to `mine`), checked on the proof checks' pool.
+async fn verified_tracker(
+    state: &AppState,
+    setup: &Arc<Setup>,
+    ballot: &Ballot,
+    mine: Bytes32,
+) -> Result<String, ApiError> {
+    if !setup.roll.contains(&mine) {
+        return Err(ApiError::NotEligible);
+    }
+    let worker = Arc::clone(setup);
+    let checked = ballot.clone();
+    let verified = state
+        .encrypted
+        .checks
+        .run(move || verify_ballot(&worker.context, &checked, Some(&mine)))
+        .await?
+        .map_err(invalid_proof)?;
+    Ok(verified.tracker.display())
+}
+
 /// bench/run's ceiling of casting an encrypted ballot (`BENCH_CEILING_ROUTE` only): what the
 /// casting route does with the CPU — the election and its setup from this instance's copies,
 /// the body parsed the same way, the pseudonym checked against the frozen roll and every proof
@@ -534,18 +545,7 @@ pub(crate) async fn verify_without_storing(
         .await?
         .ok_or(ApiError::ElectionNotOpen)?;
     let ballot: Ballot = serde_json::from_value(body).map_err(invalid_proof)?;
-    let mine = ballot.pseudonym;
-    if !setup.roll.contains(&mine) {
-        return Err(ApiError::NotEligible);
-    }
-    let worker = Arc::clone(&setup);
-    let verified = state
-        .encrypted
-        .checks
-        .run(move || verify_ballot(&worker.context, &ballot, Some(&mine)))
-        .await?
-        .map_err(invalid_proof)?;
-    let tracker = verified.tracker.display();
+    let tracker = verified_tracker(state, &setup, &ballot, ballot.pseudonym).await?;
     Ok((
         StatusCode::OK,
         Json(serde_json::json!({ "tracker": tracker })),
