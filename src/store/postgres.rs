@@ -41,10 +41,19 @@ const RECHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(4);
 /// How long a ballot waits for a synchronous standby with `DB_REQUIRE_SYNC_STANDBY`.
 const SYNC_STANDBY_WAIT: Duration = Duration::from_secs(3);
+/// Whether a standby has flushed this primary's WAL up to `$1` (a `pg_lsn` as text): a walsender
+/// streaming through a permanent physical replication slot (a standby of the formation, not a
+/// base backup or a WAL archiver), whose slot position is the flush position the standby
+/// reported. Needs no privilege beyond connecting (unlike `pg_stat_replication.flush_lsn`).
+const STANDBY_FLUSHED: &str = "SELECT 1 FROM pg_replication_slots s
+     JOIN pg_stat_replication r ON r.pid = s.active_pid
+     WHERE s.slot_type = 'physical' AND NOT s.temporary
+       AND r.application_name NOT IN ('pg_basebackup', 'pg_receivewal')
+       AND s.restart_lsn >= $1::text::pg_lsn";
 /// Serialises migrations between instances starting at the same moment ("svmigrat" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x7376_6d69_6772_6174;
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
 /// deadpool-postgres' manager plus back-off between failed connection attempts, each logged.
 struct ReconnectingManager {
@@ -139,6 +148,16 @@ impl managed::Manager for ReconnectingManager {
 type Pool = managed::Pool<ReconnectingManager>;
 type Connection = managed::Object<ReconnectingManager>;
 
+/// How a ballot written now reaches a second machine before it is answered.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SecondCopy {
+    /// By its commit: a synchronous standby confirms it (or `DB_REQUIRE_SYNC_STANDBY` is off).
+    ByCommit,
+    /// The primary has no synchronous standby yet but a standby streams from it: confirmed by
+    /// [`PostgresStore::confirm_second_copy`] after the commit.
+    Confirm,
+}
+
 pub(crate) struct PostgresStore {
     pool: Pool,
     /// `DB_REQUIRE_SYNC_STANDBY`: ballots wait for a synchronous standby.
@@ -201,23 +220,32 @@ impl PostgresStore {
         }
     }
 
-    /// With `DB_REQUIRE_SYNC_STANDBY`: returns once the primary has a synchronous standby
-    /// (`synchronous_standby_names` set, so the next commit waits for it), polling for up to
-    /// [`SYNC_STANDBY_WAIT`]; then the ballot is refused as unavailable (503, retried by the
-    /// client with its key). The session sees a reloaded setting before its next statement.
-    async fn await_sync_standby(&self, conn: &Connection) -> Result<(), StoreError> {
+    /// With `DB_REQUIRE_SYNC_STANDBY`: returns once a ballot written now will reach a second
+    /// machine before it is answered, polling for up to [`SYNC_STANDBY_WAIT`]; then the ballot is
+    /// refused as unavailable (503, retried by the client with its key). Either the primary has a
+    /// synchronous standby (`synchronous_standby_names` set: the commit itself waits for it), or
+    /// — just after a failover, before pg_auto_failover has named one (`wait_primary`) — a
+    /// standby already streams from it, and [`Self::confirm_second_copy`] waits for that standby
+    /// to have flushed the ballot. The session sees a reloaded setting before its next statement.
+    async fn second_copy(&self, conn: &Connection) -> Result<SecondCopy, StoreError> {
         if !self.require_sync_standby {
-            return Ok(());
+            return Ok(SecondCopy::ByCommit);
         }
         let deadline = tokio::time::Instant::now() + SYNC_STANDBY_WAIT;
+        let check = conn
+            .prepare_cached(&format!(
+                "SELECT btrim(current_setting('synchronous_standby_names')) <> '',
+                        EXISTS ({STANDBY_FLUSHED})"
+            ))
+            .await
+            .map_err(map_error)?;
         loop {
-            let names: String = conn
-                .query_one("SELECT current_setting('synchronous_standby_names')", &[])
-                .await
-                .map_err(map_error)?
-                .get(0);
-            if !names.trim().is_empty() {
-                return Ok(());
+            let row = conn.query_one(&check, &[&"0/0"]).await.map_err(map_error)?;
+            if row.get::<_, bool>(0) {
+                return Ok(SecondCopy::ByCommit);
+            }
+            if row.get::<_, bool>(1) {
+                return Ok(SecondCopy::Confirm);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(StoreError::Unavailable(anyhow::anyhow!(
@@ -225,6 +253,46 @@ impl PostgresStore {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// After a ballot was written (or found written) in [`SecondCopy::Confirm`] mode: waits until
+    /// a standby has flushed everything this primary had flushed (so that ballot too), polling
+    /// for up to [`SYNC_STANDBY_WAIT`]; then the ballot stays unanswered (503). It is committed on
+    /// the primary, so the client's retry with its key finds it and is answered once confirmed.
+    async fn confirm_second_copy(
+        &self,
+        conn: &Connection,
+        copy: SecondCopy,
+    ) -> Result<(), StoreError> {
+        if copy == SecondCopy::ByCommit {
+            return Ok(());
+        }
+        let written: String = conn
+            .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
+            .await
+            .map_err(map_error)?
+            .get(0);
+        let flushed = conn
+            .prepare_cached(&format!("SELECT EXISTS ({STANDBY_FLUSHED})"))
+            .await
+            .map_err(map_error)?;
+        let deadline = tokio::time::Instant::now() + SYNC_STANDBY_WAIT;
+        loop {
+            let row = conn
+                .query_one(&flushed, &[&written])
+                .await
+                .map_err(map_error)?;
+            if row.get::<_, bool>(0) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "no standby confirmed the ballot within {SYNC_STANDBY_WAIT:?} \
+                     (DB_REQUIRE_SYNC_STANDBY); it is kept and a retry with its key is answered"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

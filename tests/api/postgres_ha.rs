@@ -445,3 +445,88 @@ async fn with_db_require_sync_standby_no_ballot_is_written_while_the_primary_has
     let accepted = plain.vote(&token, &candidate, Some("sync-guard-1")).await;
     assert_eq!(accepted.status(), StatusCode::CREATED);
 }
+
+/// Just after a failover pg_auto_failover's new primary runs a moment with
+/// `synchronous_standby_names` empty while the other standby already streams from it: with
+/// `DB_REQUIRE_SYNC_STANDBY` a ballot is then answered once that standby has flushed it, and never
+/// while it is on the primary alone (a frozen standby: 503, the ballot kept, its retry answered
+/// once the standby has it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_db_require_sync_standby_a_ballot_is_answered_once_a_streaming_standby_has_flushed_it()
+{
+    let primary = PgCluster::start();
+    primary
+        .connect("postgres")
+        .await
+        .batch_execute("CREATE DATABASE votes")
+        .await
+        .unwrap();
+    // Streaming through its slot, but not named synchronous: commits do not wait for it.
+    let standby = primary.start_synchronous_standby("pg2");
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_for(primary.url("votes"), dir.path());
+    settings.db_require_sync_standby = true;
+    let app = spawn_with(settings).await;
+    app.store
+        .add_candidates(
+            &securevote::store::parse_candidates(securevote::store::DEMO_CANDIDATES_JSON).unwrap(),
+        )
+        .await
+        .unwrap();
+    let candidate = app.first_candidate_id().await;
+
+    let first = app.new_voter().await;
+    let started = Instant::now();
+    let answered = app.vote(&first, &candidate, Some("streaming-1")).await;
+    assert_eq!(answered.status(), StatusCode::CREATED);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered in {:?}, not after the 3 s wait for a synchronous standby",
+        started.elapsed()
+    );
+
+    // Freeze the standby's WAL receiver: it stays connected, and flushes nothing more.
+    let receiver: i32 = standby
+        .connect("postgres")
+        .await
+        .query_one("SELECT pid FROM pg_stat_wal_receiver", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, &receiver.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {name} {receiver}");
+    };
+    signal("-STOP");
+    let second = app.new_voter().await;
+    let started = Instant::now();
+    let unconfirmed = app.vote(&second, &candidate, Some("streaming-2")).await;
+    let waited = started.elapsed();
+    signal("-CONT");
+    assert_error(unconfirmed, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(
+        waited >= Duration::from_secs(3),
+        "the ballot waited {waited:?} for the standby before the refusal"
+    );
+    let on_primary: i64 = primary
+        .connect("votes")
+        .await
+        .query_one("SELECT count(*) FROM participation", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        on_primary, 2,
+        "the unanswered ballot is kept on the primary"
+    );
+
+    // The client's retry with its key: the same ballot, answered now that the standby has it.
+    let retry = app.vote(&second, &candidate, Some("streaming-2")).await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let tally: Value = app.get_json("/api/results").await;
+    assert_eq!(tally["total_votes"], 2, "stored once");
+}

@@ -14,7 +14,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::security::write_audit;
-use super::{PostgresStore, constraint, map_error};
+use super::{Connection, PostgresStore, constraint, map_error};
 use crate::elections::document::NewElection;
 use crate::elections::{
     Action, Choice, Contest, Election, ElectionKey, ElectionState, Eligibility, Method,
@@ -478,142 +478,11 @@ impl ElectionStore for PostgresStore {
 
     async fn cast_ballot(&self, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
         let conn = self.connection().await?;
-        self.await_sync_standby(&conn).await?;
-        // One autocommit statement: the open check by the database's clock, the voter's
-        // participation, the ballot (which names no voter) and its counts commit together (and,
-        // like every commit, wait for the synchronous standby; no statement_timeout applies, so
-        // that wait is never cancelled). The ballot is inserted only if the participation is.
-        let insert = conn
-            .prepare_cached(&format!(
-                "WITH open_election AS (
-                   SELECT e.id, COALESCE(r.weight, 1000000000) AS weight FROM elections e
-                   LEFT JOIN roll_entries r ON e.eligibility = 'roll' AND r.election_id = e.id
-                     AND r.email = (SELECT lower(u.email) FROM users u WHERE u.id = $2)
-                   WHERE e.id = $1 AND {EFFECTIVE_STATE} = 'open'
-                     AND (e.eligibility = 'open' OR r.email IS NOT NULL)
-                     AND ($3::uuid IS NULL OR EXISTS (
-                       SELECT 1 FROM candidates ca JOIN contests co ON co.id = ca.contest_id
-                       WHERE ca.id = $3 AND co.election_id = $1))
-                 ), voter AS (
-                   INSERT INTO participation (election_id, user_id, voted_at, key_hash, request_hash)
-                   SELECT id, $2, now(), $5, $8 FROM open_election
-                   ON CONFLICT (election_id, user_id) DO NOTHING
-                   RETURNING voted_at
-                 ), ballot AS (
-                   INSERT INTO ballot_box (id, election_id, candidate_id, selections, weight)
-                   SELECT $9, open_election.id, $3, $4, open_election.weight FROM open_election, voter
-                   RETURNING weight
-                 ), counted AS (
-                   INSERT INTO tallies (subject_id, shard, n, weight)
-                   SELECT subject, $7, 1, ballot.weight FROM ballot, unnest($6::uuid[]) AS subject
-                   ON CONFLICT (subject_id, shard)
-                   DO UPDATE SET n = tallies.n + 1, weight = tallies.weight + EXCLUDED.weight
-                 )
-                 SELECT voted_at FROM voter"
-            ))
-            .await
-            .map_err(map_error)?;
-        let (key_hash, request_hash) = ballot.retry_digests();
-        let receipt = ballot.ballot_id();
-        let shard: i16 = rand::thread_rng().gen_range(0..TALLY_SHARDS);
-        let inserted = conn
-            .query_opt(
-                &insert,
-                &[
-                    &ballot.election_id,
-                    &ballot.user_id,
-                    &ballot.candidate_id,
-                    &ballot.selections,
-                    &key_hash,
-                    &ballot.counted,
-                    &shard,
-                    &request_hash,
-                    &receipt,
-                ],
-            )
-            .await;
-        let inserted = match inserted {
-            Ok(row) => row,
-            Err(e) => {
-                return Err(match constraint(&e) {
-                    Some((code, Some("participation_user_id_fkey")))
-                        if *code == SqlState::FOREIGN_KEY_VIOLATION =>
-                    {
-                        StoreError::UserNotFound
-                    }
-                    Some((code, Some("ballot_box_candidate_id_fkey")))
-                        if *code == SqlState::FOREIGN_KEY_VIOLATION =>
-                    {
-                        StoreError::CandidateNotFound
-                    }
-                    _ => map_error(e),
-                });
-            }
-        };
-        if let Some(row) = inserted {
-            return Ok(CastBallot {
-                receipt,
-                election_id: ballot.election_id,
-                candidate_id: ballot.candidate_id,
-                created_at: row.get(0),
-                replayed: false,
-            });
-        }
-        // An existing ballot may be committed locally but still waiting for the synchronous
-        // standby (PostgreSQL shows it before the standby confirms), so the participation is
-        // read through a no-op UPDATE whose own commit waits for the standby: once it returns,
-        // the earlier ballot is on the standby too (WAL is replayed in order).
-        let existing = conn
-            .prepare_cached(
-                "UPDATE participation SET voted_at = voted_at
-                 WHERE election_id = $1 AND user_id = $2
-                 RETURNING voted_at, key_hash, request_hash",
-            )
-            .await
-            .map_err(map_error)?;
-        if let Some(row) = conn
-            .query_opt(&existing, &[&ballot.election_id, &ballot.user_id])
-            .await
-            .map_err(map_error)?
-        {
-            let stored = Participation {
-                voted_at: row.get(0),
-                key_hash: row.get(1),
-                request_hash: row.get(2),
-            };
-            return stored.outcome(ballot.election_id, ballot);
-        }
-        let why = conn
-            .query_opt(
-                &format!(
-                    "SELECT {EFFECTIVE_STATE} = 'open',
-                            e.eligibility = 'roll' AND NOT EXISTS (
-                              SELECT 1 FROM roll_entries r WHERE r.election_id = e.id
-                                AND r.email = (SELECT lower(u.email) FROM users u WHERE u.id = $3)),
-                            ($2::uuid IS NULL OR EXISTS (
-                              SELECT 1 FROM candidates ca JOIN contests co ON co.id = ca.contest_id
-                              WHERE ca.id = $2 AND co.election_id = $1))
-                     FROM elections e WHERE e.id = $1"
-                ),
-                &[&ballot.election_id, &ballot.candidate_id, &ballot.user_id],
-            )
-            .await
-            .map_err(map_error)?;
-        let refusal = match why {
-            None => BallotRefusal {
-                election_found: false,
-                open: false,
-                roll: false,
-                candidate_found: false,
-            },
-            Some(row) => BallotRefusal {
-                election_found: true,
-                open: row.get(0),
-                roll: row.get(1),
-                candidate_found: row.get(2),
-            },
-        };
-        Err(refusal.into_error())
+        let copy = self.second_copy(&conn).await?;
+        let cast = cast_on(&conn, ballot).await?;
+        // A new ballot, or the same one sent again: either is answered as stored.
+        self.confirm_second_copy(&conn, copy).await?;
+        Ok(cast)
     }
 
     async fn voted_elections(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
@@ -702,4 +571,144 @@ pub(super) async fn editable_default_contest(tx: &Transaction<'_>) -> Result<Uui
     } else {
         Err(StoreError::ElectionFrozen)
     }
+}
+
+/// [`ElectionStore::cast_ballot`]'s statements on one connection.
+async fn cast_on(conn: &Connection, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
+    // One autocommit statement: the open check by the database's clock, the voter's
+    // participation, the ballot (which names no voter) and its counts commit together (and,
+    // like every commit, wait for the synchronous standby; no statement_timeout applies, so
+    // that wait is never cancelled). The ballot is inserted only if the participation is.
+    let insert = conn
+        .prepare_cached(&format!(
+            "WITH open_election AS (
+               SELECT e.id, COALESCE(r.weight, 1000000000) AS weight FROM elections e
+               LEFT JOIN roll_entries r ON e.eligibility = 'roll' AND r.election_id = e.id
+                 AND r.email = (SELECT lower(u.email) FROM users u WHERE u.id = $2)
+               WHERE e.id = $1 AND {EFFECTIVE_STATE} = 'open'
+                 AND (e.eligibility = 'open' OR r.email IS NOT NULL)
+                 AND ($3::uuid IS NULL OR EXISTS (
+                   SELECT 1 FROM candidates ca JOIN contests co ON co.id = ca.contest_id
+                   WHERE ca.id = $3 AND co.election_id = $1))
+             ), voter AS (
+               INSERT INTO participation (election_id, user_id, voted_at, key_hash, request_hash)
+               SELECT id, $2, now(), $5, $8 FROM open_election
+               ON CONFLICT (election_id, user_id) DO NOTHING
+               RETURNING voted_at
+             ), ballot AS (
+               INSERT INTO ballot_box (id, election_id, candidate_id, selections, weight)
+               SELECT $9, open_election.id, $3, $4, open_election.weight FROM open_election, voter
+               RETURNING weight
+             ), counted AS (
+               INSERT INTO tallies (subject_id, shard, n, weight)
+               SELECT subject, $7, 1, ballot.weight FROM ballot, unnest($6::uuid[]) AS subject
+               ON CONFLICT (subject_id, shard)
+               DO UPDATE SET n = tallies.n + 1, weight = tallies.weight + EXCLUDED.weight
+             )
+             SELECT voted_at FROM voter"
+        ))
+        .await
+        .map_err(map_error)?;
+    let (key_hash, request_hash) = ballot.retry_digests();
+    let receipt = ballot.ballot_id();
+    let shard: i16 = rand::thread_rng().gen_range(0..TALLY_SHARDS);
+    let inserted = conn
+        .query_opt(
+            &insert,
+            &[
+                &ballot.election_id,
+                &ballot.user_id,
+                &ballot.candidate_id,
+                &ballot.selections,
+                &key_hash,
+                &ballot.counted,
+                &shard,
+                &request_hash,
+                &receipt,
+            ],
+        )
+        .await;
+    let inserted = match inserted {
+        Ok(row) => row,
+        Err(e) => {
+            return Err(match constraint(&e) {
+                Some((code, Some("participation_user_id_fkey")))
+                    if *code == SqlState::FOREIGN_KEY_VIOLATION =>
+                {
+                    StoreError::UserNotFound
+                }
+                Some((code, Some("ballot_box_candidate_id_fkey")))
+                    if *code == SqlState::FOREIGN_KEY_VIOLATION =>
+                {
+                    StoreError::CandidateNotFound
+                }
+                _ => map_error(e),
+            });
+        }
+    };
+    if let Some(row) = inserted {
+        return Ok(CastBallot {
+            receipt,
+            election_id: ballot.election_id,
+            candidate_id: ballot.candidate_id,
+            created_at: row.get(0),
+            replayed: false,
+        });
+    }
+    // An existing ballot may be committed locally but still waiting for the synchronous
+    // standby (PostgreSQL shows it before the standby confirms), so the participation is
+    // read through a no-op UPDATE whose own commit waits for the standby: once it returns,
+    // the earlier ballot is on the standby too (WAL is replayed in order). (Without a
+    // synchronous standby, `SecondCopy::Confirm`, nothing waits here: the caller confirms.)
+    let existing = conn
+        .prepare_cached(
+            "UPDATE participation SET voted_at = voted_at
+             WHERE election_id = $1 AND user_id = $2
+             RETURNING voted_at, key_hash, request_hash",
+        )
+        .await
+        .map_err(map_error)?;
+    if let Some(row) = conn
+        .query_opt(&existing, &[&ballot.election_id, &ballot.user_id])
+        .await
+        .map_err(map_error)?
+    {
+        let stored = Participation {
+            voted_at: row.get(0),
+            key_hash: row.get(1),
+            request_hash: row.get(2),
+        };
+        return stored.outcome(ballot.election_id, ballot);
+    }
+    let why = conn
+        .query_opt(
+            &format!(
+                "SELECT {EFFECTIVE_STATE} = 'open',
+                        e.eligibility = 'roll' AND NOT EXISTS (
+                          SELECT 1 FROM roll_entries r WHERE r.election_id = e.id
+                            AND r.email = (SELECT lower(u.email) FROM users u WHERE u.id = $3)),
+                        ($2::uuid IS NULL OR EXISTS (
+                          SELECT 1 FROM candidates ca JOIN contests co ON co.id = ca.contest_id
+                          WHERE ca.id = $2 AND co.election_id = $1))
+                 FROM elections e WHERE e.id = $1"
+            ),
+            &[&ballot.election_id, &ballot.candidate_id, &ballot.user_id],
+        )
+        .await
+        .map_err(map_error)?;
+    let refusal = match why {
+        None => BallotRefusal {
+            election_found: false,
+            open: false,
+            roll: false,
+            candidate_found: false,
+        },
+        Some(row) => BallotRefusal {
+            election_found: true,
+            open: row.get(0),
+            roll: row.get(1),
+            candidate_found: row.get(2),
+        },
+    };
+    Err(refusal.into_error())
 }
