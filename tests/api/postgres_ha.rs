@@ -8,7 +8,9 @@ use reqwest::StatusCode;
 use securevote::config::Settings;
 use serde_json::{Value, json};
 
-use crate::helpers::{JWT_SECRET, Kind, PgCluster, TestDatabase, assert_error, spawn_with};
+use crate::helpers::{
+    JWT_SECRET, Kind, PgCluster, TestApp, TestDatabase, assert_error, spawn_with,
+};
 
 /// The original design's schema and seed data, verbatim.
 const ORIGINAL_SCHEMA: &str = r#"
@@ -47,6 +49,31 @@ fn settings_for(url: String, data_dir: &std::path::Path) -> Settings {
         port: 0,
         ..Settings::default()
     }
+}
+
+/// A PostgreSQL server of its own with an empty `votes` database.
+async fn server_with_votes_database() -> PgCluster {
+    let primary = PgCluster::start();
+    primary
+        .connect("postgres")
+        .await
+        .batch_execute("CREATE DATABASE votes")
+        .await
+        .unwrap();
+    primary
+}
+
+/// An instance on `settings` with the demo candidates, and the first candidate's id.
+async fn spawn_with_candidates(settings: Settings) -> (TestApp, String) {
+    let app = spawn_with(settings).await;
+    app.store
+        .add_candidates(
+            &securevote::store::parse_candidates(securevote::store::DEMO_CANDIDATES_JSON).unwrap(),
+        )
+        .await
+        .unwrap();
+    let candidate = app.first_candidate_id().await;
+    (app, candidate)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,13 +229,7 @@ async fn a_first_host_that_is_down_is_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_standby_listed_first_is_skipped_and_promotion_is_followed_without_restart() {
-    let primary = PgCluster::start();
-    primary
-        .connect("postgres")
-        .await
-        .batch_execute("CREATE DATABASE votes")
-        .await
-        .unwrap();
+    let primary = server_with_votes_database().await;
     let standby = primary.start_standby();
     let in_recovery = standby
         .connect("votes")
@@ -225,14 +246,7 @@ async fn a_read_only_standby_listed_first_is_skipped_and_promotion_is_followed_w
         "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/votes",
         standby.port, primary.port
     );
-    let app = spawn_with(settings_for(url, dir.path())).await;
-    app.store
-        .add_candidates(
-            &securevote::store::parse_candidates(securevote::store::DEMO_CANDIDATES_JSON).unwrap(),
-        )
-        .await
-        .unwrap();
-    let candidate = app.first_candidate_id().await;
+    let (app, candidate) = spawn_with_candidates(settings_for(url, dir.path())).await;
     let before = app.new_voter().await;
     assert_eq!(
         app.vote(&before, &candidate, None).await.status(),
@@ -454,26 +468,13 @@ async fn with_db_require_sync_standby_no_ballot_is_written_while_the_primary_has
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_db_require_sync_standby_a_ballot_is_answered_once_a_streaming_standby_has_flushed_it()
 {
-    let primary = PgCluster::start();
-    primary
-        .connect("postgres")
-        .await
-        .batch_execute("CREATE DATABASE votes")
-        .await
-        .unwrap();
+    let primary = server_with_votes_database().await;
     // Streaming through its slot, but not named synchronous: commits do not wait for it.
     let standby = primary.start_synchronous_standby("pg2");
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings_for(primary.url("votes"), dir.path());
     settings.db_require_sync_standby = true;
-    let app = spawn_with(settings).await;
-    app.store
-        .add_candidates(
-            &securevote::store::parse_candidates(securevote::store::DEMO_CANDIDATES_JSON).unwrap(),
-        )
-        .await
-        .unwrap();
-    let candidate = app.first_candidate_id().await;
+    let (app, candidate) = spawn_with_candidates(settings).await;
 
     let first = app.new_voter().await;
     let started = Instant::now();
