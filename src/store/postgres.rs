@@ -630,10 +630,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_up_to_a_second() {
+    fn backoff_doubles_up_to_half_a_second() {
         let delays: Vec<u128> = (1..=6)
             .map(|n| ReconnectingManager::next_delay(n).as_millis())
             .collect();
-        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(delays, [100, 200, 400, 500, 500, 500]);
     }
 }

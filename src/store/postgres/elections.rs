@@ -479,10 +479,16 @@ impl ElectionStore for PostgresStore {
     async fn cast_ballot(&self, ballot: &NewBallot) -> Result<CastBallot, StoreError> {
         let conn = self.connection().await?;
         let copy = self.second_copy(&conn).await?;
-        let cast = cast_on(&conn, ballot).await?;
-        // A new ballot, or the same one sent again: either is answered as stored.
-        self.confirm_second_copy(&conn, copy).await?;
-        Ok(cast)
+        let cast = cast_on(&conn, ballot).await;
+        // A new ballot, the same one sent again, or another one refused because the voter's
+        // ballot is stored: each tells the voter a ballot is stored, so each waits for its copy.
+        if matches!(
+            cast,
+            Ok(_) | Err(StoreError::AlreadyVoted | StoreError::IdempotencyKeyReused)
+        ) {
+            self.confirm_second_copy(&conn, copy).await?;
+        }
+        cast
     }
 
     async fn voted_elections(&self, user_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
