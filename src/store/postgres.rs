@@ -234,8 +234,8 @@ impl PostgresStore {
         let deadline = tokio::time::Instant::now() + SYNC_STANDBY_WAIT;
         let check = conn
             .prepare_cached(&format!(
-                "SELECT btrim(current_setting('synchronous_standby_names')) <> '',
-                        EXISTS ({STANDBY_FLUSHED})"
+                "SELECT names <> '', names = '' AND EXISTS ({STANDBY_FLUSHED})
+                 FROM btrim(current_setting('synchronous_standby_names')) AS names"
             ))
             .await
             .map_err(map_error)?;
