@@ -11,6 +11,7 @@ use crate::votes;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1481,6 +1482,25 @@ http {{
             "pg_autoctl run --pgdata {} (pid {pid})",
             self.node_dir(name).display()
         ));
+        if name != "monitor" {
+            self.start_waker(name, pid)?;
+        }
+        Ok(())
+    }
+
+    /// deploy/postgres/keeper-wake next to a data node's keeper (deploy/README.md, "What a
+    /// failover costs"): in the keeper's process group, so that a crash of the node (a kill of
+    /// the group) takes it too; it exits by itself when the keeper exits.
+    fn start_waker(&self, name: &str, keeper: u32) -> R<()> {
+        let log = self.pg_log.join(format!("{name}.log"));
+        let mut command = self.as_pg("/usr/bin/python3");
+        command
+            .arg(self.pg_conf_dir.join("keeper-wake"))
+            .args(["--pg-autoctl", PG_AUTOCTL, "--pgdata"])
+            .arg(self.node_dir(name))
+            .process_group(keeper as i32);
+        let child = spawn_logged(&mut command, &log)?;
+        ok(&format!("keeper-wake for {name} (pid {})", child.id()));
         Ok(())
     }
 
@@ -2111,7 +2131,11 @@ GRANT EXECUTE ON FUNCTION pg_catalog.pg_switch_wal() TO securevote;
         say("prerequisites");
         let mut packages = vec!["postgresql-15", "nginx-light", "openssl", "curl"];
         if mode == Mode::Auto {
-            packages.extend(["postgresql-15-auto-failover", "pg-auto-failover-cli"]);
+            packages.extend([
+                "postgresql-15-auto-failover",
+                "pg-auto-failover-cli",
+                "python3-psycopg2", // deploy/postgres/keeper-wake
+            ]);
         }
         self.ensure_packages(&packages)?;
         self.ensure_binary()?;

@@ -26,6 +26,9 @@
 //! They need root (network namespaces, pg_autoctl as `postgres`, `/var/run/postgresql`). After a
 //! failing drill the formation's files (keeper and PostgreSQL logs) are kept and their directory
 //! is printed; `DRILL_KEEP_TMP=1` keeps them after a passing one too.
+//!
+//! Each data node runs deploy/postgres/keeper-wake next to its keeper, as the production layout
+//! does (deploy/README.md §6); `DRILL_NO_KEEPER_WAKE=1` runs the drills without it, to compare.
 
 use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
@@ -140,6 +143,7 @@ async fn auto_failover_after_primary_node_killed_loses_nothing_and_needs_no_huma
         resumed <= Duration::from_secs(20),
         "votes resumed {resumed:?} after the kill"
     );
+    took_over.assert_woken();
     // The rejoined old primary (pg_rewind) holds exactly the acknowledged votes too: nothing it
     // had alone survived the rewind.
     let old_primary = formation.nodes[0].cluster();
@@ -843,6 +847,8 @@ pub struct Instance {
     root: PathBuf,
     log: PathBuf,
     keeper: Option<Child>,
+    /// deploy/postgres/keeper-wake next to a data node's keeper, in its process group.
+    waker: Option<Child>,
 }
 
 impl Instance {
@@ -865,6 +871,7 @@ impl Instance {
             root: root.to_owned(),
             log: root.join(format!("{name}.log")),
             keeper: None,
+            waker: None,
         }
     }
 
@@ -1005,7 +1012,63 @@ impl Instance {
             child.id().to_string(),
         )
         .expect("record the keeper's process group");
+        let group = child.id();
         self.keeper = Some(child);
+        if self.name != "monitor" && std::env::var_os("DRILL_NO_KEEPER_WAKE").is_none() {
+            self.start_waker(group);
+        }
+    }
+
+    /// deploy/postgres/keeper-wake for this data node, as the production layout runs it: the
+    /// same user, namespace and environment as the keeper, in the keeper's process group (a
+    /// crash of the node takes it too); it exits by itself when the keeper exits.
+    fn start_waker(&mut self, group: u32) {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/postgres/keeper-wake");
+        let child = self
+            .as_postgres("/usr/bin/python3")
+            .arg(script)
+            .args(["--pg-autoctl", PG_AUTOCTL, "--pgdata"])
+            .arg(&self.pgdata)
+            .process_group(group as i32)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("keeper-wake ({}): {e}", self.name));
+        self.waker = Some(child);
+    }
+
+    /// The node's keeper-wake found its keeper and the monitor, and woke the keeper when the
+    /// monitor gave it work (unless the drill runs without it, `DRILL_NO_KEEPER_WAKE=1`).
+    fn assert_woken(&self) {
+        if std::env::var_os("DRILL_NO_KEEPER_WAKE").is_some() {
+            return;
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(
+            log.contains("keeper-wake: woke the keeper"),
+            "{}'s keeper-wake never woke its keeper:\n{}",
+            self.name,
+            tail(&self.log)
+        );
+    }
+
+    /// Waits for the waker, which exits within a second of its keeper (up to `deadline`).
+    fn reap_waker(&mut self, deadline: Instant) {
+        if let Some(mut waker) = self.waker.take() {
+            while Instant::now() < deadline && matches!(waker.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if matches!(waker.try_wait(), Ok(None)) {
+                let _ = waker.kill();
+            }
+            let _ = waker.wait();
+        }
     }
 
     /// The crash of the node: kill -9 of the keeper's process group, of the postmaster and of
@@ -1021,6 +1084,7 @@ impl Instance {
         }
         signal("-KILL", &targets);
         let _ = keeper.wait();
+        self.reap_waker(Instant::now() + Duration::from_secs(1));
         let _ = std::fs::remove_file(self.root.join("pgid").join(self.name));
         let deadline = Instant::now() + Duration::from_secs(5);
         while postmaster.is_some_and(alive) && Instant::now() < deadline {
@@ -1053,6 +1117,7 @@ impl Instance {
                 signal("-KILL", &[format!("-{}", keeper.id())]);
                 let _ = keeper.wait();
             }
+            self.reap_waker(Instant::now() + Duration::from_secs(3));
             let _ = std::fs::remove_file(self.root.join("pgid").join(self.name));
         }
         if let Some(pid) = postmaster_pid(&self.pgdata).filter(|pid| alive(*pid)) {
