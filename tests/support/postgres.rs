@@ -73,12 +73,25 @@ fn run(mut command: Command, what: &str) {
     );
 }
 
+/// A port nothing listens on, never the same twice in this process: a formation picks its
+/// nodes' ports before any of them listens, and the kernel may hand out a just-closed ephemeral
+/// port again (two nodes on one port fail `pg_autoctl create` with a duplicate key).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .expect("local addr")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind an ephemeral port")
+            .local_addr()
+            .expect("local addr")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn make_root() -> PathBuf {
