@@ -11,7 +11,6 @@ use crate::votes;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1488,19 +1487,23 @@ http {{
         Ok(())
     }
 
-    /// deploy/postgres/keeper-wake next to a data node's keeper (deploy/README.md, "What a
-    /// failover costs"): in the keeper's process group, so that a crash of the node (a kill of
-    /// the group) takes it too; it exits by itself when the keeper exits.
+    /// deploy/postgres/keeper-wake next to a data node's keeper (deploy/README.md,
+    /// "keeper-wake"), in a session of its own like the keeper (a process cannot join a process
+    /// group of another session); it exits by itself within a second of its keeper (`keeper`,
+    /// the pid it watches), so a crash of the node takes it too.
     fn start_waker(&self, name: &str, keeper: u32) -> R<()> {
         let log = self.pg_log.join(format!("{name}.log"));
-        let mut command = self.as_pg("/usr/bin/python3");
+        let mut command = self.as_pg("setsid");
         command
+            .arg("/usr/bin/python3")
             .arg(self.pg_conf_dir.join("keeper-wake"))
             .args(["--pg-autoctl", PG_AUTOCTL, "--pgdata"])
-            .arg(self.node_dir(name))
-            .process_group(keeper as i32);
+            .arg(self.node_dir(name));
         let child = spawn_logged(&mut command, &log)?;
-        ok(&format!("keeper-wake for {name} (pid {})", child.id()));
+        ok(&format!(
+            "keeper-wake for {name} (pid {}, watching pg_autoctl pid {keeper})",
+            child.id()
+        ));
         Ok(())
     }
 
