@@ -642,6 +642,14 @@ fn run_output(command: &mut Command, what: &str) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Whether `child` exits before `deadline` (polled every 50 ms).
+fn exited_by(child: &mut Child, deadline: Instant) -> bool {
+    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !matches!(child.try_wait(), Ok(None))
+}
+
 fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -1061,10 +1069,7 @@ impl Instance {
     /// Waits for the waker, which exits within a second of its keeper (up to `deadline`).
     fn reap_waker(&mut self, deadline: Instant) {
         if let Some(mut waker) = self.waker.take() {
-            while Instant::now() < deadline && matches!(waker.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if matches!(waker.try_wait(), Ok(None)) {
+            if !exited_by(&mut waker, deadline) {
                 let _ = waker.kill();
             }
             let _ = waker.wait();
@@ -1110,10 +1115,7 @@ impl Instance {
     /// Waits for a terminated keeper (up to `deadline`), then kills whatever is left.
     fn reap(&mut self, deadline: Instant) {
         if let Some(mut keeper) = self.keeper.take() {
-            while Instant::now() < deadline && matches!(keeper.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if matches!(keeper.try_wait(), Ok(None)) {
+            if !exited_by(&mut keeper, deadline) {
                 signal("-KILL", &[format!("-{}", keeper.id())]);
                 let _ = keeper.wait();
             }
