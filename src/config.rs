@@ -60,9 +60,12 @@ pub struct Settings {
     #[arg(long, env = "DB_REQUIRE_SYNC_STANDBY", global = true, action = ArgAction::Set,
           default_value_t = false, value_parser = boolean)]
     pub db_require_sync_standby: bool,
-    /// Seconds to wait for one database host to accept a connection.
-    #[arg(long, env = "DB_CONNECT_TIMEOUT_SECONDS", global = true, default_value_t = 2, value_parser = at_least(1u64))]
-    pub db_connect_timeout_seconds: u64,
+    /// Seconds (fractions allowed, 0.1 to 60) to wait for one database host to accept a TCP
+    /// connection before the next host of the list is tried. A host that is cut off or gone
+    /// costs every new connection this long while it is listed before the primary.
+    #[arg(long = "db-connect-timeout-seconds", env = "DB_CONNECT_TIMEOUT_SECONDS", global = true,
+          default_value = "1", value_parser = seconds_between(0.1, 60.0))]
+    pub db_connect_timeout: Duration,
     /// HMAC secret for login tokens, at least 32 bytes; required by `serve` with PostgreSQL. With
     /// SQLite a random secret is generated and kept in DATA_DIR when unset.
     #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true, value_parser = secret)]
@@ -266,6 +269,18 @@ where
         Ok(value) if value >= minimum => Ok(value),
         Ok(_) => Err(format!("must be at least {minimum}")),
         Err(e) => Err(format!("{raw:?} is not a valid number ({e})")),
+    }
+}
+
+/// A number of seconds, fractions allowed, from `minimum` to `maximum`.
+fn seconds_between(
+    minimum: f64,
+    maximum: f64,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |raw| match raw.trim().parse::<f64>() {
+        Ok(value) if (minimum..=maximum).contains(&value) => Ok(Duration::from_secs_f64(value)),
+        Ok(_) => Err(format!("must be from {minimum} to {maximum} seconds")),
+        Err(e) => Err(format!("{raw:?} is not a number of seconds ({e})")),
     }
 }
 

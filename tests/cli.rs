@@ -51,6 +51,18 @@ fn bad_configuration_exits_with_code_2_and_names_the_setting() {
         (vec![("BIND_ADDR", "somewhere")], "BIND_ADDR"),
         (vec![("LOG_FORMAT", "yaml")], "LOG_FORMAT"),
         (
+            vec![("DB_CONNECT_TIMEOUT_SECONDS", "0")],
+            "DB_CONNECT_TIMEOUT_SECONDS",
+        ),
+        (
+            vec![("DB_CONNECT_TIMEOUT_SECONDS", "inf")],
+            "DB_CONNECT_TIMEOUT_SECONDS",
+        ),
+        (
+            vec![("DB_CONNECT_TIMEOUT_SECONDS", "soon")],
+            "DB_CONNECT_TIMEOUT_SECONDS",
+        ),
+        (
             vec![("DB_REQUIRE_SYNC_STANDBY", "true")],
             "DB_REQUIRE_SYNC_STANDBY",
         ),
@@ -194,6 +206,7 @@ fn help_documents_every_subcommand_and_setting() {
         "DB_SSLMODE",
         "DB_SSLROOTCERT",
         "DB_REQUIRE_SYNC_STANDBY",
+        "DB_CONNECT_TIMEOUT_SECONDS",
         "JWT_SECRET",
         "JWT_TTL_SECONDS",
         "PORT",

@@ -1,6 +1,7 @@
 //! The systemd unit (deploy/systemd/securevote.service): its hardening, a start limit that
 //! fits its restart delay, the same env file mode everywhere it is documented, and
-//! `systemd-analyze verify` when systemd's tools are installed.
+//! `systemd-analyze verify` when systemd's tools are installed; the local cluster's settings
+//! files; and deploy/postgres/keeper-wake's unit tests (tests/keeper_wake/).
 
 use std::path::Path;
 use std::process::Command;
@@ -186,4 +187,21 @@ fn the_local_cluster_takes_its_postgres_settings_from_the_files() {
         read("bench/run").contains("deploy/postgres/bench.conf"),
         "bench/run reads deploy/postgres/bench.conf"
     );
+}
+
+/// deploy/postgres/keeper-wake's decisions (tests/keeper_wake/test_keeper_wake.py): which wakes
+/// it holds back, and its start-up retries. Run with Debian's Python and python3-psycopg2, as
+/// the helper runs next to each keeper (scripts/test installs both).
+#[test]
+fn keeper_wake_unit_tests_pass() {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/keeper_wake/test_keeper_wake.py");
+    let output = Command::new("/usr/bin/python3")
+        .arg("-B")
+        .arg(&script)
+        .output()
+        .expect("/usr/bin/python3 (Debian's python3; scripts/test installs python3-psycopg2)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}:\n{stderr}", script.display());
+    assert!(stderr.contains("Ran "), "{stderr}");
 }

@@ -1379,8 +1379,16 @@ http {{
     // Auto mode: pg_auto_failover (monitor + one keeper per node)
     // --------------------------------------------------------------------------------------
 
+    /// The monitor's URI for `pg_autoctl show` commands.
     fn monitor_uri(&self) -> String {
         format!("postgres://autoctl_node@{HOST}:{MONITOR_PORT}/pg_auto_failover?sslmode=require")
+    }
+
+    /// The monitor's URI a data node's keeper (and its keeper-wake) connects with: plus the
+    /// `[monitor-connection]` libpq parameters of deploy/postgres/pg_auto_failover.conf.
+    fn keeper_monitor_uri(&self) -> R<String> {
+        let params = settings::uri_query(&self.auto_settings("monitor-connection")?);
+        Ok(format!("{}&{params}", self.monitor_uri()))
     }
 
     fn autoctl(&self) -> Command {
@@ -1652,7 +1660,11 @@ http {{
                 "--auth",
                 "scram-sha-256",
             ])
-            .args(["--ssl-self-signed", "--monitor", &self.monitor_uri()])
+            .args([
+                "--ssl-self-signed",
+                "--monitor",
+                &self.keeper_monitor_uri()?,
+            ])
             .args(["--dbname", "securevote", "--pgctl"])
             .arg(self.pg_bin.join("pg_ctl"));
         if !run_logged(&mut create, &log)? {

@@ -28,6 +28,15 @@ pub fn conf_section(text: &str, section: &str) -> Result<Vec<(String, String)>, 
     Ok(settings)
 }
 
+/// `key=value&key=value` of `settings`, for the query of a libpq URI.
+pub fn uri_query(settings: &[(String, String)]) -> String {
+    settings
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Whether `line` still holds an `@NAME@` placeholder.
 fn has_placeholder(line: &str) -> bool {
     let between: Vec<&str> = line.split('@').collect();
@@ -116,6 +125,13 @@ mod tests {
             conf_section(text, "b").unwrap(),
             [("k".into(), "2".into()), ("j".into(), "3".into())]
         );
+    }
+
+    #[test]
+    fn uri_query_joins_the_settings_in_order() {
+        let settings = [("a".into(), "1".into()), ("b_c".into(), "2".into())];
+        assert_eq!(uri_query(&settings), "a=1&b_c=2");
+        assert_eq!(uri_query(&[]), "");
     }
 
     #[test]

@@ -270,7 +270,7 @@ pub(super) fn database_config(settings: &Settings) -> Result<DatabaseConfig, Con
 }
 
 fn postgres_or_sqlite(settings: &Settings) -> Result<DatabaseConfig, ConfigError> {
-    let connect_timeout = Duration::from_secs(settings.db_connect_timeout_seconds);
+    let connect_timeout = settings.db_connect_timeout;
     if let Some(url) = &settings.database_url {
         return from_url(url.expose_secret(), connect_timeout, &settings.db_tls);
     }

@@ -218,6 +218,9 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
         isolated, "primary",
         "the isolated node must not accept writes"
     );
+    for standby in &formation.nodes[1..] {
+        standby.assert_no_slow_connect_to(&formation.nodes[0]);
+    }
     // No split brain in what is acknowledged: the isolated node may still open read-write
     // sessions for a moment after another node takes writes (the overlap printed above), but
     // none of its commits completes: its synchronous_standby_names names the two other nodes,
@@ -540,6 +543,8 @@ struct DeploySettings {
     monitor: Vec<(String, String)>,
     /// `[keeper]` of deploy/postgres/pg_auto_failover.conf: `pg_autoctl config set` on each data node.
     keeper: Vec<(String, String)>,
+    /// `[monitor-connection]`: libpq parameters of the monitor URI the data nodes' keepers use.
+    monitor_connection: Vec<(String, String)>,
     /// deploy/postgres/local-cluster-auto.conf (the `local.conf` of every node), `@HOST@` still in it.
     local_conf: String,
     /// deploy/postgres/pg_hba.local-cluster-auto: the rules that replace initdb's.
@@ -559,6 +564,8 @@ impl DeploySettings {
                 .expect("deploy/postgres/pg_auto_failover.conf"),
             keeper: settings::conf_section(&timing, "keeper")
                 .expect("deploy/postgres/pg_auto_failover.conf"),
+            monitor_connection: settings::conf_section(&timing, "monitor-connection")
+                .expect("deploy/postgres/pg_auto_failover.conf"),
             local_conf: deploy_file("deploy/postgres/local-cluster-auto.conf"),
             hba_rules: deploy_file("deploy/postgres/pg_hba.local-cluster-auto"),
         };
@@ -569,6 +576,7 @@ impl DeploySettings {
             ),
             (&settings.monitor, "pgautofailover.primary_demote_timeout"),
             (&settings.keeper, "timeout.network_partition_timeout"),
+            (&settings.monitor_connection, "tcp_user_timeout"),
         ] {
             assert!(
                 list.iter().any(|(k, _)| k == key),
@@ -648,6 +656,13 @@ fn exited_by(child: &mut Child, deadline: Instant) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     !matches!(child.try_wait(), Ok(None))
+}
+
+/// The N of pg_autoctl's "Failed to connect to ... after 1 attempts in N ms, pg_autoctl stops
+/// retrying now".
+fn failed_connect_ms(line: &str) -> Option<u64> {
+    let (_, after) = line.split_once(" attempts in ")?;
+    after.split_once(" ms")?.0.trim().parse().ok()
 }
 
 fn tail(log: &Path) -> String {
@@ -1066,6 +1081,27 @@ impl Instance {
         );
     }
 
+    /// The keeper never waited a second or more on a connection to `primary` that failed: a
+    /// standby's keeper reconnects to its primary when it reloads (on SIGHUP), with pg_autoctl's
+    /// 2 s connect timeout, so keeper-wake must not wake it while that primary is cut off.
+    fn assert_no_slow_connect_to(&self, primary: &Instance) {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let address = format!("@{}:{}/", primary.host, primary.port);
+        let slow: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains(&address) && line.contains("stops retrying now"))
+            .filter(|line| failed_connect_ms(line).is_some_and(|ms| ms >= 1000))
+            .collect();
+        assert!(
+            slow.is_empty(),
+            "{}'s keeper waited on a connection to {} ({}):\n{}",
+            self.name,
+            primary.name,
+            address,
+            slow.join("\n")
+        );
+    }
+
     /// Waits for the waker, which exits within a second of its keeper (up to `deadline`).
     fn reap_waker(&mut self, deadline: Instant) {
         if let Some(mut waker) = self.waker.take() {
@@ -1424,6 +1460,13 @@ impl Formation {
             .into_iter()
             .map(str::to_owned)
             .collect();
+        // deploy/postgres/pg_auto_failover.conf, [monitor-connection]: a call to the monitor
+        // fails within seconds of a network cut instead of hanging.
+        let keeper_monitor_uri = format!(
+            "{}&{}",
+            self.monitor_uri,
+            settings::uri_query(&settings.monitor_connection)
+        );
         let node = &mut self.nodes[index];
         let (pgdata, port) = (
             node.pgdata.to_str().unwrap().to_owned(),
@@ -1449,7 +1492,7 @@ impl Formation {
                 "scram-sha-256",
                 "--ssl-self-signed",
                 "--monitor",
-                &self.monitor_uri,
+                &keeper_monitor_uri,
                 "--dbname",
                 DATABASE,
                 "--pgctl",
