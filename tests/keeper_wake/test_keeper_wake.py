@@ -124,6 +124,70 @@ class StandbyWakes(unittest.TestCase):
         self.assertEqual(self.group.primary_of(own)["name"], "node1")
 
 
+class UnhealthyPrimaryWatch(unittest.TestCase):
+    def setUp(self):
+        self.group = kw.Group({"name": "node2", "formation": "default"})
+        self.group.update(state(2, "node2", "secondary", "secondary", 6000))
+        self.watch = kw.FailoverWatch(2.5)
+
+    def notify(self, update, now):
+        self.group.update(update)
+        self.watch.on_state(self.group, update, now)
+
+    def unhealthy_primary(self, now):
+        primary = state(1, "node1", "primary", "primary", 6001)
+        primary["health"] = "bad"
+        self.notify(primary, now)
+
+    def test_wakes_every_interval_until_the_failover_starts(self):
+        self.unhealthy_primary(100.0)
+        self.assertTrue(self.watch.active())
+        self.assertEqual(self.watch.timeout(100.0, 1.0), 0.0)
+        self.assertTrue(self.watch.due(100.0))
+        self.assertFalse(self.watch.due(100.1))
+        self.assertAlmostEqual(self.watch.timeout(100.1, 1.0), kw.WATCH_INTERVAL_S - 0.1)
+        self.assertTrue(self.watch.due(100.0 + kw.WATCH_INTERVAL_S))
+        self.notify(state(2, "node2", "report_lsn", "secondary", 6000), 100.4)
+        self.assertFalse(self.watch.active())
+        self.assertEqual(self.watch.timeout(100.4, 1.0), 1.0)
+
+    def test_ends_at_its_limit(self):
+        self.unhealthy_primary(100.0)
+        self.assertTrue(self.watch.due(102.4))
+        self.assertFalse(self.watch.due(102.7))
+        self.assertFalse(self.watch.active())
+
+    def test_the_limit_is_capped(self):
+        self.assertEqual(kw.FailoverWatch(21.0).limit_s, kw.WATCH_CAP_S)
+
+    def test_a_primary_healthy_again_ends_it(self):
+        self.unhealthy_primary(100.0)
+        self.notify(state(1, "node1", "primary", "primary", 6001), 100.3)
+        self.assertFalse(self.watch.active())
+
+    def test_a_second_standby_wakes_half_an_interval_later(self):
+        group = kw.Group({"name": "node3", "formation": "default"})
+        group.update(state(3, "node3", "secondary", "secondary", 6002))
+        watch = kw.FailoverWatch(2.5)
+        primary = state(1, "node1", "primary", "primary", 6001)
+        primary["health"] = "bad"
+        group.update(primary)
+        watch.on_state(group, primary, 100.0)
+        self.assertFalse(watch.due(100.0))
+        self.assertTrue(watch.due(100.0 + kw.WATCH_INTERVAL_S / 2))
+
+    def test_a_node_that_is_not_a_standby_does_not_watch(self):
+        self.group.update(state(2, "node2", "catchingup", "catchingup", 6000))
+        self.unhealthy_primary(100.0)
+        self.assertFalse(self.watch.active())
+
+    def test_an_unhealthy_standby_is_not_a_primary(self):
+        other = state(3, "node3", "secondary", "secondary", 6002)
+        other["health"] = "bad"
+        self.notify(other, 100.0)
+        self.assertFalse(self.watch.active())
+
+
 class StartUp(unittest.TestCase):
     def test_the_configuration_is_read_again_while_the_keeper_rewrites_it(self):
         with tempfile.TemporaryDirectory() as work:
