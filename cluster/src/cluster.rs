@@ -1387,8 +1387,8 @@ http {{
     /// The monitor's URI a data node's keeper (and its keeper-wake) connects with: plus the
     /// `[monitor-connection]` libpq parameters of deploy/postgres/pg_auto_failover.conf.
     fn keeper_monitor_uri(&self) -> R<String> {
-        let params = settings::uri_query(&self.auto_settings("monitor-connection")?);
-        Ok(format!("{}&{params}", self.monitor_uri()))
+        let params = self.auto_settings("monitor-connection")?;
+        Ok(settings::with_query(&self.monitor_uri(), &params))
     }
 
     fn autoctl(&self) -> Command {

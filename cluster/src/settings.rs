@@ -28,13 +28,12 @@ pub fn conf_section(text: &str, section: &str) -> Result<Vec<(String, String)>, 
     Ok(settings)
 }
 
-/// `key=value&key=value` of `settings`, for the query of a libpq URI.
-pub fn uri_query(settings: &[(String, String)]) -> String {
-    settings
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join("&")
+/// `uri` with `settings` appended to its query as `key=value` parameters (libpq URI).
+pub fn with_query(uri: &str, settings: &[(String, String)]) -> String {
+    settings.iter().fold(uri.to_owned(), |uri, (key, value)| {
+        let separator = if uri.contains('?') { '&' } else { '?' };
+        format!("{uri}{separator}{key}={value}")
+    })
 }
 
 /// Whether `line` still holds an `@NAME@` placeholder.
@@ -128,10 +127,17 @@ mod tests {
     }
 
     #[test]
-    fn uri_query_joins_the_settings_in_order() {
+    fn with_query_appends_the_settings_in_order() {
         let settings = [("a".into(), "1".into()), ("b_c".into(), "2".into())];
-        assert_eq!(uri_query(&settings), "a=1&b_c=2");
-        assert_eq!(uri_query(&[]), "");
+        assert_eq!(
+            with_query("postgres://h/db?x=y", &settings),
+            "postgres://h/db?x=y&a=1&b_c=2"
+        );
+        assert_eq!(
+            with_query("postgres://h/db", &settings),
+            "postgres://h/db?a=1&b_c=2"
+        );
+        assert_eq!(with_query("postgres://h/db", &[]), "postgres://h/db");
     }
 
     #[test]

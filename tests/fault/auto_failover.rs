@@ -1462,11 +1462,8 @@ impl Formation {
             .collect();
         // deploy/postgres/pg_auto_failover.conf, [monitor-connection]: a call to the monitor
         // fails within seconds of a network cut instead of hanging.
-        let keeper_monitor_uri = format!(
-            "{}&{}",
-            self.monitor_uri,
-            settings::uri_query(&settings.monitor_connection)
-        );
+        let keeper_monitor_uri =
+            settings::with_query(&self.monitor_uri, &settings.monitor_connection);
         let node = &mut self.nodes[index];
         let (pgdata, port) = (
             node.pgdata.to_str().unwrap().to_owned(),
