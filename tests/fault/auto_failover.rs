@@ -176,11 +176,13 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
         "node1 is the primary at the start (seen from its namespace)"
     );
     let mut timeline = Timeline::default();
+    let mut fault_epoch = 0.0;
 
     let report = drill::run(&base, &cluster.voters, &cluster.candidates, load(24), async {
         tokio::time::sleep(Duration::from_secs(3)).await;
         netns.cut();
         timeline.fault = Some(Instant::now());
+        fault_epoch = unix_seconds();
         announce!(
             "fault drill auto-failover-partition: link {} of namespace {} (node1, the primary) is down",
             netns.ns_if, netns.name
@@ -198,6 +200,9 @@ async fn primary_cut_off_from_the_network_acknowledges_nothing_that_is_lost() {
         summary("auto-failover-partition", &report, &verification)
     );
     timeline.print("auto-failover-partition", "cut", &report);
+    for event in formation.events_since(fault_epoch).await {
+        announce!("fault drill auto-failover-partition: monitor event {event}");
+    }
     let isolated = formation.nodes[0].state_inside_namespace(netns);
     announce!(
         "fault drill auto-failover-partition: nodes accepting writes seen from the host: {writable:?}; node1 seen from its namespace: {isolated}; monitor: {}",

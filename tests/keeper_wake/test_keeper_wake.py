@@ -188,6 +188,72 @@ class UnhealthyPrimaryWatch(unittest.TestCase):
         self.assertFalse(self.watch.active())
 
 
+class DemoteTimeoutWatch(unittest.TestCase):
+    """The new primary in stop_replication waits for the old primary's demote timeout."""
+
+    def setUp(self):
+        self.group = kw.Group({"name": "node2", "formation": "default"})
+        self.group.update(state(2, "node2", "prepare_promotion", "prepare_promotion", 6000))
+        self.group.update(state(1, "node1", "draining", "primary", 6001))
+        self.watch = kw.DemoteWatch(0.5)
+
+    def notify(self, update, now):
+        self.group.update(update)
+        self.watch.on_state(self.group, update, now)
+
+    def demote_timeout_assigned(self, now):
+        """The monitor's one transaction: node2 to stop_replication, node1 to demote_timeout."""
+        self.notify(state(2, "node2", "stop_replication", "prepare_promotion", 6000), now)
+        self.notify(state(1, "node1", "demote_timeout", "primary", 6001), now)
+
+    def test_wakes_just_after_the_timeout_then_every_interval(self):
+        self.demote_timeout_assigned(100.0)
+        self.notify(state(2, "node2", "stop_replication", "stop_replication", 6000), 100.3)
+        first = 100.0 + 0.5 + kw.DEMOTE_MARGIN_S
+        self.assertAlmostEqual(self.watch.timeout(100.3, 1.0), first - 100.3)
+        self.assertFalse(self.watch.due(first - 0.01))
+        self.assertTrue(self.watch.due(first))
+        self.assertTrue(self.watch.ready(self.group))
+        self.assertFalse(self.watch.due(first + 0.1))
+        self.assertTrue(self.watch.due(first + kw.WATCH_INTERVAL_S))
+        self.assertFalse(self.watch.due(first + kw.DEMOTE_WATCH_S + 0.01))
+        self.assertFalse(self.watch.active())
+
+    def test_the_order_of_the_two_notifications_does_not_matter(self):
+        self.notify(state(1, "node1", "demote_timeout", "primary", 6001), 100.0)
+        self.assertFalse(self.watch.active())
+        self.notify(state(2, "node2", "stop_replication", "prepare_promotion", 6000), 100.0)
+        self.assertTrue(self.watch.active())
+
+    def test_a_keeper_still_promoting_is_not_woken(self):
+        self.demote_timeout_assigned(100.0)
+        self.assertTrue(self.watch.due(100.6))
+        self.assertFalse(self.watch.ready(self.group))
+
+    def test_taking_writes_ends_it(self):
+        self.demote_timeout_assigned(100.0)
+        self.notify(state(2, "node2", "wait_primary", "stop_replication", 6000), 100.6)
+        self.assertFalse(self.watch.active())
+
+    def test_an_old_primary_in_another_group_does_not_start_it(self):
+        self.notify(state(2, "node2", "stop_replication", "prepare_promotion", 6000), 100.0)
+        self.notify(state(5, "node5", "demote_timeout", "primary", 6005, group=1), 100.0)
+        self.assertFalse(self.watch.active())
+
+    def test_the_wake_goes_to_the_keeper(self):
+        woken = []
+
+        class FakeKeeper:
+            def wake(self, why):
+                woken.append(why)
+
+        self.demote_timeout_assigned(100.0)
+        self.notify(state(2, "node2", "stop_replication", "stop_replication", 6000), 100.3)
+        self.assertTrue(self.watch.due(100.6))
+        kw.wake_for_watch(self.group, self.watch, FakeKeeper())
+        self.assertEqual(woken, ["the demote timeout of the old primary node1 is over"])
+
+
 class StartUp(unittest.TestCase):
     def test_the_configuration_is_read_again_while_the_keeper_rewrites_it(self):
         with tempfile.TemporaryDirectory() as work:
